@@ -1,0 +1,131 @@
+"""Every configuration key of FCIS with its default value.
+
+The key names are the original FCIS ones. A YAML file (``experiments/fcis/cfgs/*.yaml``)
+overrides these values and may not introduce new keys; ``fcis.config.config`` does the
+merging and checking. Values derived from others (``network.NUM_ANCHORS``) are computed
+there, never typed in a YAML.
+"""
+from easydict import EasyDict as edict
+
+
+def default_config():
+    """Return a fresh EasyDict holding every key with its default value."""
+    config = edict()
+
+    config.MXNET_VERSION = ''            # informational: the MXNet version the config was written for
+    config.output_path = './output'      # root of all outputs: <output_path>/<cfg name>/<image_set>/
+    config.symbol = 'resnet_v1_101_fcis' # symbol name, recorded in logs and outputs
+    config.gpus = ''                     # comma-separated GPU ids ('0,1,2,3'); empty = CPU
+    config.num_cpu_devices = 1           # number of CPU contexts when gpus is empty (data-parallel on CPU)
+    config.CLASS_AGNOSTIC = True         # FCIS boxes are class-agnostic (4*2 box channels)
+    config.SCALES = [(600, 1000)]        # (shorter side, max longer side) for training and testing
+    config.cfg_file = ''                 # set by load_config: the YAML file the run was configured with
+    config.cfg_name = 'default'          # set by load_config: that file's name without extension
+    config.seed = 3                      # seed of NumPy, MXNet and Python random generators
+
+    # --- general run options -------------------------------------------------------
+    config.default = edict()
+    config.default.frequent = 20         # log training metrics every N batches
+    config.default.kvstore = 'device'    # 'device', 'local', 'dist_sync', 'dist_device_sync'
+
+    # --- network -------------------------------------------------------------------
+    config.network = edict()
+    config.network.depth = 101           # ResNet-v1 depth: 50, 101, or 'small' variants (see symbols)
+    config.network.TRUNK_FILTERS = []    # small trunk only: filters of conv1, res2..res5 ([] = ResNet's)
+    config.network.TRUNK_UNITS = []      # small trunk only: bottleneck units per stage ([] = from depth)
+    config.network.STRIDE_IN_1X1 = True  # Caffe-style stride on the first 1x1 conv (False: on the 3x3)
+    config.network.BN_USE_GLOBAL_STATS = True  # freeze BatchNorm statistics (pretrained trunk)
+    config.network.pretrained = ''       # prefix of the pretrained .params ('' = train from scratch)
+    config.network.pretrained_epoch = 0  # epoch number of the pretrained .params file
+    config.network.PIXEL_MEANS = [103.06, 115.90, 123.15]  # BGR means subtracted from images
+    config.network.IMAGE_STRIDE = 0      # pad images to a multiple of this (0 = no padding)
+    config.network.RPN_FEAT_STRIDE = 16  # stride of the RPN feature map (res4)
+    config.network.RCNN_FEAT_STRIDE = 16 # stride of the FCIS score maps (res5, dilated)
+    config.network.FIXED_PARAMS = ['conv1', 'bn_conv1', 'res2', 'bn2', 'gamma', 'beta']  # name prefixes/parts not trained
+    config.network.ANCHOR_SCALES = (8, 16, 32)   # anchor sizes in units of RPN_FEAT_STRIDE
+    config.network.ANCHOR_RATIOS = (0.5, 1, 2)   # anchor aspect ratios (h / w)
+    config.network.NUM_ANCHORS = 9       # derived: len(ANCHOR_SCALES) * len(ANCHOR_RATIOS)
+    config.network.PSROI_GROUP_SIZE = 7  # k: position-sensitive grid is k x k
+    config.network.PSROI_POOLED_SIZE = 21  # side of the assembled per-ROI score maps
+    config.network.CONV_NEW_CHANNELS = 1024  # channels of conv_new_1 on res5
+    config.network.RPN_CONV_CHANNELS = 512   # channels of the RPN 3x3 conv
+
+    # --- dataset -------------------------------------------------------------------
+    config.dataset = edict()
+    config.dataset.dataset = 'coco'          # 'coco', 'sds' (PASCAL VOC SDS / SBD) or 'shapes'
+    config.dataset.image_set = 'train2014'   # training set(s), joined with '+'
+    config.dataset.test_image_set = 'val2014'  # evaluation set
+    config.dataset.root_path = './data'      # where caches are written
+    config.dataset.dataset_path = './data/coco'  # dataset folder (layout in data/README.md)
+    config.dataset.NUM_CLASSES = 81          # classes including background; checked against the data
+    config.dataset.num_train_images = 400    # shapes only: images generated for the train split
+    config.dataset.num_val_images = 60       # shapes only: images generated for the val split
+
+    # --- training ------------------------------------------------------------------
+    config.TRAIN = edict()
+    config.TRAIN.lr = 0.0005             # base learning rate (gradient summed over devices)
+    config.TRAIN.lr_step = '5.33'        # epochs after which lr is multiplied by lr_factor (comma list)
+    config.TRAIN.lr_factor = 0.1         # multiplicative lr decay at each lr_step
+    config.TRAIN.warmup = False          # linear warmup: warmup_lr for warmup_step iterations first
+    config.TRAIN.warmup_lr = 0.00005     # learning rate during warmup
+    config.TRAIN.warmup_step = 250       # number of warmup iterations
+    config.TRAIN.momentum = 0.9          # SGD momentum
+    config.TRAIN.wd = 0.0005             # weight decay (not applied to biases and BatchNorm)
+    config.TRAIN.clip_gradient = 0       # clip each gradient element to +-value (0 = off)
+    config.TRAIN.begin_epoch = 0         # first epoch (0 = from the start)
+    config.TRAIN.end_epoch = 8           # train until this epoch (exclusive count of epochs)
+    config.TRAIN.model_prefix = 'e2e'    # checkpoint file prefix inside the output folder
+    config.TRAIN.RESUME = False          # resume from the last complete checkpoint in the output folder
+    config.TRAIN.FLIP = True             # add horizontally flipped images
+    config.TRAIN.SHUFFLE = True          # shuffle images each epoch
+    config.TRAIN.ASPECT_GROUPING = True  # batch images of the same orientation together
+    config.TRAIN.BATCH_IMAGES = 1        # images per device
+    config.TRAIN.ENABLE_OHEM = False     # online hard example mining over all ROIs
+    config.TRAIN.BATCH_ROIS = 128        # ROIs per image without OHEM (-1 = all)
+    config.TRAIN.BATCH_ROIS_OHEM = 128   # ROIs per image that back-propagate with OHEM
+    config.TRAIN.FG_FRACTION = 0.25      # fraction of foreground ROIs (without OHEM)
+    config.TRAIN.FG_THRESH = 0.5         # IoU with a GT box for a foreground ROI
+    config.TRAIN.BG_THRESH_HI = 0.5      # background ROIs have IoU in [BG_THRESH_LO, BG_THRESH_HI)
+    config.TRAIN.BG_THRESH_LO = 0.0      # (0.1 for VOC, 0.0 for COCO)
+    config.TRAIN.BINARY_THRESH = 0.4     # mask targets: resized GT mask binarized at this value
+    config.TRAIN.LOSS_WEIGHTS = [1.0, 10.0, 1.0]  # weights of (class, mask, box) losses
+    config.TRAIN.BBOX_NORMALIZATION_PRECOMPUTED = True  # normalize box targets by BBOX_MEANS/STDS
+    config.TRAIN.BBOX_MEANS = [0.0, 0.0, 0.0, 0.0]  # means of the box regression targets
+    config.TRAIN.BBOX_STDS = [0.2, 0.2, 0.5, 0.5]   # stds of the box regression targets
+    config.TRAIN.BBOX_WEIGHTS = [1.0, 1.0, 1.0, 1.0]  # weights of the box regression targets
+    config.TRAIN.RPN_BATCH_SIZE = 256    # anchors sampled per image for the RPN loss
+    config.TRAIN.RPN_FG_FRACTION = 0.5   # fraction of foreground anchors
+    config.TRAIN.RPN_POSITIVE_OVERLAP = 0.7  # IoU for a foreground anchor
+    config.TRAIN.RPN_NEGATIVE_OVERLAP = 0.3  # IoU below which an anchor is background
+    config.TRAIN.RPN_CLOBBER_POSITIVES = False  # let negatives override positives
+    config.TRAIN.RPN_ALLOWED_BORDER = 0  # anchors crossing the border by more are ignored
+    config.TRAIN.RPN_BBOX_WEIGHTS = [1.0, 1.0, 1.0, 1.0]  # weights of RPN box targets
+    config.TRAIN.RPN_POSITIVE_WEIGHT = -1.0  # -1: uniform weighting of RPN samples
+    config.TRAIN.RPN_NMS_THRESH = 0.7    # NMS of proposals during training
+    config.TRAIN.RPN_PRE_NMS_TOP_N = 6000  # proposals kept before NMS
+    config.TRAIN.RPN_POST_NMS_TOP_N = 300  # proposals kept after NMS
+    config.TRAIN.RPN_MIN_SIZE = 0        # minimum proposal side in input pixels (0 = RPN_FEAT_STRIDE)
+    config.TRAIN.CXX_PROPOSAL = False    # use contrib.Proposal instead of the Python proposal op
+
+    # --- testing -------------------------------------------------------------------
+    config.TEST = edict()
+    config.TEST.BATCH_IMAGES = 1         # images per device at test time
+    config.TEST.HAS_RPN = True           # proposals come from the RPN
+    config.TEST.RPN_NMS_THRESH = 0.7     # NMS of proposals
+    config.TEST.RPN_PRE_NMS_TOP_N = 6000 # proposals kept before NMS
+    config.TEST.RPN_POST_NMS_TOP_N = 300 # proposals kept after NMS (ROIs of the first pass)
+    config.TEST.RPN_MIN_SIZE = 0         # minimum proposal side (0 = RPN_FEAT_STRIDE)
+    config.TEST.CXX_PROPOSAL = False     # use contrib.Proposal instead of the Python proposal op
+    config.TEST.ITER = 2                 # 2: regressed boxes of the first pass are ROIs of a second
+    config.TEST.MIN_DROP_SIZE = 2        # drop ROIs smaller than this (original image pixels)
+    config.TEST.NMS = 0.3                # per-class NMS threshold
+    config.TEST.USE_MASK_MERGE = True    # mask voting instead of plain NMS
+    config.TEST.USE_GPU_MASK_MERGE = False  # mask voting on the GPU (CUDA builds only)
+    config.TEST.MASK_MERGE_THRESH = 0.5  # box IoU of the ROIs voting for a kept detection
+    config.TEST.BINARY_THRESH = 0.4      # mask probability threshold
+    config.TEST.SCORE_THRESH = 0.001     # minimum class score of a detection
+    config.TEST.max_per_image = 100      # detections kept per image
+    config.TEST.test_epoch = 8           # epoch of the model to test
+    config.TEST.VIS_NUM = 8              # number of test images drawn as pictures (0 = none)
+    config.TEST.VIS_THRESH = 0.5         # score threshold of drawn detections
+    return config

@@ -1,0 +1,1 @@
+"""Small utilities: threads, image I/O, logging, checkpoints."""
