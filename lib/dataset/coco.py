@@ -1,0 +1,187 @@
+"""COCO (and any COCO-format dataset) through pycocotools.
+
+Layout::
+
+    <dataset_path>/annotations/instances_<image_set>.json
+    <dataset_path>/images/<image_set>/<file_name>
+
+(minival2014 / valminusminival2014 images live in images/val2014, test-dev2015 images
+in images/test2015.) Classes are the file's categories sorted by id; ``class_to_coco_id``
+and ``coco_id_to_class`` map contiguous indices (1..C-1) and category ids both ways.
+"""
+import contextlib
+import io
+import json
+import logging
+import os
+
+import pycocotools.mask as mask_utils
+from pycocotools.coco import COCO
+
+from .cache import CACHE_FORMAT, file_sha1
+from .imdb import IMDB
+from .roidb import make_entry
+
+logger = logging.getLogger(__name__)
+
+# COCO image sets whose images are stored in another set's folder.
+IMAGE_FOLDER_OF_SET = {'minival2014': 'val2014', 'valminusminival2014': 'val2014',
+                       'test-dev2015': 'test2015', 'test-dev2017': 'test2017'}
+
+
+def annotation_file(dataset_path, image_set):
+    return os.path.join(dataset_path, 'annotations', 'instances_%s.json' % image_set)
+
+
+def load_coco_api(path):
+    """pycocotools COCO object for ``path``, without its progress prints."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return COCO(path)
+
+
+def segmentation_to_rle(segm, height, width):
+    """Any COCO segmentation (polygons, uncompressed or compressed RLE) -> compressed RLE dict.
+
+    Returns None when the segmentation holds no valid polygon.
+    """
+    if isinstance(segm, list):
+        polygons = [p for p in segm if len(p) >= 6 and len(p) % 2 == 0]
+        if not polygons:
+            return None
+        rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
+    elif isinstance(segm, dict) and isinstance(segm.get('counts'), list):
+        rle = mask_utils.frPyObjects(segm, segm['size'][0], segm['size'][1])
+    elif isinstance(segm, dict) and 'counts' in segm:
+        rle = dict(segm)
+    else:
+        raise ValueError('unknown segmentation format %r' % (type(segm),))
+    if list(rle['size']) != [height, width]:
+        raise ValueError('segmentation size %s differs from the image size %s'
+                         % (list(rle['size']), [height, width]))
+    counts = rle['counts']
+    return {'size': [int(height), int(width)],
+            'counts': counts.decode('ascii') if isinstance(counts, bytes) else counts}
+
+
+def clip_xywh(bbox, height, width):
+    """COCO [x, y, w, h] -> inclusive [x1, y1, x2, y2] clipped to the image, or None if empty."""
+    x, y, w, h = [float(v) for v in bbox]
+    x1, y1 = max(0.0, x), max(0.0, y)
+    x2 = min(width - 1.0, x1 + max(0.0, w - 1.0))
+    y2 = min(height - 1.0, y1 + max(0.0, h - 1.0))
+    if x2 < x1 or y2 < y1:
+        return None
+    return [x1, y1, x2, y2]
+
+
+class COCODataset(IMDB):
+    """A COCO-format instance segmentation set read with pycocotools.
+
+    Args:
+        image_set: e.g. 'train2014', 'minival2014' (a single set; use get_imdb for 'a+b').
+        root_path: folder of the cache ('<root_path>/cache').
+        dataset_path: dataset folder (layout above).
+        num_classes: expected number of classes including background; a mismatch with the
+            file is an error. None skips the check.
+        image_dir: image folder (default '<dataset_path>/images/<set>').
+        name: dataset name used in cache files and logs.
+        use_cache: cache the parsed roidb (keyed by the annotation file's SHA-1).
+    """
+
+    def __init__(self, image_set, root_path, dataset_path, num_classes=None, image_dir=None,
+                 name='coco', use_cache=True):
+        IMDB.__init__(self, name, image_set, root_path, dataset_path)
+        self.annotation_file = annotation_file(dataset_path, image_set)
+        if not os.path.isfile(self.annotation_file):
+            raise IOError("COCO annotation file not found: %s (expected layout "
+                          "<dataset_path>/annotations/instances_<image_set>.json, see data/README.md)"
+                          % self.annotation_file)
+        folder = IMAGE_FOLDER_OF_SET.get(image_set, image_set)
+        self.image_dir = image_dir or os.path.join(dataset_path, 'images', folder)
+        self.use_cache = use_cache
+        self._coco = None
+        self._key = {'format': CACHE_FORMAT, 'sha1': file_sha1(self.annotation_file),
+                     'image_dir': os.path.abspath(self.image_dir)}
+        meta = self.cached('meta', self._key, self._build_meta, use_cache)
+        self.category_ids = meta['category_ids']
+        self.classes = ['__background__'] + meta['names']
+        self.image_ids = meta['image_ids']
+        self.coco_id_to_class = {cid: i + 1 for i, cid in enumerate(self.category_ids)}
+        self.class_to_coco_id = {i + 1: cid for i, cid in enumerate(self.category_ids)}
+        self.class_name_to_index = {n: i for i, n in enumerate(self.classes)}
+        self.check_num_classes(num_classes, self.annotation_file)
+
+    @property
+    def coco(self):
+        """The pycocotools COCO api of the annotation file (loaded on first use)."""
+        if self._coco is None:
+            self._coco = load_coco_api(self.annotation_file)
+        return self._coco
+
+    def _build_meta(self):
+        cats = sorted(self.coco.loadCats(self.coco.getCatIds()), key=lambda c: c['id'])
+        if not cats:
+            raise ValueError("%s defines no categories; a COCO-format file needs a 'categories' "
+                             "list of {'id', 'name'}" % self.annotation_file)
+        return {'category_ids': [int(c['id']) for c in cats],
+                'names': [str(c['name']) for c in cats],
+                'image_ids': sorted(self.coco.getImgIds())}
+
+    def gt_roidb(self):
+        """One entry per image (images without annotations have K=0), in ``image_ids`` order."""
+        return self.cached('gt_roidb', self._key, self._build_roidb, self.use_cache)
+
+    def _build_roidb(self):
+        if not os.path.isdir(self.image_dir):
+            raise IOError("image folder not found: %s (expected <dataset_path>/images/<image_set>/, "
+                          "see data/README.md)" % self.image_dir)
+        self._dropped = 0
+        roidb = [self._image_entry(image_id) for image_id in self.image_ids]
+        if self._dropped:
+            logger.warning("%s: ignored %d annotations with an empty box or mask",
+                           self.annotation_file, self._dropped)
+        return roidb
+
+    def _image_entry(self, image_id):
+        info = self.coco.imgs[image_id]
+        height, width = int(info['height']), int(info['width'])
+        boxes, classes, masks, crowd = [], [], [], []
+        for ann in self.coco.imgToAnns.get(image_id, []):
+            where = "%s: annotation %s of image %s" % (self.annotation_file, ann.get('id'), image_id)
+            if ann.get('category_id') not in self.coco_id_to_class:
+                raise ValueError("%s has category_id %r, which is not in 'categories'"
+                                 % (where, ann.get('category_id')))
+            if 'segmentation' not in ann:
+                raise ValueError("%s has no 'segmentation'; FCIS needs instance masks" % where)
+            try:
+                rle = segmentation_to_rle(ann['segmentation'], height, width)
+            except ValueError as exc:
+                raise ValueError('%s: %s' % (where, exc))
+            bbox = ann.get('bbox')
+            if bbox is None and rle is not None:
+                bbox = mask_utils.toBbox(rle).tolist()
+            box = clip_xywh(bbox, height, width) if bbox is not None else None
+            if ann.get('iscrowd', 0):
+                if box is not None:
+                    crowd.append(box)
+                continue
+            if box is None or rle is None or mask_utils.area(rle) == 0 or ann.get('area', 1) <= 0:
+                self._dropped += 1
+                continue
+            boxes.append(box)
+            classes.append(self.coco_id_to_class[ann['category_id']])
+            masks.append(rle)
+        return make_entry(os.path.join(self.image_dir, info['file_name']), height, width,
+                          boxes, classes, masks, image_id, crowd)
+
+
+def write_coco_json(path, images, annotations, categories, info=None):
+    """Write a COCO-format annotation file atomically (helper for generators and tests)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    content = {'info': info or {}, 'licenses': [], 'images': images,
+               'annotations': annotations, 'categories': categories}
+    tmp = path + '.tmp-%d' % os.getpid()
+    with open(tmp, 'w') as f:
+        json.dump(content, f)
+    os.replace(tmp, path)
+

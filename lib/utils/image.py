@@ -1,0 +1,106 @@
+"""Image I/O and the geometric transforms shared by the training and test loaders.
+
+Images are NumPy arrays in OpenCV's layout: (H, W, 3) uint8, BGR channel order.
+"""
+import os
+
+import cv2
+import numpy as np
+
+
+def read_image(path, flipped=False):
+    """Read an image file as (H, W, 3) uint8 BGR, mirrored left-right when ``flipped``.
+
+    Raises IOError naming the file when it is missing, unreadable or corrupt.
+    """
+    if not os.path.isfile(path):
+        raise IOError("image file not found: %s (check the dataset layout in data/README.md)" % path)
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise IOError("cannot decode image %s: the file is corrupt or not an image "
+                      "(replace it or remove it from the annotations)" % path)
+    if flipped:
+        image = image[:, ::-1, :]
+    return image
+
+
+def normalize_scales(scales):
+    """Return the list of (short, max_long) pairs given one pair or a list of pairs.
+
+    ``(600, 1000)`` and ``[(600, 1000)]`` both give ``[(600, 1000)]``.
+    """
+    scales = list(scales)
+    if len(scales) == 2 and all(np.isscalar(s) for s in scales):
+        scales = [tuple(scales)]
+    pairs = [tuple(int(v) for v in pair) for pair in scales]
+    for pair in pairs:
+        if len(pair) != 2 or pair[0] <= 0 or pair[1] < pair[0]:
+            raise ValueError("scales must be (shorter side, max longer side) pairs with "
+                             "0 < short <= long, got %r" % (scales,))
+    return pairs
+
+
+def compute_scale(height, width, target_size, max_size):
+    """Factor that brings the shorter side to ``target_size`` with the longer <= ``max_size``."""
+    short, long_ = min(height, width), max(height, width)
+    scale = float(target_size) / float(short)
+    if np.round(scale * long_) > max_size:
+        scale = float(max_size) / float(long_)
+    return scale
+
+
+def scaled_size(height, width, scale):
+    """(new_height, new_width) of an image resized by ``scale`` (rounded, at least 1)."""
+    return max(1, int(np.round(height * scale))), max(1, int(np.round(width * scale)))
+
+
+def resize_image(image, target_size, max_size):
+    """Resize (H, W, C) ``image`` by ``compute_scale``; returns (resized image, scale)."""
+    height, width = image.shape[:2]
+    scale = compute_scale(height, width, target_size, max_size)
+    new_h, new_w = scaled_size(height, width, scale)
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    return resized, scale
+
+
+def resize_masks(masks, new_height, new_width):
+    """Resize (K, H, W) binary masks to (K, new_height, new_width) float32 in {0, 1}.
+
+    Bilinear resampling then a 0.5 threshold, so thin parts survive downscaling like
+    the image does.
+    """
+    out = np.zeros((masks.shape[0], new_height, new_width), dtype=np.float32)
+    for k in range(masks.shape[0]):
+        resized = cv2.resize(masks[k].astype(np.float32), (new_width, new_height),
+                             interpolation=cv2.INTER_LINEAR)
+        out[k] = resized >= 0.5
+    return out
+
+
+def image_to_tensor(image, pixel_means):
+    """(H, W, 3) BGR image -> (1, 3, H, W) float32 with the BGR ``pixel_means`` subtracted."""
+    means = np.asarray(pixel_means, dtype=np.float32).reshape(1, 1, 3)
+    tensor = image.astype(np.float32) - means          # (H, W, 3)
+    return tensor.transpose(2, 0, 1)[np.newaxis]         # (1, 3, H, W)
+
+
+def tensor_to_image(tensor, pixel_means):
+    """Inverse of ``image_to_tensor``: (1, 3, H, W) float32 -> (H, W, 3) uint8 BGR."""
+    image = tensor[0].transpose(1, 2, 0) + np.asarray(pixel_means, dtype=np.float32)  # (H, W, 3)
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+def round_up(value, stride):
+    """Smallest multiple of ``stride`` >= value (``value`` itself when stride <= 0)."""
+    if stride <= 0:
+        return int(value)
+    return int(np.ceil(value / float(stride)) * stride)
+
+
+def pad_tensors(tensors, height, width, fill=0.0):
+    """Stack (1, C, h_i, w_i) arrays into (N, C, height, width), padding bottom/right with ``fill``."""
+    first = tensors[0]
+    out = np.full((len(tensors), first.shape[1], height, width), fill, dtype=first.dtype)
+    for i, t in enumerate(tensors):
+        out[i, :, :t.shape[2], :t.shape[3]] = t[0]
+    return out
