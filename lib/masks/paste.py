@@ -1,0 +1,112 @@
+"""Moving masks between ROI frames (S x S probabilities) and image frames.
+
+Pixel conventions, shared with lib.masks.voting:
+  * a float box [x1, y1, x2, y2] covers the integer extent round(x1)..round(x2) (inclusive),
+    with round(v) = floor(v + 0.5), and at least one pixel in each direction;
+  * resizing is bilinear with half-pixel centers (cv2.INTER_LINEAR): destination pixel d of
+    a length-D axis samples source coordinate (d + 0.5) * S / D - 0.5, clamped at the edges;
+  * binarization keeps values >= binary_thresh.
+"""
+import cv2
+import numpy as np
+
+
+def box_extent(boxes):
+    """Integer pixel extents of float boxes.
+
+    boxes: (N, 4) or (4,) float [x1, y1, x2, y2]
+    returns: int32 array of the same shape; x2 >= x1 and y2 >= y1 (width, height >= 1).
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if boxes.shape[-1:] != (4,) or boxes.ndim > 2:
+        raise ValueError("box_extent: boxes must have shape (N, 4) or (4,), got %s" % (boxes.shape,))
+    if not np.isfinite(boxes).all():
+        raise ValueError("box_extent: boxes contain NaN or inf; clip or filter them first")
+    ext = np.floor(boxes + 0.5).astype(np.int64)
+    ext[..., 2] = np.maximum(ext[..., 2], ext[..., 0])
+    ext[..., 3] = np.maximum(ext[..., 3], ext[..., 1])
+    return ext.astype(np.int32)
+
+
+def clip_extent(extent, im_h, im_w):
+    """Intersect an integer extent (x1, y1, x2, y2) with the image; may become empty
+    (x2 < x1 or y2 < y1) when the box lies outside the image. Returns a tuple of ints."""
+    x1, y1, x2, y2 = (int(v) for v in extent)
+    return max(x1, 0), max(y1, 0), min(x2, im_w - 1), min(y2, im_h - 1)
+
+
+def axis_coeffs(src_len, dst_len, start=0, stop=None):
+    """Bilinear taps of destination pixels start..stop-1 of a src_len -> dst_len resize.
+
+    returns: (s0, s1, c0, c1): int64 source indices and float32 weights, each (stop - start,);
+        value = src[s0] * c0 + src[s1] * c1, computed in float32 as cv2 does.
+    """
+    stop = dst_len if stop is None else stop
+    scale = float(src_len) / float(dst_len)
+    pos = ((np.arange(start, stop, dtype=np.float64) + 0.5) * scale - 0.5).astype(np.float32)
+    s0 = np.floor(pos)
+    frac = (pos - s0).astype(np.float32)
+    s0 = s0.astype(np.int64)
+    frac[s0 < 0] = 0.0
+    s0 = np.maximum(s0, 0)
+    frac[s0 >= src_len - 1] = 0.0
+    s0 = np.minimum(s0, src_len - 1)
+    s1 = np.minimum(s0 + 1, src_len - 1)
+    return s0, s1, (np.float32(1.0) - frac).astype(np.float32), frac
+
+
+def resize_bilinear(mask, out_h, out_w):
+    """NumPy bilinear resize with the cv2.INTER_LINEAR formula (float32).
+
+    mask: (h, w) float; returns (out_h, out_w) float32.
+    """
+    mask = np.asarray(mask, dtype=np.float32)
+    xs0, xs1, xc0, xc1 = axis_coeffs(mask.shape[1], out_w)
+    ys0, ys1, yc0, yc1 = axis_coeffs(mask.shape[0], out_h)
+    rows = mask[:, xs0] * xc0 + mask[:, xs1] * xc1                # (h, out_w) horizontal pass
+    return rows[ys0] * yc0[:, None] + rows[ys1] * yc1[:, None]    # (out_h, out_w)
+
+
+def paste_mask(mask, box, im_h, im_w, binary_thresh):
+    """Paste an ROI mask into an image-sized binary mask.
+
+    mask: (h_m, w_m) float probabilities over the ROI
+    box: (4,) float [x1, y1, x2, y2] in image pixels (may extend past the image)
+    returns: (im_h, im_w) uint8, 1 where the mask resized to the box's integer extent
+        (cv2.resize bilinear) is >= binary_thresh; parts outside the image are dropped.
+    """
+    mask = np.asarray(mask, dtype=np.float32)
+    if mask.ndim != 2:
+        raise ValueError("paste_mask: mask must have shape (h, w), got %s" % (mask.shape,))
+    x1, y1, x2, y2 = box_extent(box)
+    resized = cv2.resize(mask, (int(x2 - x1 + 1), int(y2 - y1 + 1)),
+                         interpolation=cv2.INTER_LINEAR)  # (box_h, box_w)
+    out = np.zeros((im_h, im_w), dtype=np.uint8)
+    cx1, cy1, cx2, cy2 = clip_extent((x1, y1, x2, y2), im_h, im_w)
+    if cx2 >= cx1 and cy2 >= cy1:
+        part = resized[cy1 - y1:cy2 - y1 + 1, cx1 - x1:cx2 - x1 + 1]
+        out[cy1:cy2 + 1, cx1:cx2 + 1] = part >= binary_thresh
+    return out
+
+
+def crop_and_resize_mask(gt_mask, roi, size=21, binary_thresh=0.4):
+    """Mask training target of one ROI.
+
+    gt_mask: (H, W) binary (any dtype) ground-truth instance mask
+    roi: (4,) float [x1, y1, x2, y2]
+    returns: (size, size) float32 of 0/1: the ROI's integer extent of gt_mask (pixels outside
+        the image count as 0, so the target stays aligned with the ROI), resized with
+        cv2.resize bilinear, then >= binary_thresh.
+    """
+    gt_mask = np.asarray(gt_mask)
+    if gt_mask.ndim != 2:
+        raise ValueError("crop_and_resize_mask: gt_mask must have shape (H, W), got %s"
+                         % (gt_mask.shape,))
+    im_h, im_w = gt_mask.shape
+    x1, y1, x2, y2 = box_extent(roi)
+    crop = np.zeros((y2 - y1 + 1, x2 - x1 + 1), dtype=np.float32)  # (roi_h, roi_w)
+    cx1, cy1, cx2, cy2 = clip_extent((x1, y1, x2, y2), im_h, im_w)
+    if cx2 >= cx1 and cy2 >= cy1:
+        crop[cy1 - y1:cy2 - y1 + 1, cx1 - x1:cx2 - x1 + 1] = gt_mask[cy1:cy2 + 1, cx1:cx2 + 1] != 0
+    resized = cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)  # (size, size)
+    return (resized >= binary_thresh).astype(np.float32)

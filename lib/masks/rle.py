@@ -1,0 +1,103 @@
+"""COCO run-length encoding (RLE) helpers on top of pycocotools.mask.
+
+An RLE here is a dict {"size": [h, w], "counts": str}: counts is a str (not bytes) so the
+dict is JSON-serializable as is; pycocotools accepts both.
+"""
+import numpy as np
+import pycocotools.mask as mask_util
+
+
+def _to_str(rle):
+    """Copy of `rle` with counts as str."""
+    counts = rle["counts"]
+    if isinstance(counts, bytes):
+        counts = counts.decode("ascii")
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
+
+
+def encode_mask(mask):
+    """Binary mask(s) -> RLE(s).
+
+    mask: (H, W) -> one RLE dict; (N, H, W) -> list of N RLE dicts. Nonzero = foreground.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim == 2:
+        return encode_mask(mask[None])[0]
+    if mask.ndim != 3:
+        raise ValueError("encode_mask: mask must have shape (H, W) or (N, H, W), got %s"
+                         % (mask.shape,))
+    if mask.shape[0] == 0:
+        return []
+    stack = np.asfortranarray((mask != 0).transpose(1, 2, 0).astype(np.uint8))  # (H, W, N)
+    return [_to_str(rle) for rle in mask_util.encode(stack)]
+
+
+def decode_rle(rle):
+    """RLE(s) -> binary mask(s).
+
+    rle: one dict -> (H, W) uint8; list of N dicts (same size) -> (N, H, W) uint8.
+    """
+    if isinstance(rle, dict):
+        return mask_util.decode(rle).astype(np.uint8)
+    rles = list(rle)
+    if not rles:
+        raise ValueError("decode_rle: got an empty list; its image size is unknown")
+    return np.ascontiguousarray(mask_util.decode(rles).transpose(2, 0, 1))  # (N, H, W)
+
+
+def rle_area(rle):
+    """Foreground pixel count: one dict -> int; list -> (N,) int64 array."""
+    if isinstance(rle, dict):
+        return int(mask_util.area(rle))
+    rles = list(rle)
+    return np.asarray(mask_util.area(rles), dtype=np.int64) if rles else np.zeros(0, np.int64)
+
+
+def mask_iou(dt_rles, gt_rles, iscrowd=None):
+    """IoU between detection and ground-truth RLEs (pycocotools.mask.iou).
+
+    dt_rles: list of D RLEs; gt_rles: list of G RLEs (same image size)
+    iscrowd: (G,) flags; for a crowd gt the IoU is intersection / detection area
+    returns: (D, G) float64.
+    """
+    dt_rles, gt_rles = list(dt_rles), list(gt_rles)
+    if not dt_rles or not gt_rles:
+        return np.zeros((len(dt_rles), len(gt_rles)), dtype=np.float64)
+    if iscrowd is None:
+        iscrowd = [0] * len(gt_rles)
+    if len(iscrowd) != len(gt_rles):
+        raise ValueError("mask_iou: iscrowd has %d flags for %d ground-truth masks"
+                         % (len(iscrowd), len(gt_rles)))
+    return np.asarray(mask_util.iou(dt_rles, gt_rles, [int(c) for c in iscrowd]),
+                      dtype=np.float64).reshape(len(dt_rles), len(gt_rles))
+
+
+def polygons_to_rle(polygons, height, width):
+    """COCO polygons of one object -> one RLE (the union of its parts).
+
+    polygons: list of flat [x1, y1, x2, y2, ...] lists (at least 3 points each)
+    """
+    polygons = [list(map(float, p)) for p in polygons]
+    if not polygons:
+        return encode_mask(np.zeros((height, width), dtype=np.uint8))
+    for p in polygons:
+        if len(p) < 6 or len(p) % 2:
+            raise ValueError("polygons_to_rle: a polygon needs an even number (>= 6) of "
+                             "coordinates, got %d" % len(p))
+    parts = mask_util.frPyObjects(polygons, height, width)
+    return _to_str(mask_util.merge(parts))
+
+
+def annotation_to_rle(segmentation, height, width):
+    """Any COCO `segmentation` field -> one compressed RLE with str counts.
+
+    segmentation: polygon list, uncompressed RLE ({"counts": [ints], ...}) or compressed RLE.
+    """
+    if isinstance(segmentation, list):
+        return polygons_to_rle(segmentation, height, width)
+    if isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):
+        return _to_str(mask_util.frPyObjects(segmentation, height, width))
+    if isinstance(segmentation, dict) and "counts" in segmentation:
+        return _to_str(segmentation)
+    raise ValueError("annotation_to_rle: unknown segmentation format %r; expected polygons or "
+                     "an RLE dict" % type(segmentation).__name__)

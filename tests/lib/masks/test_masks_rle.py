@@ -1,0 +1,58 @@
+"""lib.masks.rle vs pycocotools and NumPy."""
+import json
+
+import numpy as np
+import pycocotools.mask as mask_util
+import pytest
+
+from lib.masks.rle import (annotation_to_rle, decode_rle, encode_mask, mask_iou,
+                           polygons_to_rle, rle_area)
+
+
+def random_masks(rng, n, h=23, w=31):
+    return (rng.uniform(size=(n, h, w)) > 0.6).astype(np.uint8)
+
+
+def test_round_trip_single_and_stack_json():
+    rng = np.random.RandomState(0)
+    masks = random_masks(rng, 4)
+    rles = encode_mask(masks)
+    assert len(rles) == 4 and all(isinstance(r["counts"], str) for r in rles)
+    json.dumps(rles)  # serializable
+    np.testing.assert_array_equal(decode_rle(rles), masks)
+    single = encode_mask(masks[2].astype(bool))
+    assert single == rles[2]
+    np.testing.assert_array_equal(decode_rle(single), masks[2])
+    # non-contiguous input
+    np.testing.assert_array_equal(decode_rle(encode_mask(masks[:, ::2, ::3])), masks[:, ::2, ::3])
+
+
+def test_area_and_iou_vs_numpy():
+    rng = np.random.RandomState(1)
+    a, b = random_masks(rng, 3), random_masks(rng, 2)
+    ra, rb = encode_mask(a), encode_mask(b)
+    np.testing.assert_array_equal(rle_area(ra), a.reshape(3, -1).sum(1))
+    assert rle_area(ra[0]) == int(a[0].sum())
+    inter = np.einsum("dhw,ghw->dg", a.astype(np.int64), b.astype(np.int64))
+    union = a.reshape(3, -1).sum(1)[:, None] + b.reshape(2, -1).sum(1)[None] - inter
+    np.testing.assert_allclose(mask_iou(ra, rb), inter / union)
+    crowd = mask_iou(ra, rb, iscrowd=[0, 1])
+    np.testing.assert_allclose(crowd[:, 1], inter[:, 1] / a.reshape(3, -1).sum(1))
+    assert mask_iou([], rb).shape == (0, 2)
+
+
+def test_polygon_matches_pycocotools_and_annotation_forms():
+    poly = [[2, 2, 20, 2, 20, 15, 2, 15], [25, 1, 29, 1, 27, 6]]
+    rle = polygons_to_rle(poly, 23, 31)
+    expected = mask_util.decode(mask_util.merge(mask_util.frPyObjects(poly, 23, 31)))
+    np.testing.assert_array_equal(decode_rle(rle), expected)
+    assert decode_rle(rle)[8, 10] == 1 and decode_rle(rle)[20, 10] == 0
+    assert annotation_to_rle(poly, 23, 31) == rle
+    # uncompressed RLE (COCO crowd style): column-major runs 0-run, 1-run, ...
+    uncompressed = {"size": [4, 3], "counts": [2, 5, 5]}
+    dense = decode_rle(annotation_to_rle(uncompressed, 4, 3))
+    np.testing.assert_array_equal(dense.flatten(order="F"), [0, 0] + [1] * 5 + [0] * 5)
+    assert annotation_to_rle(rle, 23, 31) == rle
+    assert decode_rle(polygons_to_rle([], 5, 6)).sum() == 0
+    with pytest.raises(ValueError, match="even number"):
+        polygons_to_rle([[1, 2, 3, 4]], 5, 6)
