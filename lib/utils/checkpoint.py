@@ -1,0 +1,192 @@
+"""Atomic, verifiable checkpoints (model-independent part).
+
+A checkpoint of epoch E under ``<directory>/<prefix>`` is three files:
+
+    <prefix>-EEEE.params         arg/aux NDArrays, keys 'arg:<name>' / 'aux:<name>' (the
+                                 layout of ``mx.model.save_checkpoint``, so MXNet tools load it)
+    <prefix>-EEEE.states         optimizer states (opaque bytes), optional
+    <prefix>-EEEE.manifest.json  written LAST: names, sizes and SHA-256 of the files above,
+                                 plus free-form metadata (update count, seed, ...)
+
+Each file is written to ``<file>.tmp``, fsync'ed and renamed with ``os.replace``, so a
+killed process leaves either the old file or the new one. A checkpoint is complete exactly
+when its manifest exists; an epoch without a manifest (interrupted write) is ignored by
+:func:`find_last_checkpoint`. A manifest whose files are missing or differ from the recorded
+size/hash is corruption and raises :class:`CheckpointError` naming the file.
+"""
+import hashlib
+import json
+import os
+import re
+
+import mxnet as mx
+
+MANIFEST_SUFFIX = '.manifest.json'
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, incomplete or corrupt; the message names the file."""
+
+
+def checkpoint_paths(directory, prefix, epoch):
+    """{'params', 'states', 'manifest'} -> file paths of the checkpoint of ``epoch``."""
+    base = os.path.join(directory, '%s-%04d' % (prefix, epoch))
+    return {'params': base + '.params', 'states': base + '.states',
+            'manifest': base + MANIFEST_SUFFIX}
+
+
+def _fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, write_fn):
+    """Call ``write_fn(tmp_path)`` to write the content, fsync it, then rename to ``path``."""
+    tmp = path + '.tmp'
+    write_fn(tmp)
+    with open(tmp, 'rb+') as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    return path
+
+
+def atomic_write_bytes(path, data):
+    """Write ``data`` (bytes) to ``path`` atomically."""
+    def write(tmp):
+        with open(tmp, 'wb') as f:
+            f.write(data)
+    return atomic_write(path, write)
+
+
+def file_sha256(path):
+    """Hex SHA-256 of a file (read in 4 MiB chunks)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 22), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_params(path, arg_params, aux_params):
+    """Write {name: NDArray} dicts as one MXNet .params file, atomically."""
+    merged = {'arg:%s' % k: v.as_in_context(mx.cpu()) for k, v in arg_params.items()}
+    merged.update({'aux:%s' % k: v.as_in_context(mx.cpu()) for k, v in aux_params.items()})
+    return atomic_write(path, lambda tmp: mx.nd.save(tmp, merged))
+
+
+def load_params(path):
+    """Read a .params file -> (arg_params, aux_params); CheckpointError naming it if unreadable."""
+    if not os.path.isfile(path):
+        raise CheckpointError("parameter file not found: %s" % path)
+    try:
+        saved = mx.nd.load(path)
+    except mx.base.MXNetError as err:
+        raise CheckpointError("cannot read parameter file %s (corrupt or truncated; delete it "
+                              "and its manifest to fall back to an earlier epoch): %s"
+                              % (path, str(err).splitlines()[0]))
+    if not isinstance(saved, dict):
+        raise CheckpointError("parameter file %s holds no names (not a checkpoint)" % path)
+    arg_params, aux_params = {}, {}
+    for key, value in saved.items():
+        kind, _, name = key.partition(':')
+        if kind == 'arg':
+            arg_params[name] = value
+        elif kind == 'aux':
+            aux_params[name] = value
+        else:
+            raise CheckpointError("parameter file %s has key %r without 'arg:'/'aux:'"
+                                  % (path, key))
+    return arg_params, aux_params
+
+
+def _describe(path):
+    return {'file': os.path.basename(path), 'size': os.path.getsize(path),
+            'sha256': file_sha256(path)}
+
+
+def save_checkpoint(directory, prefix, epoch, arg_params, aux_params, write_states=None,
+                    meta=None):
+    """Write the checkpoint of ``epoch``; the manifest last. Returns the manifest path.
+
+    write_states: None (no optimizer states), bytes, or ``fn(tmp_path)`` writing the file.
+    meta: JSON-serializable dict stored in the manifest (e.g. num_update, seed).
+    """
+    os.makedirs(directory, exist_ok=True)
+    paths = checkpoint_paths(directory, prefix, epoch)
+    if os.path.exists(paths['manifest']):   # rewriting an epoch: it is incomplete meanwhile
+        os.remove(paths['manifest'])
+    save_params(paths['params'], arg_params, aux_params)
+    files = {'params': _describe(paths['params'])}
+    if write_states is not None:
+        if isinstance(write_states, (bytes, bytearray)):
+            atomic_write_bytes(paths['states'], bytes(write_states))
+        else:
+            atomic_write(paths['states'], write_states)
+        files['states'] = _describe(paths['states'])
+    manifest = {'format': FORMAT_VERSION, 'prefix': prefix, 'epoch': int(epoch),
+                'files': files, 'meta': meta or {}}
+    text = json.dumps(manifest, indent=1, sort_keys=True).encode('utf-8')
+    return atomic_write_bytes(paths['manifest'], text)
+
+
+def complete_epochs(directory, prefix):
+    """Sorted epochs that have a manifest in ``directory`` (files not yet verified)."""
+    if not os.path.isdir(directory):
+        return []
+    pattern = re.compile(r'^%s-(\d{4,})%s$' % (re.escape(prefix), re.escape(MANIFEST_SUFFIX)))
+    epochs = []
+    for name in os.listdir(directory):
+        match = pattern.match(name)
+        if match:
+            epochs.append(int(match.group(1)))
+    return sorted(epochs)
+
+
+def find_last_checkpoint(directory, prefix):
+    """Highest epoch with a complete checkpoint (manifest written), or None."""
+    epochs = complete_epochs(directory, prefix)
+    return epochs[-1] if epochs else None
+
+
+def read_manifest(directory, prefix, epoch):
+    """Parse and verify the manifest of ``epoch`` and its files; returns the manifest dict."""
+    paths = checkpoint_paths(directory, prefix, epoch)
+    path = paths['manifest']
+    if not os.path.isfile(path):
+        raise CheckpointError("checkpoint manifest not found: %s (the checkpoint of epoch %d is "
+                              "missing or was interrupted)" % (path, epoch))
+    try:
+        with open(path, 'rb') as f:
+            manifest = json.loads(f.read().decode('utf-8'))
+        files = manifest['files']
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckpointError("checkpoint manifest %s is corrupt (%s); delete it to fall back "
+                              "to an earlier epoch" % (path, err))
+    for kind, info in files.items():
+        fpath = os.path.join(directory, info['file'])
+        if not os.path.isfile(fpath):
+            raise CheckpointError("checkpoint file %s named by %s is missing" % (fpath, path))
+        if os.path.getsize(fpath) != info['size'] or file_sha256(fpath) != info['sha256']:
+            raise CheckpointError("checkpoint file %s is corrupt (size/SHA-256 differ from %s); "
+                                  "delete this epoch's files to fall back to an earlier one"
+                                  % (fpath, path))
+    return manifest
+
+
+def load_checkpoint(directory, prefix, epoch):
+    """Verify and read a checkpoint -> (arg_params, aux_params, states_path or None, manifest)."""
+    manifest = read_manifest(directory, prefix, epoch)
+    paths = checkpoint_paths(directory, prefix, epoch)
+    arg_params, aux_params = load_params(paths['params'])
+    states_path = paths['states'] if 'states' in manifest['files'] else None
+    return arg_params, aux_params, states_path, manifest
