@@ -1,0 +1,167 @@
+"""'fcis_proposal': RPN outputs -> region proposals (ROIs), one image at a time.
+
+For each image: decode the RPN deltas of every anchor, clip the boxes to the image, drop
+boxes smaller than rpn_min_size (scaled by the image scale), keep the rpn_pre_nms_top_n
+highest foreground scores, run greedy NMS at `threshold`, keep the rpn_post_nms_top_n
+best, and pad to exactly rpn_post_nms_top_n by repeating kept proposals (drawn with
+replacement from the NumPy global random state) when fewer survive.
+
+Anchor order is (fh, fw, A): all A anchors of feature-map cell (0, 0), then of cell
+(0, 1), ... as in the classic Faster R-CNN code.
+"""
+import mxnet as mx
+import numpy as np
+
+from lib.boxes.bbox import bbox_pred, clip_boxes
+from lib.nms.nms import nms
+from lib.rpn.generate_anchors import generate_anchors, shifted_anchors
+from fcis.operators._attrs import parse_bool, parse_float, parse_floats, parse_int
+
+OP_NAME = 'fcis_proposal'
+
+
+def pad_indices(keep, size):
+    """Extend `keep` to exactly `size` entries by drawing from it with replacement.
+
+    keep: (M,) int indices, M >= 1
+    returns: (size,) int64 -- keep[:size] when M >= size.
+    """
+    keep = np.asarray(keep, dtype=np.int64)
+    if keep.size >= size:
+        return keep[:size]
+    extra = np.random.choice(keep, size=size - keep.size, replace=True)
+    return np.concatenate([keep, extra])
+
+
+def propose_one_image(fg_scores, deltas, anchors, im_info, params):
+    """Proposals of one image.
+
+    fg_scores: (A, fh, fw) foreground probabilities
+    deltas: (4A, fh, fw) box deltas, channel a*4 + j for anchor a, coordinate j
+    anchors: (fh*fw*A, 4) from lib.rpn.generate_anchors.shifted_anchors
+    im_info: (3,) [height, width, scale]
+    params: dict with pre_nms_top_n, post_nms_top_n, threshold, min_size
+    returns: boxes (post, 4) float32 and scores (post,) float32.
+    """
+    num_anchors = fg_scores.shape[0]
+    scores = fg_scores.transpose(1, 2, 0).reshape(-1)  # (A, fh, fw) -> (fh*fw*A,)
+    deltas = deltas.reshape(num_anchors, 4, *deltas.shape[1:])  # (A, 4, fh, fw)
+    deltas = deltas.transpose(2, 3, 0, 1).reshape(-1, 4)  # -> (fh, fw, A, 4) -> (fh*fw*A, 4)
+
+    boxes = clip_boxes(bbox_pred(anchors, deltas), im_info[:2])  # (fh*fw*A, 4)
+    min_size = params['min_size'] * im_info[2]
+    widths = boxes[:, 2] - boxes[:, 0] + 1
+    heights = boxes[:, 3] - boxes[:, 1] + 1
+    candidates = np.where((widths >= min_size) & (heights >= min_size))[0]
+    if candidates.size == 0:
+        # nothing is large enough: fall back to every box rather than returning nothing
+        candidates = np.arange(boxes.shape[0])
+
+    order = np.argsort(-scores[candidates], kind='stable')
+    if params['pre_nms_top_n'] > 0:
+        order = order[:params['pre_nms_top_n']]
+    candidates = candidates[order]  # by descending score
+
+    dets = np.hstack([boxes[candidates], scores[candidates, None]])  # (M, 5)
+    keep = np.asarray(nms(dets, params['threshold']), dtype=np.int64)
+    keep = pad_indices(keep[:params['post_nms_top_n']], params['post_nms_top_n'])
+    chosen = candidates[keep]
+    return boxes[chosen].astype(np.float32), scores[chosen].astype(np.float32)
+
+
+class ProposalOperator(mx.operator.CustomOp):
+    """Forward: see the module docstring. Backward: zero gradients."""
+
+    def __init__(self, base_anchors, feat_stride, params, output_score):
+        super().__init__()
+        self._base_anchors = base_anchors
+        self._feat_stride = feat_stride
+        self._params = params
+        self._output_score = output_score
+
+    def forward(self, is_train, req, in_data, out_data, aux):
+        cls_prob = in_data[0].asnumpy()  # (N, 2A, fh, fw)
+        bbox_deltas = in_data[1].asnumpy()  # (N, 4A, fh, fw)
+        im_info = in_data[2].asnumpy()  # (N, 3)
+        num_images, _, feat_height, feat_width = cls_prob.shape
+        num_anchors = self._base_anchors.shape[0]
+        anchors = shifted_anchors(feat_height, feat_width, self._feat_stride,
+                                  self._base_anchors)  # (fh*fw*A, 4)
+        post = self._params['post_nms_top_n']
+        rois = np.zeros((num_images * post, 5), dtype=np.float32)
+        scores = np.zeros((num_images * post, 1), dtype=np.float32)
+        for n in range(num_images):
+            boxes, image_scores = propose_one_image(cls_prob[n, num_anchors:], bbox_deltas[n],
+                                                    anchors, im_info[n], self._params)
+            rows = slice(n * post, (n + 1) * post)
+            rois[rows, 0] = n
+            rois[rows, 1:] = boxes
+            scores[rows, 0] = image_scores
+        self.assign(out_data[0], req[0], mx.nd.array(rois))
+        if self._output_score:
+            self.assign(out_data[1], req[1], mx.nd.array(scores))
+
+    def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+        for i, grad in enumerate(in_grad):
+            self.assign(grad, req[i], 0)
+
+
+@mx.operator.register(OP_NAME)
+class ProposalProp(mx.operator.CustomOpProp):
+    """Attributes: feat_stride, scales, ratios, rpn_pre_nms_top_n, rpn_post_nms_top_n,
+    threshold, rpn_min_size, output_score (all strings)."""
+
+    def __init__(self, feat_stride='16', scales='(8, 16, 32)', ratios='(0.5, 1, 2)',
+                 rpn_pre_nms_top_n='6000', rpn_post_nms_top_n='300', threshold='0.7',
+                 rpn_min_size='16', output_score='False'):
+        super().__init__(need_top_grad=False)
+        self._feat_stride = parse_int(OP_NAME, 'feat_stride', feat_stride)
+        self._scales = parse_floats(OP_NAME, 'scales', scales)
+        self._ratios = parse_floats(OP_NAME, 'ratios', ratios)
+        self._params = {
+            'pre_nms_top_n': parse_int(OP_NAME, 'rpn_pre_nms_top_n', rpn_pre_nms_top_n),
+            'post_nms_top_n': parse_int(OP_NAME, 'rpn_post_nms_top_n', rpn_post_nms_top_n),
+            'threshold': parse_float(OP_NAME, 'threshold', threshold),
+            'min_size': parse_float(OP_NAME, 'rpn_min_size', rpn_min_size),
+        }
+        self._output_score = parse_bool(OP_NAME, 'output_score', output_score)
+        if self._params['post_nms_top_n'] < 1:
+            raise ValueError("%s: rpn_post_nms_top_n=%s must be >= 1"
+                             % (OP_NAME, rpn_post_nms_top_n))
+        self._num_anchors = len(self._scales) * len(self._ratios)
+
+    def list_arguments(self):
+        return ['cls_prob', 'bbox_pred', 'im_info']
+
+    def list_outputs(self):
+        return ['rois', 'scores'] if self._output_score else ['rois']
+
+    def infer_shape(self, in_shape):
+        cls_shape, bbox_shape, im_info_shape = in_shape
+        num_images = cls_shape[0]
+        expected = {
+            'cls_prob': (num_images, 2 * self._num_anchors) + tuple(cls_shape[2:]),
+            'bbox_pred': (num_images, 4 * self._num_anchors) + tuple(cls_shape[2:]),
+            'im_info': (num_images, 3),
+        }
+        for name, shape in zip(self.list_arguments(), in_shape):
+            if tuple(shape) != expected[name]:
+                raise ValueError("%s: %s has shape %s, expected %s for %d anchors (scales x "
+                                 "ratios); check the RPN head channels"
+                                 % (OP_NAME, name, tuple(shape), expected[name],
+                                    self._num_anchors))
+        post = self._params['post_nms_top_n']
+        out_shape = [(num_images * post, 5)]
+        if self._output_score:
+            out_shape.append((num_images * post, 1))
+        return in_shape, out_shape, []
+
+    def declare_backward_dependency(self, out_grad, in_data, out_data):
+        return []
+
+    def create_operator(self, ctx, shapes, dtypes):
+        base_anchors = generate_anchors(base_size=self._feat_stride,
+                                        ratios=np.array(self._ratios),
+                                        scales=np.array(self._scales))
+        return ProposalOperator(np.asarray(base_anchors, dtype=np.float64),
+                                self._feat_stride, self._params, self._output_score)

@@ -1,0 +1,157 @@
+"""'fcis_proposal' against a loop-based NumPy reference (anchors, decoding, greedy NMS)."""
+import math
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import fcis.operators  # noqa: F401  (registers the ops)
+
+
+def reference_anchors(base_size, ratios, scales):
+    """Classic anchors, ratio-major then scale, "+1" convention, one loop per anchor."""
+    anchors = []
+    center = (base_size - 1) / 2.0
+    for ratio in ratios:
+        width = round(math.sqrt(base_size * base_size / ratio))
+        height = round(width * ratio)
+        for scale in scales:
+            w, h = width * scale, height * scale
+            anchors.append([center - (w - 1) / 2, center - (h - 1) / 2,
+                            center + (w - 1) / 2, center + (h - 1) / 2])
+    return anchors
+
+
+def iou(a, b):
+    iw = min(a[2], b[2]) - max(a[0], b[0]) + 1
+    ih = min(a[3], b[3]) - max(a[1], b[1]) + 1
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    area = lambda r: (r[2] - r[0] + 1) * (r[3] - r[1] + 1)  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
+
+
+def reference_proposals(cls_prob, bbox_deltas, im_info, stride, ratios, scales, pre, thresh,
+                        min_size):
+    """Kept proposals of one image, NMS order, before padding: list of (box, score)."""
+    base = reference_anchors(stride, ratios, scales)
+    num_anchors = len(base)
+    height, width, im_scale = im_info
+    candidates = []
+    for y in range(cls_prob.shape[1]):
+        for x in range(cls_prob.shape[2]):
+            for a in range(num_anchors):
+                ax1, ay1, ax2, ay2 = (base[a][0] + x * stride, base[a][1] + y * stride,
+                                      base[a][2] + x * stride, base[a][3] + y * stride)
+                aw, ah = ax2 - ax1 + 1, ay2 - ay1 + 1
+                acx, acy = ax1 + 0.5 * (aw - 1), ay1 + 0.5 * (ah - 1)
+                dx, dy, dw, dh = (float(bbox_deltas[4 * a + j, y, x]) for j in range(4))
+                cx, cy = dx * aw + acx, dy * ah + acy
+                w, h = math.exp(dw) * aw, math.exp(dh) * ah
+                box = [cx - 0.5 * (w - 1), cy - 0.5 * (h - 1),
+                       cx + 0.5 * (w - 1), cy + 0.5 * (h - 1)]
+                box = [min(max(box[0], 0), width - 1), min(max(box[1], 0), height - 1),
+                       min(max(box[2], 0), width - 1), min(max(box[3], 0), height - 1)]
+                if (box[2] - box[0] + 1 >= min_size * im_scale and
+                        box[3] - box[1] + 1 >= min_size * im_scale):
+                    candidates.append((box, float(cls_prob[num_anchors + a, y, x])))
+    candidates.sort(key=lambda item: -item[1])  # stable: ties keep enumeration order
+    candidates = candidates[:pre]
+    kept = []
+    for box, score in candidates:
+        if all(iou(box, other) <= thresh for other, _ in kept):
+            kept.append((box, score))
+    return kept
+
+
+def random_inputs(rng, num_images, num_anchors, fh, fw):
+    logits = rng.randn(num_images, 2, num_anchors, fh, fw)
+    prob = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    cls_prob = prob.reshape(num_images, 2 * num_anchors, fh, fw)  # bg A channels, fg A channels
+    bbox_deltas = 0.3 * rng.randn(num_images, 4 * num_anchors, fh, fw)
+    return cls_prob.astype(np.float32), bbox_deltas.astype(np.float32)
+
+
+def run_proposal(cls_prob, bbox_deltas, im_info, **attrs):
+    return mx.nd.Custom(mx.nd.array(cls_prob), mx.nd.array(bbox_deltas), mx.nd.array(im_info),
+                        op_type='fcis_proposal', **attrs)
+
+
+ATTRS = dict(feat_stride='8', scales='(2, 4)', ratios='(0.5, 1, 2)', rpn_pre_nms_top_n='60',
+             rpn_post_nms_top_n='25', threshold='0.7', rpn_min_size='10', output_score='True')
+
+
+def test_matches_loop_reference_on_random_inputs():
+    rng = np.random.RandomState(0)
+    fh, fw, num_anchors = 6, 8, 6
+    cls_prob, bbox_deltas = random_inputs(rng, 2, num_anchors, fh, fw)
+    im_info = np.array([[45, 60, 1.0], [40, 64, 1.5]], dtype=np.float32)
+    rois, scores = run_proposal(cls_prob, bbox_deltas, im_info, **ATTRS)
+    assert rois.shape == (50, 5) and scores.shape == (50, 1)
+    rois, scores = rois.asnumpy(), scores.asnumpy()
+    for n in range(2):
+        kept = reference_proposals(np.float64(cls_prob[n]), np.float64(bbox_deltas[n]),
+                                   im_info[n], 8, (0.5, 1, 2), (2, 4), 60, 0.7, 10)
+        assert len(kept) >= 25, "test setup: the reference must keep enough boxes"
+        rows = slice(25 * n, 25 * (n + 1))
+        np.testing.assert_array_equal(rois[rows, 0], n)
+        np.testing.assert_allclose(rois[rows, 1:], [box for box, _ in kept[:25]], atol=1e-3)
+        np.testing.assert_allclose(scores[rows, 0], [s for _, s in kept[:25]], rtol=1e-6)
+
+
+def test_pads_by_repeating_kept_proposals():
+    rng = np.random.RandomState(1)
+    fh, fw, num_anchors = 3, 4, 6
+    cls_prob, bbox_deltas = random_inputs(rng, 1, num_anchors, fh, fw)
+    im_info = np.array([[30, 40, 1.0]], dtype=np.float32)
+    attrs = dict(ATTRS, rpn_pre_nms_top_n='6000', rpn_post_nms_top_n='100', threshold='0.3',
+                 rpn_min_size='4')
+    kept = reference_proposals(np.float64(cls_prob[0]), np.float64(bbox_deltas[0]), im_info[0],
+                               8, (0.5, 1, 2), (2, 4), 6000, 0.3, 4)
+    assert 1 <= len(kept) < 100, "test setup: fewer survivors than rpn_post_nms_top_n"
+    np.random.seed(5)
+    rois, scores = [out.asnumpy() for out in run_proposal(cls_prob, bbox_deltas, im_info, **attrs)]
+    assert rois.shape == (100, 5) and scores.shape == (100, 1)
+    np.testing.assert_allclose(rois[:len(kept), 1:], [box for box, _ in kept], atol=1e-3)
+    kept_boxes = np.array([box for box, _ in kept])
+    for row in rois[len(kept):, 1:]:  # every padded row repeats a kept proposal
+        assert np.abs(kept_boxes - row).max(axis=1).min() < 1e-3
+    np.random.seed(5)
+    again = run_proposal(cls_prob, bbox_deltas, im_info, **attrs)[0].asnumpy()
+    np.testing.assert_array_equal(rois, again)  # padding follows the NumPy global seed
+
+
+def test_all_boxes_too_small_still_gives_full_output():
+    rng = np.random.RandomState(2)
+    cls_prob, bbox_deltas = random_inputs(rng, 1, 6, 2, 2)
+    im_info = np.array([[20, 20, 1.0]], dtype=np.float32)
+    rois = run_proposal(cls_prob, bbox_deltas, im_info,
+                        **dict(ATTRS, rpn_min_size='1000', output_score='False'))
+    assert rois.shape == (25, 5)
+    assert np.isfinite(rois.asnumpy()).all()
+
+
+def test_symbol_shapes_and_zero_gradient():
+    num_anchors, fh, fw = 6, 3, 4
+    data = [mx.sym.Variable(name) for name in ('cls_prob', 'bbox_pred', 'im_info')]
+    sym = mx.sym.Custom(*data, op_type='fcis_proposal', name='rois',
+                        **dict(ATTRS, output_score='False'))
+    shapes = dict(cls_prob=(1, 2 * num_anchors, fh, fw), bbox_pred=(1, 4 * num_anchors, fh, fw),
+                  im_info=(1, 3))
+    _, out_shapes, _ = sym.infer_shape(**shapes)
+    assert out_shapes == [(25, 5)]
+    bad = dict(shapes, bbox_pred=(1, 4 * num_anchors + 1, fh, fw))
+    with pytest.raises(mx.base.MXNetError):
+        sym.infer_shape(**bad)
+    prop = fcis.operators.proposal.ProposalProp(**ATTRS)
+    with pytest.raises(ValueError, match='bbox_pred has shape'):
+        prop.infer_shape([bad['cls_prob'], bad['bbox_pred'], bad['im_info']])
+    rng = np.random.RandomState(3)
+    cls_prob, bbox_deltas = random_inputs(rng, 1, num_anchors, fh, fw)
+    exe = sym.simple_bind(mx.cpu(), grad_req='write', **shapes)
+    exe.forward(is_train=True, cls_prob=cls_prob, bbox_pred=bbox_deltas,
+                im_info=np.array([[30, 40, 1]]))
+    exe.backward(mx.nd.ones((25, 5)))
+    for grad in exe.grad_arrays:
+        assert not grad.asnumpy().any()
