@@ -1,0 +1,1 @@
+"""FCIS pipeline core: data loaders, training module, metrics, tester."""

@@ -1,0 +1,297 @@
+"""Training and test data loaders (``mx.io.DataIter``), configured by plain arguments.
+
+``TrainLoader`` yields one image per device, concatenated along axis 0 (layout in
+``fcis.core.minibatch``), grouped by aspect ratio, with RPN anchor targets; batches are
+prepared on background threads. ``TestLoader`` yields one image at a time with the
+roidb entry and the scale needed to map results back.
+
+Every random choice of an epoch (image order, scale choice, anchor sampling) is drawn
+from seeds derived from (seed, epoch, batch), so the prefetching loader yields exactly
+the batches of the plain one (``num_workers=0``).
+"""
+import logging
+import threading
+
+import mxnet as mx
+import numpy as np
+
+from lib.dataset.roidb import filter_roidb
+from lib.utils.image import normalize_scales, round_up
+
+from .minibatch import (default_feat_shape, load_image, load_train_image, rpn_targets,
+                        stack_train_images)
+from .prefetch import Prefetcher
+
+logger = logging.getLogger(__name__)
+
+DATA_NAMES = ('data', 'im_info', 'gt_boxes', 'gt_masks')
+LABEL_NAMES = ('label', 'bbox_target', 'bbox_weight')
+DEFAULT_PIXEL_MEANS = (103.06, 115.90, 123.15)
+
+
+def num_devices(ctx):
+    """Number of devices of ``ctx``: an int, a Context or a list of Contexts."""
+    if isinstance(ctx, int):
+        return ctx
+    return len(ctx) if isinstance(ctx, (list, tuple)) else 1
+
+
+def epoch_plan(roidb, batch_size, epoch, seed, shuffle=True, aspect_grouping=True):
+    """Batches of one epoch: list of (roidb indices (batch_size,), pad, batch seed).
+
+    With ``aspect_grouping`` a batch holds only landscape (w >= h) or only portrait
+    images. A group's last batch is completed with images from the start of that group
+    (``pad`` counts them).
+    """
+    rng = np.random.RandomState(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+    if aspect_grouping:
+        landscape = np.array([e['width'] >= e['height'] for e in roidb], dtype=bool)
+        groups = [np.where(landscape)[0], np.where(~landscape)[0]]
+    else:
+        groups = [np.arange(len(roidb))]
+    batches = []
+    for group in groups:
+        order = rng.permutation(group) if shuffle else group
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            pad = batch_size - len(chunk)
+            if pad:
+                chunk = np.concatenate([chunk, np.resize(order, pad)])  # cyclic fill
+            batches.append((chunk, pad))
+    if shuffle:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    seeds = rng.randint(0, 2 ** 31 - 1, size=len(batches))
+    return [(chunk, pad, int(s)) for (chunk, pad), s in zip(batches, seeds)]
+
+
+class TrainLoader(mx.io.DataIter):
+    """Training batches for FCIS: data/im_info/gt_boxes/gt_masks and RPN labels.
+
+    Args:
+        roidb: entries of ``lib.dataset`` (flipped ones included); entries without any
+            instance are dropped (count logged).
+        feat_shape_fn: (H, W) -> (fh, fw) of the RPN output (``symbol_feat_shape_fn`` of
+            the training symbol, or ``default_feat_shape`` for the stride-16 ResNet trunk).
+        ctx: number of devices, or the list of contexts: one image per device.
+        scales: (shorter side, max longer side), or a list of such pairs (one is drawn
+            per batch).
+        pixel_means: BGR means subtracted from the images.
+        image_stride: pad the batch's H and W to a multiple of this (0: none).
+        feat_stride, anchor_scales, anchor_ratios, allowed_border, rpn_batch_size,
+        rpn_fg_fraction, rpn_positive_overlap, rpn_negative_overlap,
+        rpn_clobber_positives: anchor targets (``lib.rpn.assign_anchor``).
+        shuffle, aspect_grouping: batch order.
+        seed: base of every random choice (image order, scale, anchor sampling).
+        num_workers: background threads (0: prepare each batch in ``next()``).
+        prefetch: batches prepared ahead.
+    """
+
+    def __init__(self, roidb, feat_shape_fn=default_feat_shape, ctx=1, scales=(600, 1000),
+                 pixel_means=DEFAULT_PIXEL_MEANS, image_stride=0, feat_stride=16,
+                 anchor_scales=(8, 16, 32), anchor_ratios=(0.5, 1, 2), allowed_border=0,
+                 rpn_batch_size=256, rpn_fg_fraction=0.5, rpn_positive_overlap=0.7,
+                 rpn_negative_overlap=0.3, rpn_clobber_positives=False, shuffle=True,
+                 aspect_grouping=True, seed=0, num_workers=2, prefetch=4):
+        super(TrainLoader, self).__init__(batch_size=num_devices(ctx))
+        self.roidb = filter_roidb(roidb)
+        if not self.roidb:
+            raise ValueError("no training image has an annotated instance; check the dataset "
+                             "and its annotation file")
+        self.scales = normalize_scales(scales)
+        self.pixel_means = tuple(float(m) for m in pixel_means)
+        self.image_stride = int(image_stride)
+        self.anchor_args = dict(feat_stride=feat_stride, scales=tuple(anchor_scales),
+                                ratios=tuple(anchor_ratios), allowed_border=allowed_border,
+                                batch_size=rpn_batch_size, fg_fraction=rpn_fg_fraction,
+                                positive_overlap=rpn_positive_overlap,
+                                negative_overlap=rpn_negative_overlap,
+                                clobber_positives=rpn_clobber_positives)
+        self._feat_shape_fn, self._feat_lock = feat_shape_fn, threading.Lock()
+        self.shuffle, self.aspect_grouping, self.seed = shuffle, aspect_grouping, seed
+        self.num_workers, self.prefetch = int(num_workers), max(1, int(prefetch))
+        self.num_batches = len(epoch_plan(self.roidb, self.batch_size, 0, seed, False, aspect_grouping))
+        self._epoch, self._cursor = 0, 0
+        self._plan = self._make_plan(0)
+        self._pending, self._current, self._prefetcher = None, None, None
+        logger.info("TrainLoader: %d images, %d batches of %d per epoch", len(self.roidb),
+                    self.num_batches, self.batch_size)
+
+    # ---- plan and per-batch work ---------------------------------------------------
+    def _make_plan(self, epoch):
+        return epoch_plan(self.roidb, self.batch_size, epoch, self.seed, self.shuffle,
+                          self.aspect_grouping)
+
+    def _jobs(self, epoch):
+        """Endless stream of (epoch, batch index, roidb indices, pad, seed) from ``epoch`` on."""
+        while True:
+            plan = self._plan if epoch == self._epoch else self._make_plan(epoch)
+            for index, (chunk, pad, seed) in enumerate(plan):
+                yield epoch, index, chunk, pad, seed
+            epoch += 1
+
+    def feat_shape(self, height, width):
+        with self._feat_lock:
+            return tuple(int(v) for v in self._feat_shape_fn(height, width))
+
+    def make_batch(self, job):
+        """NumPy arrays of one batch job (runs on a worker thread)."""
+        epoch, index, chunk, pad, seed = job
+        rng = np.random.RandomState(seed)
+        target_size, max_size = self.scales[rng.randint(len(self.scales))]
+        images = [load_train_image(self.roidb[i], target_size, max_size, self.pixel_means)
+                  for i in chunk]
+        batch = stack_train_images(images, self.image_stride)
+        feat = self.feat_shape(batch['data'].shape[2], batch['data'].shape[3])
+        batch.update(rpn_targets(batch, feat, rng, self.anchor_args))
+        batch.update({'epoch': epoch, 'index': index, 'pad': pad, 'roidb_indices': chunk})
+        return batch
+
+    # ---- fetching ----------------------------------------------------------------------
+    def _fetch(self):
+        if self.num_workers <= 0:
+            chunk, pad, seed = self._plan[self._cursor]
+            return self.make_batch((self._epoch, self._cursor, chunk, pad, seed))
+        if self._prefetcher is None:
+            self._prefetcher = Prefetcher(self.make_batch, self._jobs(self._epoch),
+                                          self.num_workers, self.prefetch)
+        batch = next(self._prefetcher)
+        assert (batch['epoch'], batch['index']) == (self._epoch, self._cursor), 'prefetch out of order'
+        return batch
+
+    def _peek(self):
+        if self._pending is None:
+            self._pending = self._fetch()
+        return self._pending
+
+    # ---- DataIter interface --------------------------------------------------------------
+    def reset(self):
+        """Start the next epoch (a no-op when nothing of the current epoch was consumed)."""
+        if self._cursor == 0:
+            return
+        finished = self._cursor >= self.num_batches
+        self._epoch, self._cursor, self._pending = self._epoch + 1, 0, None
+        self._plan = self._make_plan(self._epoch)
+        if not finished:
+            self.close()  # the queued batches belong to the abandoned epoch
+
+    def next(self):
+        if self._cursor >= self.num_batches:
+            raise StopIteration
+        batch = self._peek()
+        self._pending, self._current = None, batch
+        self._cursor += 1
+        return mx.io.DataBatch(data=[mx.nd.array(batch[n]) for n in DATA_NAMES],
+                               label=[mx.nd.array(batch[n]) for n in LABEL_NAMES],
+                               pad=batch['pad'], index=batch['roidb_indices'],
+                               provide_data=self._descs(batch, DATA_NAMES),
+                               provide_label=self._descs(batch, LABEL_NAMES))
+
+    def iter_next(self):
+        return self._cursor < self.num_batches
+
+    @staticmethod
+    def _descs(batch, names):
+        return [mx.io.DataDesc(n, batch[n].shape) for n in names]
+
+    @property
+    def provide_data(self):
+        """Shapes of the last batch returned (of the next one before the first ``next()``)."""
+        return self._descs(self._current or self._peek(), DATA_NAMES)
+
+    @property
+    def provide_label(self):
+        return self._descs(self._current or self._peek(), LABEL_NAMES)
+
+    def max_data_shape(self, max_instances=100):
+        """Largest shapes a batch can have (for binding): list of (name, shape)."""
+        long_side = round_up(max(s[1] for s in self.scales), self.image_stride)
+        n = self.batch_size
+        return [('data', (n, 3, long_side, long_side)), ('im_info', (n, 3)),
+                ('gt_boxes', (n, max_instances, 5)), ('gt_masks', (n, max_instances, long_side, long_side))]
+
+    def close(self):
+        """Stop the background threads (they restart on the next ``next()``)."""
+        if self._prefetcher is not None:
+            self._prefetcher.close()
+            self._prefetcher = None
+
+
+class TestLoader(mx.io.DataIter):
+    """Test images one at a time: data = [data (1, 3, h, w), im_info (1, 3)].
+
+    Each DataBatch also carries ``entry`` (the roidb entry), ``scale`` and ``im_info``
+    (NumPy (1, 3)) so results can be mapped back to the original image (divide boxes by
+    ``scale``). Uses the first (shorter side, max longer side) pair of ``scales``.
+    """
+
+    def __init__(self, roidb, scales=(600, 1000), pixel_means=DEFAULT_PIXEL_MEANS,
+                 image_stride=0, num_workers=1, prefetch=2):
+        super(TestLoader, self).__init__(batch_size=1)
+        self.roidb = list(roidb)
+        if not self.roidb:
+            raise ValueError("TestLoader: the test roidb is empty")
+        self.target_size, self.max_size = normalize_scales(scales)[0]
+        self.pixel_means = tuple(float(m) for m in pixel_means)
+        self.image_stride = int(image_stride)
+        self.num_workers, self.prefetch = int(num_workers), max(1, int(prefetch))
+        self._cursor, self._prefetcher, self._current = 0, None, None
+
+    def __len__(self):
+        return len(self.roidb)
+
+    def load(self, index):
+        """(data (1, 3, H, W), im_info (1, 3)) of test image ``index`` (padded to image_stride)."""
+        data, info = load_image(self.roidb[index], self.target_size, self.max_size, self.pixel_means)
+        if self.image_stride > 0:
+            height = round_up(data.shape[2], self.image_stride)
+            width = round_up(data.shape[3], self.image_stride)
+            padded = np.zeros((1, 3, height, width), dtype=np.float32)
+            padded[:, :, :data.shape[2], :data.shape[3]] = data
+            data = padded
+        return data, info[np.newaxis]
+
+    def reset(self):
+        self.close()
+        self._cursor, self._current = 0, None
+
+    def iter_next(self):
+        return self._cursor < len(self.roidb)
+
+    def next(self):
+        if self._cursor >= len(self.roidb):
+            raise StopIteration
+        if self.num_workers <= 0:
+            data, im_info = self.load(self._cursor)
+        else:
+            if self._prefetcher is None:
+                self._prefetcher = Prefetcher(self.load, range(self._cursor, len(self.roidb)),
+                                              self.num_workers, self.prefetch)
+            data, im_info = next(self._prefetcher)
+        index = self._cursor
+        self._cursor += 1
+        self._current = (data, im_info)
+        batch = mx.io.DataBatch(data=[mx.nd.array(data), mx.nd.array(im_info)], label=[], pad=0,
+                                index=[index], provide_data=self._descs(data, im_info),
+                                provide_label=[])
+        batch.entry, batch.im_info, batch.scale = self.roidb[index], im_info, float(im_info[0, 2])
+        return batch
+
+    @staticmethod
+    def _descs(data, im_info):
+        return [mx.io.DataDesc('data', data.shape), mx.io.DataDesc('im_info', im_info.shape)]
+
+    @property
+    def provide_data(self):
+        """Shapes of the last batch returned (of the first image before any ``next()``)."""
+        if self._current is None:
+            self._current = self.load(self._cursor if self._cursor < len(self.roidb) else 0)
+        return self._descs(*self._current)
+
+    @property
+    def provide_label(self):
+        return []
+
+    def close(self):
+        if self._prefetcher is not None:
+            self._prefetcher.close()
+            self._prefetcher = None
