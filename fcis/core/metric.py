@@ -45,7 +45,7 @@ class _NamedMetric(mx.metric.EvalMetric):
     needs = ()  # names of the outputs/labels the metric reads
 
     def __init__(self, name, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
-        super(_NamedMetric, self).__init__(name)
+        super(_NamedMetric, self).__init__(name, has_global_stats=True)
         self.output_index = _index(output_names)
         self.label_index = _index(label_names)
         missing = [n for n in self.needs if n not in self.output_index and n not in self.label_index]

@@ -99,6 +99,10 @@ def test_composite_accumulates_over_batches():
         hits += np.sum(arrays['cls_prob'].argmax(1)[keep] == arrays['rcnn_label'][keep])
         valid += keep.sum()
     assert dict(zip(names, values))['FCISAcc'] == pytest.approx(hits / valid)
+    metrics.reset_local()                      # what the logging callback does: epoch totals stay
+    names, values = metrics.get_global()
+    assert dict(zip(names, values))['FCISAcc'] == pytest.approx(hits / valid)
+    assert all(math.isnan(v) for v in metrics.get()[1])
 
 
 def test_missing_names_are_reported():
