@@ -12,7 +12,12 @@ The names used here:
              seg_prob      (R, 2, S, S)     picked mask softmax (bg, inside) per ROI
              mask_target   (R, S, S)        0/1 mask target, -1 = ignored
              rcnn_label    (R,) or (N, R)   ROI class label, -1 = ignored
-    labels:  label         (N, A*fh*fw)     RPN anchor label 0/1, -1 = ignored
+             rpn_label     (N, A*fh*fw)     RPN anchor label 0/1, -1 = ignored
+    labels:  label         (N, A*fh*fw)     the same RPN labels; used when the outputs
+                                            have no 'rpn_label'
+
+The defaults are the constants of ``fcis.symbols.names`` (TRAIN_OUTPUT_NAMES,
+TRAIN_LABEL_NAMES).
 
 A metric whose arrays are missing from the lists raises ValueError naming them.
 """
@@ -21,11 +26,13 @@ import math
 import mxnet as mx
 import numpy as np
 
+from fcis.symbols.names import TRAIN_LABEL_NAMES, TRAIN_OUTPUT_NAMES
+
 EPS = 1e-14
 
-DEFAULT_OUTPUT_NAMES = ('rpn_cls_prob', 'rpn_bbox_loss', 'cls_prob', 'bbox_loss', 'seg_prob',
-                        'mask_target', 'rcnn_label')
-DEFAULT_LABEL_NAMES = ('label', 'bbox_target', 'bbox_weight')
+DEFAULT_OUTPUT_NAMES = TRAIN_OUTPUT_NAMES
+DEFAULT_LABEL_NAMES = TRAIN_LABEL_NAMES
+ALIASES = {'rpn_label': 'label'}  # output name -> label name holding the same values
 
 
 def _index(names):
@@ -34,6 +41,11 @@ def _index(names):
     for i, n in enumerate(names):
         out[n[:-len('_output')] if n.endswith('_output') else n] = i
     return out
+
+
+def _available(name, outputs, labels):
+    """True if ``name`` is an output, a label, or an output alias of a label."""
+    return name in outputs or name in labels or ALIASES.get(name) in labels
 
 
 class _NamedMetric(mx.metric.EvalMetric):
@@ -48,7 +60,8 @@ class _NamedMetric(mx.metric.EvalMetric):
         super(_NamedMetric, self).__init__(name, has_global_stats=True)
         self.output_index = _index(output_names)
         self.label_index = _index(label_names)
-        missing = [n for n in self.needs if n not in self.output_index and n not in self.label_index]
+        missing = [n for n in self.needs
+                   if not _available(n, self.output_index, self.label_index)]
         if missing:
             raise ValueError("metric %s needs %s but the training outputs are %s and the labels "
                              "%s; give the symbol's output names to get_metrics()"
@@ -58,6 +71,8 @@ class _NamedMetric(mx.metric.EvalMetric):
         def get(name):
             if name in self.output_index:
                 return preds[self.output_index[name]].asnumpy().astype(np.float64)
+            if name not in self.label_index:
+                name = ALIASES[name]
             return labels[self.label_index[name]].asnumpy().astype(np.float64)
         total, count = self.compute(get)
         self.sum_metric += total
@@ -102,36 +117,36 @@ def _log_loss(prob, label, axis_last):
 
 
 class RPNAcc(_NamedMetric):
-    """Anchor classification accuracy over anchors with label != -1."""
-    needs = ('rpn_cls_prob', 'label')
+    """Anchor classification accuracy over anchors with rpn_label != -1."""
+    needs = ('rpn_cls_prob', 'rpn_label')
 
     def __init__(self, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
         super(RPNAcc, self).__init__('RPNAcc', output_names, label_names)
 
     def compute(self, get):
-        return _accuracy(get('rpn_cls_prob'), get('label'), False, lambda l: l != -1)
+        return _accuracy(get('rpn_cls_prob'), get('rpn_label'), False, lambda l: l != -1)
 
 
 class RPNLogLoss(_NamedMetric):
-    """Mean -log p(label) of the anchors with label != -1."""
-    needs = ('rpn_cls_prob', 'label')
+    """Mean -log p(label) of the anchors with rpn_label != -1."""
+    needs = ('rpn_cls_prob', 'rpn_label')
 
     def __init__(self, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
         super(RPNLogLoss, self).__init__('RPNLogLoss', output_names, label_names)
 
     def compute(self, get):
-        return _log_loss(get('rpn_cls_prob'), get('label'), False)
+        return _log_loss(get('rpn_cls_prob'), get('rpn_label'), False)
 
 
 class RPNL1Loss(_NamedMetric):
-    """Sum of the RPN smooth-L1 output divided by the number of anchors with label != -1."""
-    needs = ('rpn_bbox_loss', 'label')
+    """Sum of the RPN smooth-L1 output divided by the number of anchors with rpn_label != -1."""
+    needs = ('rpn_bbox_loss', 'rpn_label')
 
     def __init__(self, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
         super(RPNL1Loss, self).__init__('RPNL1Loss', output_names, label_names)
 
     def compute(self, get):
-        return float(np.sum(get('rpn_bbox_loss'))), int(np.sum(get('label') != -1))
+        return float(np.sum(get('rpn_bbox_loss'))), int(np.sum(get('rpn_label') != -1))
 
 
 class FCISAcc(_NamedMetric):
@@ -201,7 +216,7 @@ def get_metrics(output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAM
     outs, labs = _index(output_names), _index(label_names)
     composite = mx.metric.CompositeEvalMetric()
     for cls in ALL_METRICS:
-        if all(n in outs or n in labs for n in cls.needs):
+        if all(_available(n, outs, labs) for n in cls.needs):
             composite.add(cls(output_names, label_names))
     if not composite.metrics:
         raise ValueError("no FCIS metric can be computed from outputs %s and labels %s (expected "

@@ -7,11 +7,11 @@ import pytest
 
 from fcis.core.metric import (FCISAcc, FCISAccFG, FCISL1Loss, FCISLogLoss, FCISMaskLoss,
                               RPNAcc, RPNL1Loss, RPNLogLoss, get_metrics, nonfinite_values)
+from fcis.symbols.names import TRAIN_OUTPUT_NAMES
 
-OUTPUTS = ['rpn_cls_prob_output', 'rpn_bbox_loss_output', 'cls_prob_output', 'bbox_loss_output',
-           'seg_prob_output', 'mask_target_output', 'rcnn_label_output']
-NAMES = ['rpn_cls_prob', 'rpn_bbox_loss', 'cls_prob', 'bbox_loss', 'seg_prob', 'mask_target',
-         'rcnn_label']
+# the training symbol's outputs as sym.list_outputs() names them
+NAMES = list(TRAIN_OUTPUT_NAMES)
+OUTPUTS = [n + '_output' for n in NAMES]
 LABELS = ['label', 'bbox_target', 'bbox_weight']
 
 
@@ -33,7 +33,7 @@ def make_batch(rng, n=2, a=3, fh=4, fw=5, r=10, c=4, s=6):
     mask_target = rng.randint(-1, 2, size=(r, s, s)).astype(np.float32)
     arrays = dict(rpn_cls_prob=rpn_prob, rpn_bbox_loss=rpn_bbox_loss, cls_prob=cls_prob,
                   bbox_loss=bbox_loss, seg_prob=seg_prob, mask_target=mask_target,
-                  rcnn_label=rcnn_label, label=rpn_label)
+                  rcnn_label=rcnn_label, rpn_label=rpn_label, label=rpn_label)
     preds = [mx.nd.array(arrays[n]) for n in NAMES]
     labels = [mx.nd.array(rpn_label), mx.nd.zeros((1,)), mx.nd.zeros((1,))]
     return arrays, labels, preds
@@ -84,6 +84,18 @@ def test_each_metric_matches_reference():
         assert value == pytest.approx(ref[name], rel=1e-5), name
 
 
+def test_rpn_labels_come_from_the_iterator_without_rpn_label_output():
+    rng = np.random.RandomState(3)
+    arrays, labels, preds = make_batch(rng)
+    ref = reference(arrays)
+    keep = [i for i, n in enumerate(NAMES) if n != 'rpn_label']
+    metrics = get_metrics([OUTPUTS[i] for i in keep], LABELS)
+    metrics.update(labels, [preds[i] for i in keep])
+    values = dict(zip(*metrics.get()))
+    for name in ('RPNAcc', 'RPNLogLoss', 'RPNL1Loss'):
+        assert values[name] == pytest.approx(ref[name], rel=1e-5), name
+
+
 def test_composite_accumulates_over_batches():
     rng = np.random.RandomState(1)
     b1, b2 = make_batch(rng), make_batch(rng)
@@ -110,7 +122,7 @@ def test_missing_names_are_reported():
         FCISMaskLoss(['cls_prob'], LABELS)
     with pytest.raises(ValueError, match='no FCIS metric'):
         get_metrics(['foo_output'], ['bar'])
-    partial = get_metrics(['rpn_cls_prob', 'rpn_bbox_loss'], LABELS)
+    partial = get_metrics(['rpn_cls_prob', 'rpn_bbox_loss', 'rpn_label'], [])
     assert [m.name for m in partial.metrics] == ['RPNAcc', 'RPNLogLoss', 'RPNL1Loss']
 
 
