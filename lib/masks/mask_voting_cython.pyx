@@ -1,0 +1,111 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# distutils: extra_compile_args = -O3 -ffp-contract=off
+"""Compiled core of mask voting: weighted accumulation of ROI masks resampled into a region.
+
+The arithmetic is exactly that of lib.masks.voting_numpy.vote_region_numpy (float32, same
+operation order, no fused multiply-add), so the two give identical bits.
+"""
+import numpy as np
+from libc.math cimport floorf
+
+
+cdef inline void axis_taps(int src_len, int dst_len, int start, int count, int *s0, int *s1,
+                           float *c0, float *c1) noexcept nogil:
+    """Bilinear taps (cv2.INTER_LINEAR, half-pixel centers) of destination pixels
+    start..start+count-1 of a src_len -> dst_len resize."""
+    cdef double scale = <double>src_len / <double>dst_len
+    cdef float pos, frac
+    cdef int d, s
+    for d in range(count):
+        pos = <float>((start + d + 0.5) * scale - 0.5)
+        s = <int>floorf(pos)
+        frac = pos - <float>s
+        if s < 0:
+            s = 0
+            frac = 0.0
+        if s >= src_len - 1:
+            s = src_len - 1
+            frac = 0.0
+        s0[d] = s
+        s1[d] = s + 1 if s + 1 < src_len else src_len - 1
+        c0[d] = 1.0 - frac
+        c1[d] = frac
+
+
+def vote_region(const float[:, :, ::1] masks, const int[:, ::1] extents,
+                const Py_ssize_t[::1] members, const float[::1] weights,
+                int rx1, int ry1, int rx2, int ry2, float binary_thresh,
+                bint binarize_inputs):
+    """Weighted vote of member ROI masks inside the region rx1..rx2, ry1..ry2 (inclusive).
+
+    masks: (N, S_h, S_w) float32 ROI mask probabilities
+    extents: (N, 4) int32 integer box extents [x1, y1, x2, y2] of the ROIs (lib.masks.paste.box_extent)
+    members: (M,) ROI indices taking part; weights: (M,) float32 > 0 in total
+    Each member mask is resized bilinearly to its extent (as if pasted into the image);
+    inside the region, optionally binarized (>= binary_thresh), multiplied by its weight and
+    summed. returns: (ry2-ry1+1, rx2-rx1+1) uint8, sum / total weight >= binary_thresh.
+    """
+    cdef int rh = ry2 - ry1 + 1
+    cdef int rw = rx2 - rx1 + 1
+    if rh <= 0 or rw <= 0:
+        raise ValueError("vote_region: empty region (%d, %d, %d, %d)" % (rx1, ry1, rx2, ry2))
+    cdef Py_ssize_t num_members = members.shape[0]
+    if weights.shape[0] != num_members:
+        raise ValueError("vote_region: %d weights for %d members" % (weights.shape[0], num_members))
+    cdef int src_h = masks.shape[1]
+    cdef int src_w = masks.shape[2]
+    acc_array = np.zeros((rh, rw), dtype=np.float32)
+    cdef float[:, ::1] acc = acc_array
+    hrows_array = np.zeros((src_h, rw), dtype=np.float32)  # horizontally resampled source rows
+    cdef float[:, ::1] hrows = hrows_array
+    xs0_array = np.zeros(rw, dtype=np.intc)
+    xs1_array = np.zeros(rw, dtype=np.intc)
+    ys0_array = np.zeros(rh, dtype=np.intc)
+    ys1_array = np.zeros(rh, dtype=np.intc)
+    xc0_array = np.zeros(rw, dtype=np.float32)
+    xc1_array = np.zeros(rw, dtype=np.float32)
+    yc0_array = np.zeros(rh, dtype=np.float32)
+    yc1_array = np.zeros(rh, dtype=np.float32)
+    cdef int[::1] xs0 = xs0_array, xs1 = xs1_array, ys0 = ys0_array, ys1 = ys1_array
+    cdef float[::1] xc0 = xc0_array, xc1 = xc1_array, yc0 = yc0_array, yc1 = yc1_array
+    out_array = np.zeros((rh, rw), dtype=np.uint8)
+    cdef unsigned char[:, ::1] out = out_array
+
+    cdef Py_ssize_t m, i
+    cdef int bx1, by1, bx2, by2, x_lo, x_hi, y_lo, y_hi, nx, ny, x, y, r, oy, ox
+    cdef float w, v, total = 0.0
+    with nogil:
+        for m in range(num_members):
+            i = members[m]
+            w = weights[m]
+            total = total + w
+            bx1 = extents[i, 0]
+            by1 = extents[i, 1]
+            bx2 = extents[i, 2]
+            by2 = extents[i, 3]
+            x_lo = bx1 if bx1 > rx1 else rx1
+            x_hi = bx2 if bx2 < rx2 else rx2
+            y_lo = by1 if by1 > ry1 else ry1
+            y_hi = by2 if by2 < ry2 else ry2
+            if x_hi < x_lo or y_hi < y_lo:
+                continue  # no pixel of this member inside the region: it only adds weight
+            nx = x_hi - x_lo + 1
+            ny = y_hi - y_lo + 1
+            axis_taps(src_w, bx2 - bx1 + 1, x_lo - bx1, nx, &xs0[0], &xs1[0], &xc0[0], &xc1[0])
+            axis_taps(src_h, by2 - by1 + 1, y_lo - by1, ny, &ys0[0], &ys1[0], &yc0[0], &yc1[0])
+            for r in range(ys0[0], ys1[ny - 1] + 1):
+                for x in range(nx):
+                    hrows[r, x] = masks[i, r, xs0[x]] * xc0[x] + masks[i, r, xs1[x]] * xc1[x]
+            oy = y_lo - ry1
+            ox = x_lo - rx1
+            for y in range(ny):
+                for x in range(nx):
+                    v = hrows[ys0[y], x] * yc0[y] + hrows[ys1[y], x] * yc1[y]
+                    if binarize_inputs:
+                        v = 1.0 if v >= binary_thresh else 0.0
+                    acc[oy + y, ox + x] = acc[oy + y, ox + x] + w * v
+        if total > 0:
+            for y in range(rh):
+                for x in range(rw):
+                    out[y, x] = (acc[y, x] / total) >= binary_thresh
+    return out_array
