@@ -67,6 +67,15 @@ def mxnet_has_cuda():
     return "libcudart" in out or "libcuda." in out
 
 
+def cuda_library_dirs():
+    """Folders holding libcudart: $CUDA_HOME/$CUDA_PATH, /usr/local/cuda, or next to nvcc."""
+    nvcc = shutil.which("nvcc")
+    homes = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
+             os.path.dirname(os.path.dirname(os.path.realpath(nvcc))) if nvcc else None]
+    return [os.path.join(h, "lib64") for h in homes
+            if h and os.path.exists(os.path.join(h, "lib64", "libcudart.so"))][:1]
+
+
 def cuda_enabled():
     return shutil.which("nvcc") is not None and mxnet_has_cuda()
 
@@ -136,7 +145,9 @@ def extensions():
                 run(["nvcc", "-O3", "-Xcompiler", "-fPIC", "-c", src, "-o", obj])
                 objects.append(obj)
             exts.append(Extension(name, pyx, include_dirs=[numpy.get_include()],
-                                  extra_objects=objects, libraries=["cudart"]))
+                                  extra_objects=objects, libraries=["cudart", "stdc++"],
+                                  library_dirs=cuda_library_dirs(),
+                                  runtime_library_dirs=cuda_library_dirs()))
     from Cython.Build import cythonize
     return cythonize(exts, language_level=3, quiet=True)
 
