@@ -1,0 +1,177 @@
+"""Training and test loaders on a tiny generated shapes set, checked against OpenCV/NumPy
+references written here and against lib.rpn.assign_anchor."""
+import logging
+import os
+import shutil
+
+import cv2
+import mxnet as mx
+import numpy as np
+import pytest
+
+from fcis.core.loader import TestLoader as ImageTestLoader  # not collected as a test class
+from fcis.core.loader import TrainLoader
+from fcis.core.minibatch import default_feat_shape, symbol_feat_shape_fn
+from lib.dataset import decode_masks, get_imdb
+from lib.rpn import assign_anchor
+
+MEANS = (103.06, 115.90, 123.15)
+SMALL = dict(num_train=7, num_val=2, seed=11, min_image_size=48, max_image_size=96,
+             min_shape_size=16, max_shape_size=40, min_visible=20)
+SCALES = (64, 100)
+
+
+@pytest.fixture(scope='module')
+def roidb(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('loader'))
+    imdb = get_imdb('shapes', 'train', root, os.path.join(root, 'shapes'), generator_args=SMALL)
+    return imdb.append_flipped_images(imdb.gt_roidb())
+
+
+def reference_image(entry):
+    """(resized BGR float image, scale) computed independently of lib.utils.image."""
+    image = cv2.imread(entry['image'])
+    if entry['flipped']:
+        image = image[:, ::-1]
+    h, w = image.shape[:2]
+    scale = SCALES[0] / min(h, w)
+    if round(scale * max(h, w)) > SCALES[1]:
+        scale = SCALES[1] / max(h, w)
+    size = (int(round(w * scale)), int(round(h * scale)))
+    return cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_LINEAR).astype(np.float32), scale
+
+
+def loader(roidb, **kw):
+    args = dict(ctx=2, scales=SCALES, pixel_means=MEANS, anchor_scales=(1, 2, 4), shuffle=False,
+                num_workers=0, rpn_batch_size=10 ** 6)
+    args.update(kw)
+    return TrainLoader(roidb, **args)
+
+
+def test_batch_layout_and_content(roidb):
+    it = loader(roidb)
+    batches = list(it)
+    assert len(batches) == it.num_batches == 7                   # 14 entries, 2 per batch, grouped
+    seen = []
+    for batch in batches:
+        data, im_info, gt_boxes, gt_masks = [a.asnumpy() for a in batch.data]
+        label, bbox_target, bbox_weight = [a.asnumpy() for a in batch.label]
+        n, _, height, width = data.shape
+        fh, fw = default_feat_shape(height, width)
+        assert n == 2 and label.shape == (2, 9 * fh * fw) and bbox_target.shape == (2, 36, fh, fw)
+        assert bbox_weight.shape == bbox_target.shape and gt_masks.shape[2:] == (height, width)
+        assert [d.shape for d in batch.provide_data] == [data.shape, im_info.shape, gt_boxes.shape, gt_masks.shape]
+        assert [d.name for d in batch.provide_label] == ['label', 'bbox_target', 'bbox_weight']
+        for i, index in enumerate(batch.index):
+            entry = roidb[index]
+            seen.append(index)
+            image, scale = reference_image(entry)
+            h, w = image.shape[:2]
+            np.testing.assert_allclose(im_info[i], [h, w, scale], rtol=1e-6)
+            assert min(h, w) == SCALES[0] or max(h, w) == SCALES[1]
+            np.testing.assert_allclose(data[i, :, :h, :w].transpose(1, 2, 0) + MEANS, image, atol=1e-3)
+            assert not data[i, :, h:, :].any() and not data[i, :, :, w:].any()
+            k = len(entry['boxes'])
+            np.testing.assert_allclose(gt_boxes[i, :k, :4], entry['boxes'] * scale, rtol=1e-6)
+            np.testing.assert_array_equal(gt_boxes[i, :k, 4], entry['gt_classes'])
+            assert np.all(gt_boxes[i, k:] == -1)
+            masks = decode_masks(entry)
+            for j in range(k):
+                resized = cv2.resize(masks[j].astype(np.float32), (w, h)) >= 0.5
+                np.testing.assert_array_equal(gt_masks[i, j, :h, :w], resized)
+            assert not gt_masks[i, k:].any() and not gt_masks[i, :, h:, :].any()
+            ref = assign_anchor((fh, fw), entry['boxes'] * scale, im_info[i], np.random.RandomState(0),
+                                scales=(1, 2, 4), batch_size=10 ** 6)
+            np.testing.assert_array_equal(label[i], ref['label'][0])
+            np.testing.assert_allclose(bbox_target[i], ref['bbox_target'][0], rtol=1e-5, atol=1e-6)
+            np.testing.assert_array_equal(bbox_weight[i], ref['bbox_weight'][0])
+    assert sorted(seen) == list(range(len(roidb)))                 # every image once (no padding here)
+
+
+def test_aspect_grouping_and_epochs(roidb):
+    it = loader(roidb, shuffle=True, seed=4)
+    orders = []
+    for _ in range(2):
+        order = []
+        for batch in it:
+            landscape = {roidb[i]['width'] >= roidb[i]['height'] for i in batch.index}
+            assert len(landscape) == 1
+            order += list(batch.index)
+        orders.append(order)
+        it.reset()
+    assert sorted(orders[0]) == sorted(orders[1]) and orders[0] != orders[1]
+
+
+def test_padding_when_fewer_images_than_devices(roidb):
+    it = loader(roidb[:3], ctx=[mx.cpu(0), mx.cpu(1), mx.cpu(2), mx.cpu(3)], aspect_grouping=False)
+    batches = list(it)
+    assert len(batches) == 1 and batches[0].pad == 1
+    assert list(batches[0].index) == [0, 1, 2, 0]
+    assert batches[0].data[0].shape[0] == 4
+
+
+def test_images_without_annotations_are_dropped(roidb, caplog):
+    empty = dict(roidb[0], boxes=np.zeros((0, 4), np.float32), gt_classes=np.zeros(0, np.int32), masks=[])
+    with caplog.at_level(logging.INFO):
+        it = loader([empty] + roidb[:4], aspect_grouping=False)
+    assert 'dropped 1 of 5 images' in caplog.text and len(it.roidb) == 4
+    with pytest.raises(ValueError, match='no training image'):
+        loader([empty])
+
+
+@pytest.mark.parametrize('workers', [0, 2])
+def test_corrupt_image_is_reported_by_path(roidb, tmp_path, workers):
+    bad = str(tmp_path / 'broken.png')
+    with open(bad, 'wb') as f:
+        f.write(b'not a png at all')
+    entries = [dict(roidb[0], image=bad)]
+    with pytest.raises(IOError, match='broken.png'):
+        next(iter(loader(entries, num_workers=workers)))
+    missing = [dict(roidb[0], image=str(tmp_path / 'gone.png'))]
+    with pytest.raises(IOError, match='gone.png'):
+        next(iter(loader(missing, num_workers=workers)))
+
+
+def test_image_size_mismatch_is_reported(roidb, tmp_path):
+    path = str(tmp_path / 'resized.png')
+    shutil.copy(roidb[0]['image'], path)
+    cv2.imwrite(path, cv2.imread(path)[:-3])
+    with pytest.raises(ValueError, match='resized.png .* annotation says'):
+        next(iter(loader([dict(roidb[0], image=path)])))
+
+
+def trunk_symbol():
+    """conv1 (k7 s2 p3) -> pool1 (k3 s2 p1) -> res3a (k1 s2) -> res4a (k1 s2), as MXNet computes them."""
+    data = mx.sym.Variable('data')
+    x = mx.sym.Convolution(data, kernel=(7, 7), stride=(2, 2), pad=(3, 3), num_filter=2)
+    x = mx.sym.Pooling(x, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type='max')
+    x = mx.sym.Convolution(x, kernel=(1, 1), stride=(2, 2), num_filter=2)
+    return mx.sym.Convolution(x, kernel=(1, 1), stride=(2, 2), num_filter=2)
+
+
+@pytest.mark.parametrize('size', [(600, 1000), (601, 999), (17, 33), (64, 100), (95, 48)])
+def test_default_feat_shape_matches_mxnet(size):
+    _, out, _ = trunk_symbol().infer_shape(data=(1, 3) + size)
+    assert default_feat_shape(*size) == tuple(out[0][2:])
+    assert symbol_feat_shape_fn(trunk_symbol())(*size) == tuple(out[0][2:])
+
+
+def test_test_loader_yields_each_image_with_its_scale(roidb):
+    entries = roidb[:3] + roidb[-2:]
+    it = ImageTestLoader(entries, scales=[SCALES], pixel_means=MEANS, num_workers=1)
+    assert it.provide_data[0].shape[:2] == (1, 3) and it.provide_label == []
+    count = 0
+    for batch, entry in zip(it, entries):
+        image, scale = reference_image(entry)
+        assert batch.entry is entry and batch.scale == pytest.approx(scale)
+        data, im_info = batch.data[0].asnumpy(), batch.data[1].asnumpy()
+        assert data.shape == (1, 3) + image.shape[:2] and im_info.shape == (1, 3)
+        np.testing.assert_allclose(data[0].transpose(1, 2, 0) + MEANS, image, atol=1e-3)
+        assert [d.shape for d in batch.provide_data] == [data.shape, im_info.shape]
+        count += 1
+    assert count == len(entries)
+    it.reset()
+    assert len(list(it)) == len(entries)
+    strided = ImageTestLoader(entries[:1], scales=SCALES, pixel_means=MEANS, image_stride=32, num_workers=0)
+    shape = next(iter(strided)).data[0].shape
+    assert shape[2] % 32 == 0 and shape[3] % 32 == 0
