@@ -33,6 +33,23 @@ def pad_indices(keep, size):
     return np.concatenate([keep, extra])
 
 
+def nms_first(dets, thresh, max_keep):
+    """The first max_keep indices of nms(dets, thresh), computed on growing prefixes.
+
+    dets: (M, 5) [x1, y1, x2, y2, score] already sorted by descending score
+    returns: (min(max_keep, kept),) int64 row indices, identical to nms(dets)[:max_keep].
+    Greedy NMS decides a box only from the boxes ranked above it, so NMS on the first `size`
+    rows keeps exactly the kept rows of the full run that lie in that prefix; the prefix
+    grows x4 until it holds max_keep kept rows (6000 -> 300 at 0.7 costs ~1/20 of a full run).
+    """
+    size = min(dets.shape[0], max(4 * max_keep, 1024))
+    while True:
+        keep = np.asarray(nms(dets[:size], thresh), dtype=np.int64)
+        if keep.size >= max_keep or size == dets.shape[0]:
+            return keep[:max_keep]
+        size = min(dets.shape[0], 4 * size)
+
+
 def propose_one_image(fg_scores, deltas, anchors, im_info, params):
     """Proposals of one image.
 
@@ -63,8 +80,8 @@ def propose_one_image(fg_scores, deltas, anchors, im_info, params):
     candidates = candidates[order]  # by descending score
 
     dets = np.hstack([boxes[candidates], scores[candidates, None]])  # (M, 5)
-    keep = np.asarray(nms(dets, params['threshold']), dtype=np.int64)
-    keep = pad_indices(keep[:params['post_nms_top_n']], params['post_nms_top_n'])
+    keep = nms_first(dets, params['threshold'], params['post_nms_top_n'])
+    keep = pad_indices(keep, params['post_nms_top_n'])
     chosen = candidates[keep]
     return boxes[chosen].astype(np.float32), scores[chosen].astype(np.float32)
 

@@ -155,3 +155,20 @@ def test_symbol_shapes_and_zero_gradient():
     exe.backward(mx.nd.ones((25, 5)))
     for grad in exe.grad_arrays:
         assert not grad.asnumpy().any()
+
+
+@pytest.mark.parametrize('max_keep, thresh, num_boxes', [
+    (1, 0.7, 3000), (300, 0.7, 3000), (5000, 0.7, 3000),  # first prefix / whole set
+    (150, 0.1, 20000), (200, 0.1, 20000)])  # prefixes 1024 -> 4096 -> 16384 (-> 20000)
+def test_nms_on_prefixes_equals_full_nms(max_keep, thresh, num_boxes):
+    from lib.nms.nms import nms
+    from fcis.operators.proposal import nms_first
+    rng = np.random.RandomState(7)
+    xy = rng.uniform(0, 300, size=(num_boxes, 2))
+    wh = rng.uniform(10, 80, size=(num_boxes, 2))
+    scores = np.sort(rng.rand(num_boxes))[::-1]  # already by descending score, as in the op
+    dets = np.hstack([xy, xy + wh, scores[:, None]])
+    full = np.asarray(nms(dets, thresh))
+    if thresh < 0.5:
+        assert full.size > 200 and (full < 4096).sum() < 150, "test setup: prefixes must grow"
+    np.testing.assert_array_equal(nms_first(dets, thresh, max_keep), full[:max_keep])
