@@ -1,0 +1,186 @@
+/*!
+ * \file op_attrs.h
+ * \brief Host-side helpers shared by the operators' MXNet glue: reading string attributes
+ *        and checking tensors. Every failure writes one FCIS_ERROR line that names the
+ *        operator and the attribute or input, and returns false.
+ */
+#ifndef FCIS_OPS_OP_ATTRS_H_
+#define FCIS_OPS_OP_ATTRS_H_
+
+#include <cerrno>
+#include <cstdlib>
+#include <initializer_list>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "mxnet/lib_api.h"
+
+namespace fcis_ops {
+
+using AttrMap = std::unordered_map<std::string, std::string>;
+
+/*!
+ * \brief Starts a new error message (use through FCIS_ERROR).
+ *
+ * MXNet 1.9's lib_api keeps every message ever added and prints all of them with each new
+ * error, so an error would repeat all earlier ones. We drop the old messages first: MXNet
+ * has already copied them when it reported the earlier failure. MXerrorMsgs is a
+ * standard-layout class whose only data member is its vector of messages, so the object's
+ * address is the vector's address.
+ */
+inline std::stringstream& error_line(const char* file, int line) {
+  using Messages = std::vector<std::stringstream*>;
+  static_assert(std::is_standard_layout<mxnet::ext::MXerrorMsgs>::value &&
+                    sizeof(mxnet::ext::MXerrorMsgs) == sizeof(Messages),
+                "lib_api.h MXerrorMsgs layout changed: review error_line()");
+  mxnet::ext::MXerrorMsgs* registry = mxnet::ext::MXerrorMsgs::get();
+  Messages* messages = reinterpret_cast<Messages*>(registry);
+  for (std::stringstream* m : *messages) delete m;
+  messages->clear();
+  return registry->add(file, line);
+}
+
+#define FCIS_ERROR ::fcis_ops::error_line(__FILE__, __LINE__)
+
+/*! \brief Fails on an attribute that is not in `known`. MXNet's own keys (__x__) pass. */
+inline bool check_known_attrs(const char* op, const AttrMap& attrs,
+                              std::initializer_list<const char*> known) {
+  for (const auto& kv : attrs) {
+    const std::string& key = kv.first;
+    if (key.size() >= 4 && key.compare(0, 2, "__") == 0) continue;
+    bool found = false;
+    for (const char* k : known) found = found || key == k;
+    if (!found) {
+      std::string names;
+      for (const char* k : known) names += std::string(names.empty() ? "" : ", ") + k;
+      FCIS_ERROR << op << ": unknown attribute '" << key << "' (known: " << names << ")";
+      return false;
+    }
+  }
+  return true;
+}
+
+/*! \brief Reads a positive integer attribute; `fallback` > 0 is used when it is absent. */
+inline bool parse_positive_int(const char* op, const AttrMap& attrs, const char* key,
+                               int fallback, int* value) {
+  auto it = attrs.find(key);
+  if (it == attrs.end()) {
+    if (fallback > 0) {
+      *value = fallback;
+      return true;
+    }
+    FCIS_ERROR << op << ": attribute '" << key << "' is required (a positive integer)";
+    return false;
+  }
+  const char* text = it->second.c_str();
+  char* end = nullptr;
+  errno = 0;
+  long v = std::strtol(text, &end, 10);
+  if (end == text || *end != '\0' || errno != 0 || v <= 0 || v > (1L << 30)) {
+    FCIS_ERROR << op << ": attribute '" << key << "' must be a positive integer, got '"
+                 << it->second << "'";
+    return false;
+  }
+  *value = static_cast<int>(v);
+  return true;
+}
+
+/*! \brief Reads a required positive, finite float attribute. */
+inline bool parse_positive_float(const char* op, const AttrMap& attrs, const char* key,
+                                 float* value) {
+  auto it = attrs.find(key);
+  if (it == attrs.end()) {
+    FCIS_ERROR << op << ": attribute '" << key << "' is required (a positive number)";
+    return false;
+  }
+  const char* text = it->second.c_str();
+  char* end = nullptr;
+  errno = 0;
+  float v = std::strtof(text, &end);
+  if (end == text || *end != '\0' || errno != 0 || !(v > 0.f) || v > 3.0e38f) {
+    FCIS_ERROR << op << ": attribute '" << key << "' must be a positive number, got '"
+                 << it->second << "'";
+    return false;
+  }
+  *value = v;
+  return true;
+}
+
+/*! \brief Reads a string attribute that must be one of `choices` (index into *value);
+ *         `fallback` >= 0 is used when it is absent.
+ */
+inline bool parse_choice(const char* op, const AttrMap& attrs, const char* key,
+                         std::initializer_list<const char*> choices, int fallback,
+                         int* value) {
+  std::string names;
+  for (const char* c : choices) names += std::string(names.empty() ? "" : ", ") + c;
+  auto it = attrs.find(key);
+  if (it == attrs.end()) {
+    if (fallback >= 0) {
+      *value = fallback;
+      return true;
+    }
+    FCIS_ERROR << op << ": attribute '" << key << "' is required (one of " << names << ")";
+    return false;
+  }
+  int i = 0;
+  for (const char* c : choices) {
+    if (it->second == c) {
+      *value = i;
+      return true;
+    }
+    ++i;
+  }
+  FCIS_ERROR << op << ": attribute '" << key << "' must be one of " << names << ", got '"
+               << it->second << "'";
+  return false;
+}
+
+/*! \brief Every input shape must be known (MXNet passes an unknown shape as empty). */
+template <typename T>
+inline bool shapes_known(const char* op, const std::vector<std::vector<T>>& shapes,
+                         std::initializer_list<const char*> names) {
+  size_t i = 0;
+  for (const char* name : names) {
+    if (i < shapes.size() && shapes[i].empty()) {
+      FCIS_ERROR << op << ": the shape of input '" << name
+                 << "' is unknown; give it when inferring shapes (e.g. in simple_bind)";
+      return false;
+    }
+    ++i;
+  }
+  return true;
+}
+
+/*! \brief Shape as text, e.g. "(2,5)", for error messages. */
+template <typename T>
+inline std::string shape_text(const std::vector<T>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + ")";
+}
+
+/*! \brief Every input must be float32 (or still unknown, -1); all outputs become float32. */
+inline bool infer_float32(const char* op, std::initializer_list<const char*> input_names,
+                          std::vector<int>* in_types, std::vector<int>* out_types) {
+  size_t i = 0;
+  for (const char* name : input_names) {
+    if (i >= in_types->size()) break;
+    int t = (*in_types)[i];
+    if (t != -1 && t != mxnet::ext::kFloat32) {
+      FCIS_ERROR << op << ": input '" << name << "' must be float32 (dtype code 0), got "
+                   << "dtype code " << t;
+      return false;
+    }
+    (*in_types)[i++] = mxnet::ext::kFloat32;
+  }
+  for (auto& t : *out_types) t = mxnet::ext::kFloat32;
+  return true;
+}
+
+}  // namespace fcis_ops
+
+#endif  // FCIS_OPS_OP_ATTRS_H_

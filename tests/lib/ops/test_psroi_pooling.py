@@ -1,0 +1,114 @@
+"""Our PSROIPooling against MXNet's built-in contrib.PSROIPooling and numeric gradients."""
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet.test_utils import check_numeric_gradient
+
+from lib.ops import load_ops, psroi_pooling
+
+load_ops()
+
+
+def fresh_rng():
+    """A new random stream per test; the seed goes into failure messages."""
+    seed = int.from_bytes(os.urandom(4), "little")
+    return np.random.default_rng(seed), seed
+
+
+def random_rois(rng, num, batch, image_h, image_w):
+    """(num, 5) ROIs on every batch item: inside, partly or wholly outside the image,
+    tiny (under a feature pixel), inverted (x2 < x1) and on half pixels."""
+    x1 = rng.uniform(-0.3 * image_w, 1.1 * image_w, num)
+    y1 = rng.uniform(-0.3 * image_h, 1.1 * image_h, num)
+    w = rng.uniform(1, 0.8 * image_w, num)
+    h = rng.uniform(1, 0.8 * image_h, num)
+    rois = np.stack([np.arange(num) % batch, x1, y1, x1 + w, y1 + h], axis=1)
+    kind = np.arange(num) % 5
+    rois[kind == 1, 3:5] = rois[kind == 1, 1:3] + rng.uniform(0, 3, (np.sum(kind == 1), 2))
+    rois[kind == 2, 3:5] = rois[kind == 2, 1:3] - rng.uniform(0, 3, (np.sum(kind == 2), 2))
+    rois[kind == 3, 1:5] = np.floor(rois[kind == 3, 1:5]) + 0.5
+    rois[kind == 4, 1] = image_w + rng.uniform(5, 50, np.sum(kind == 4))  # right of the image
+    return rois.astype(np.float32)
+
+
+CASES = [  # (output_dim, pooled_size, group_size, spatial_scale, H, W)
+    (3, 21, 7, 1 / 16.0, 10, 13),
+    (4, 3, 3, 1 / 16.0, 9, 11),
+    (2, 6, 3, 0.5, 7, 8),
+    (5, 7, 7, 1 / 8.0, 12, 9),
+]
+
+
+@pytest.mark.parametrize("output_dim,pooled,group,scale,height,width", CASES)
+def test_matches_contrib_forward_and_gradient(output_dim, pooled, group, scale, height, width):
+    rng, seed = fresh_rng()
+    batch = 2
+    data = mx.nd.array(rng.standard_normal((batch, output_dim * group * group, height, width)))
+    rois = mx.nd.array(random_rois(rng, 40, batch, height / scale, width / scale))
+    attrs = dict(spatial_scale=scale, output_dim=output_dim, pooled_size=pooled,
+                 group_size=group)
+    results = []
+    for op in (mx.nd.contrib.PSROIPooling, mx.nd.PSROIPooling):
+        x = data.copy()
+        x.attach_grad()
+        with mx.autograd.record():
+            out = op(x, rois, **attrs)
+        head = mx.nd.array(np.random.default_rng(seed).standard_normal(out.shape))
+        out.backward(head)
+        results.append((out.asnumpy(), x.grad.asnumpy()))
+    (ref_out, ref_grad), (our_out, our_grad) = results
+    assert our_out.shape == (40, output_dim, pooled, pooled)
+    assert np.abs(ref_out).max() > 0, "degenerate case: all outputs zero"
+    assert np.abs(our_out - ref_out).max() <= 1e-5, "forward differs, seed %d" % seed
+    assert np.abs(our_grad - ref_grad).max() <= 1e-5, "data gradient differs, seed %d" % seed
+
+
+def test_rois_get_zero_gradient_and_bad_batch_index_gives_zero():
+    data = mx.nd.array(np.random.default_rng(0).standard_normal((2, 8, 6, 6)))
+    rois = mx.nd.array([[0, 0, 0, 40, 40], [2, 0, 0, 40, 40], [-1, 0, 0, 40, 40]])
+    data.attach_grad()
+    rois.attach_grad()
+    with mx.autograd.record():
+        out = psroi_pooling(data, rois, spatial_scale=0.125, output_dim=2, pooled_size=2)
+    out.backward(mx.nd.ones_like(out))
+    out = out.asnumpy()
+    assert np.abs(out[0]).max() > 0
+    assert np.all(out[1:] == 0), "ROIs with a batch index outside [0, N) must give 0"
+    assert np.all(rois.grad.asnumpy() == 0)
+    # only ROI 0 (batch item 0) sends gradient
+    assert np.all(data.grad.asnumpy()[1] == 0) and data.grad.asnumpy()[0].sum() > 0
+
+
+def test_symbol_wrapper_shape_and_default_group():
+    sym = psroi_pooling(mx.sym.var("data"), mx.sym.var("rois"), spatial_scale=0.0625,
+                        output_dim=4, pooled_size=3, name="psroi")
+    _, out_shapes, _ = sym.infer_shape(data=(1, 36, 8, 8), rois=(7, 5))
+    assert out_shapes == [(7, 4, 3, 3)]
+    assert sym.name == "psroi"
+
+
+def test_numeric_gradient_wrt_data():
+    rng = np.random.default_rng(1)
+    sym = mx.sym.PSROIPooling(mx.sym.var("data"), mx.sym.var("rois"), spatial_scale=0.5,
+                              output_dim=2, pooled_size=4, group_size=2)
+    data = rng.standard_normal((2, 8, 5, 6)).astype(np.float32)
+    rois = np.array([[0, 1, 1, 9, 7], [1, -2, 3, 4, 12], [0, 3, 2, 5.5, 4]], np.float32)
+    check_numeric_gradient(sym, {"data": data, "rois": rois}, grad_nodes=["data"],
+                           numeric_eps=1e-2, rtol=1e-2, atol=1e-3)
+
+
+@pytest.mark.parametrize("attrs,channels,rois_shape,word", [
+    (dict(spatial_scale=0.0625, output_dim=2, pooled_size=0), 18, (3, 5), "'pooled_size'"),
+    (dict(spatial_scale=0.0625, output_dim=2, pooled_size=3, group_size=-1), 18, (3, 5),
+     "'group_size'"),
+    (dict(spatial_scale=-1.0, output_dim=2, pooled_size=3), 18, (3, 5), "'spatial_scale'"),
+    (dict(spatial_scale=0.0625, output_dim=3, pooled_size=3), 18, (3, 5), "output_dim"),
+    (dict(spatial_scale=0.0625, output_dim=2, pooled_size=3), 18, (3, 4), "'rois'"),
+    (dict(spatial_scale=0.0625, output_dim=2, pooled_size=3, grup_size=3), 18, (3, 5),
+     "'grup_size'"),
+])
+def test_bad_attributes_raise_mxnet_error(attrs, channels, rois_shape, word):
+    with pytest.raises(mx.base.MXNetError, match=word):
+        mx.nd.PSROIPooling(mx.nd.zeros((1, channels, 4, 4)), mx.nd.zeros(rois_shape), **attrs)
