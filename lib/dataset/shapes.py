@@ -105,10 +105,15 @@ def read_meta(out_dir):
         return None
 
 
-def is_complete(out_dir, args):
-    """True when ``out_dir`` holds a set generated with exactly ``args``."""
-    return read_meta(out_dir) == args and all(
-        os.path.isfile(os.path.join(out_dir, 'annotations', 'instances_%s.json' % s)) for s in ('train', 'val'))
+def is_complete(out_dir, args, keys=None):
+    """True when ``out_dir`` holds a complete generated set whose arguments equal ``args``
+    (only on ``keys`` when given)."""
+    meta = read_meta(out_dir)
+    if meta is None or not all(os.path.isfile(os.path.join(out_dir, 'annotations', 'instances_%s.json' % s))
+                               for s in ('train', 'val')):
+        return False
+    keys = list(args) if keys is None else list(keys)
+    return all(meta.get(k) == args[k] for k in keys)
 
 
 def generate_shapes(out_dir, **overrides):
@@ -156,9 +161,14 @@ def _move_into_place(tmp, out_dir, args):
 
 
 def ensure_shapes(out_dir, **overrides):
-    """Generate the set into ``out_dir`` unless it already holds one made with these arguments."""
+    """Generate the set into ``out_dir`` unless it already holds one that agrees with ``overrides``.
+
+    Only the arguments passed are compared: a set made with ``--max-shapes 6`` is kept when
+    the caller asks for nothing but ``num_train=400`` and it has 400 training images.
+    Returns the summary of ``generate_shapes``, or None when nothing was generated.
+    """
     args = full_args(**overrides)
-    if is_complete(out_dir, args):
+    if is_complete(out_dir, args, keys=overrides):
         return None
     logger.info("generating the shapes set in %s", out_dir)
     return generate_shapes(out_dir, **overrides)

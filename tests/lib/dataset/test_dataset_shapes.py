@@ -100,6 +100,7 @@ def test_ensure_regenerates_on_other_arguments_and_protects_foreign_folders(tmp_
     out = str(tmp_path / 'set')
     assert ensure_shapes(out, num_train=2, num_val=1) is not None
     assert ensure_shapes(out, num_train=2, num_val=1) is None          # up to date: nothing done
+    assert ensure_shapes(out, num_train=2) is None                     # only given arguments compared
     ensure_shapes(out, num_train=3, num_val=1)
     assert len(os.listdir(os.path.join(out, 'images', 'train'))) == 3
     foreign = tmp_path / 'coco'
