@@ -12,7 +12,7 @@ Anchor order is (fh, fw, A): all A anchors of feature-map cell (0, 0), then of c
 import mxnet as mx
 import numpy as np
 
-from lib.boxes.bbox import bbox_pred, clip_boxes
+from lib.boxes.bbox import bbox_pred, clip_boxes, filter_small_boxes
 from lib.nms.nms import nms
 from lib.rpn.generate_anchors import generate_anchors, shifted_anchors
 from fcis.operators._attrs import parse_bool, parse_float, parse_floats, parse_int
@@ -66,10 +66,7 @@ def propose_one_image(fg_scores, deltas, anchors, im_info, params):
     deltas = deltas.transpose(2, 3, 0, 1).reshape(-1, 4)  # -> (fh, fw, A, 4) -> (fh*fw*A, 4)
 
     boxes = clip_boxes(bbox_pred(anchors, deltas), im_info[:2])  # (fh*fw*A, 4)
-    min_size = params['min_size'] * im_info[2]
-    widths = boxes[:, 2] - boxes[:, 0] + 1
-    heights = boxes[:, 3] - boxes[:, 1] + 1
-    candidates = np.where((widths >= min_size) & (heights >= min_size))[0]
+    candidates = filter_small_boxes(boxes, params['min_size'] * im_info[2])
     if candidates.size == 0:
         # nothing is large enough: fall back to every box rather than returning nothing
         candidates = np.arange(boxes.shape[0])
