@@ -89,6 +89,8 @@ def default_config():
     config.TRAIN.BG_THRESH_LO = 0.0      # (0.1 for VOC, 0.0 for COCO)
     config.TRAIN.BINARY_THRESH = 0.4     # mask targets: resized GT mask binarized at this value
     config.TRAIN.LOSS_WEIGHTS = [1.0, 10.0, 1.0]  # weights of (class, mask, box) losses
+    config.TRAIN.SEG_LOSS_REDUCTION = 'mean'  # mask loss over the 21x21 pixels of a positive ROI: 'mean'
+                                         # (the original release's numbers) or 'sum'; x LOSS_WEIGHTS[1] / ROIs
     config.TRAIN.BBOX_NORMALIZATION_PRECOMPUTED = True  # normalize box targets by BBOX_MEANS/STDS
     config.TRAIN.BBOX_MEANS = [0.0, 0.0, 0.0, 0.0]  # means of the box regression targets
     config.TRAIN.BBOX_STDS = [0.2, 0.2, 0.5, 0.5]   # stds of the box regression targets

@@ -1,0 +1,72 @@
+"""The one conversion from a configuration (``fcis.config.load_config``) to the plain
+arguments of the symbol builders (``fcis.symbols.args``)."""
+from fcis.symbols.args import FCISArgs, ProposalArgs, TestArgs, TrainArgs, TrunkArgs
+
+
+def trunk_args(cfg):
+    """network.* -> TrunkArgs."""
+    net = cfg.network
+    return TrunkArgs(depth=net.depth, units=tuple(net.TRUNK_UNITS),
+                     filters=tuple(net.TRUNK_FILTERS), stride_in_1x1=bool(net.STRIDE_IN_1X1),
+                     bn_use_global_stats=bool(net.BN_USE_GLOBAL_STATS))
+
+
+def proposal_args(section):
+    """TRAIN.* or TEST.* -> ProposalArgs (RPN_MIN_SIZE is already resolved by load_config)."""
+    return ProposalArgs(pre_nms_top_n=int(section.RPN_PRE_NMS_TOP_N),
+                        post_nms_top_n=int(section.RPN_POST_NMS_TOP_N),
+                        nms_thresh=float(section.RPN_NMS_THRESH),
+                        min_size=int(section.RPN_MIN_SIZE),
+                        cxx_proposal=bool(section.CXX_PROPOSAL))
+
+
+def train_args(cfg):
+    """TRAIN.* -> TrainArgs."""
+    t = cfg.TRAIN
+    return TrainArgs(batch_images=int(t.BATCH_IMAGES), batch_rois=int(t.BATCH_ROIS),
+                     enable_ohem=bool(t.ENABLE_OHEM), batch_rois_ohem=int(t.BATCH_ROIS_OHEM),
+                     fg_fraction=float(t.FG_FRACTION), fg_thresh=float(t.FG_THRESH),
+                     bg_thresh_hi=float(t.BG_THRESH_HI), bg_thresh_lo=float(t.BG_THRESH_LO),
+                     bbox_means=_bbox_norm(t.BBOX_MEANS, 0.0, t),
+                     bbox_stds=_bbox_norm(t.BBOX_STDS, 1.0, t),
+                     binary_thresh=float(t.BINARY_THRESH),
+                     loss_weights=tuple(float(w) for w in t.LOSS_WEIGHTS),
+                     rpn_batch_size=int(t.RPN_BATCH_SIZE),
+                     seg_pixel_reduction=str(t.SEG_LOSS_REDUCTION))
+
+
+def _bbox_norm(values, identity, train_cfg):
+    """Box target means/stds, or identity when BBOX_NORMALIZATION_PRECOMPUTED is off."""
+    if not train_cfg.BBOX_NORMALIZATION_PRECOMPUTED:
+        return (identity,) * 4
+    return tuple(float(v) for v in values)
+
+
+def network_args(cfg, is_train):
+    """Config -> FCISArgs for the training (``is_train=True``) or the test symbol.
+
+    Training uses the TRAIN proposal settings, testing the TEST ones (and TEST.ITER).
+    Box normalization (BBOX_MEANS/STDS) is shared: the test-time box parser undoes what
+    training applied.
+    """
+    net = cfg.network
+    section = cfg.TRAIN if is_train else cfg.TEST
+    train = train_args(cfg)
+    test = TestArgs(batch_images=int(cfg.TEST.BATCH_IMAGES), iters=int(cfg.TEST.ITER),
+                    bbox_means=train.bbox_means, bbox_stds=train.bbox_stds)
+    args = FCISArgs(num_classes=int(cfg.dataset.NUM_CLASSES),
+                    anchor_scales=tuple(net.ANCHOR_SCALES),
+                    anchor_ratios=tuple(net.ANCHOR_RATIOS),
+                    rpn_feat_stride=int(net.RPN_FEAT_STRIDE),
+                    rcnn_feat_stride=int(net.RCNN_FEAT_STRIDE),
+                    group_size=int(net.PSROI_GROUP_SIZE),
+                    pooled_size=int(net.PSROI_POOLED_SIZE),
+                    conv_new_channels=int(net.CONV_NEW_CHANNELS),
+                    rpn_conv_channels=int(net.RPN_CONV_CHANNELS),
+                    trunk=trunk_args(cfg), proposal=proposal_args(section),
+                    train=train, test=test)
+    if args.num_anchors != net.NUM_ANCHORS:
+        raise ValueError("network.NUM_ANCHORS (%d) differs from len(ANCHOR_SCALES) x "
+                         "len(ANCHOR_RATIOS) (%d); load the config with load_config"
+                         % (net.NUM_ANCHORS, args.num_anchors))
+    return args.check()

@@ -1,0 +1,143 @@
+"""Plain arguments of the symbol builders (no config objects inside ``fcis.symbols``).
+
+``fcis.config.symbol_args.network_args(cfg, is_train)`` is the one place that turns a
+configuration into these; tests and tools may also build them by hand.
+"""
+from dataclasses import dataclass, field
+from typing import Tuple
+
+# Bottleneck units per stage (res2, res3, res4, res5) of the standard ResNet depths.
+RESNET_UNITS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+# Output channels of conv1 and of res2..res5 of the standard ResNets.
+RESNET_FILTERS = (64, 256, 512, 1024, 2048)
+# depth 'small': a tiny trunk that trains from scratch on the CPU (shapes dataset).
+SMALL_UNITS = (1, 1, 1, 1)
+SMALL_FILTERS = (16, 32, 64, 128, 256)
+
+
+@dataclass(frozen=True)
+class TrunkArgs:
+    """ResNet-v1 trunk.
+
+    depth: 50, 101 or 152 (selects the unit counts and the layer naming scheme), or
+        'small' (units SMALL_UNITS, filters SMALL_FILTERS unless given).
+    units: bottleneck units of res2..res5 (4 ints); () = the standard ones of ``depth``.
+    filters: output channels of conv1, res2, res3, res4, res5 (5 ints); () = those of
+        ``depth``.
+    stride_in_1x1: stride 2 of res3a/res4a on the first 1x1 conv (Caffe) or on the 3x3.
+    bn_use_global_stats: True freezes BatchNorm statistics (pretrained trunk).
+    """
+    depth: int = 101
+    units: Tuple[int, ...] = ()
+    filters: Tuple[int, ...] = ()
+    stride_in_1x1: bool = True
+    bn_use_global_stats: bool = True
+
+    def stage_units(self):
+        """Units of res2..res5: ``units`` if given, else the standard ones of ``depth``."""
+        if self.units:
+            if len(self.units) != 4 or min(self.units) < 1:
+                raise ValueError("trunk units must be 4 positive ints (res2..res5), got %r"
+                                 % (self.units,))
+            return tuple(int(u) for u in self.units)
+        if self.depth == 'small':
+            return SMALL_UNITS
+        if self.depth not in RESNET_UNITS:
+            raise ValueError("ResNet-v1 depth %r is not supported (use %s, or 'small', or "
+                             "give network.TRUNK_UNITS)" % (self.depth, sorted(RESNET_UNITS)))
+        return RESNET_UNITS[self.depth]
+
+    def stage_filters(self):
+        """Output channels of conv1 and res2..res5 (5 ints)."""
+        if self.filters:
+            filters = tuple(int(f) for f in self.filters)
+        else:
+            filters = SMALL_FILTERS if self.depth == 'small' else RESNET_FILTERS
+        if len(filters) != 5:
+            raise ValueError("trunk filters must be 5 ints (conv1, res2..res5), got %r"
+                             % (filters,))
+        for f in filters[1:]:
+            if f % 4:
+                raise ValueError("trunk filters of res2..res5 must be multiples of 4 "
+                                 "(bottleneck width = filters / 4), got %r" % (filters,))
+        return filters
+
+
+@dataclass(frozen=True)
+class ProposalArgs:
+    """Proposal layer: NMS over the RPN outputs of one pass."""
+    pre_nms_top_n: int = 6000
+    post_nms_top_n: int = 300
+    nms_thresh: float = 0.7
+    min_size: int = 16
+    cxx_proposal: bool = False  # True: mx.sym.contrib.Proposal instead of 'fcis_proposal'
+
+
+@dataclass(frozen=True)
+class TrainArgs:
+    """Training-only arguments: ROI sampling, OHEM and loss scaling."""
+    batch_images: int = 1
+    batch_rois: int = 128            # ROIs per image without OHEM (-1 = all proposals + GT)
+    enable_ohem: bool = False
+    batch_rois_ohem: int = 128       # ROIs per image that back-propagate with OHEM
+    fg_fraction: float = 0.25
+    fg_thresh: float = 0.5
+    bg_thresh_hi: float = 0.5
+    bg_thresh_lo: float = 0.0
+    bbox_means: Tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    bbox_stds: Tuple[float, ...] = (0.2, 0.2, 0.5, 0.5)
+    binary_thresh: float = 0.4
+    loss_weights: Tuple[float, ...] = (1.0, 10.0, 1.0)  # (class, mask, box)
+    rpn_batch_size: int = 256
+    seg_pixel_reduction: str = 'mean'  # mask loss over the S*S pixels: 'mean' or 'sum'
+
+
+@dataclass(frozen=True)
+class TestArgs:
+    """Test-only arguments."""
+    batch_images: int = 1
+    iters: int = 2                   # 2: box-regressed first-pass ROIs are a second pass
+    bbox_means: Tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    bbox_stds: Tuple[float, ...] = (0.2, 0.2, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class FCISArgs:
+    """Everything the FCIS train/test symbol builders need.
+
+    num_anchors is always ``len(anchor_scales) * len(anchor_ratios)``.
+    """
+    num_classes: int = 21
+    anchor_scales: Tuple[float, ...] = (8, 16, 32)
+    anchor_ratios: Tuple[float, ...] = (0.5, 1, 2)
+    rpn_feat_stride: int = 16
+    rcnn_feat_stride: int = 16
+    group_size: int = 7              # k of the k x k position-sensitive grid
+    pooled_size: int = 21            # side of the assembled per-ROI maps (and mask targets)
+    conv_new_channels: int = 1024
+    rpn_conv_channels: int = 512
+    trunk: TrunkArgs = field(default_factory=TrunkArgs)
+    proposal: ProposalArgs = field(default_factory=ProposalArgs)
+    train: TrainArgs = field(default_factory=TrainArgs)
+    test: TestArgs = field(default_factory=TestArgs)
+
+    @property
+    def num_anchors(self):
+        return len(self.anchor_scales) * len(self.anchor_ratios)
+
+    def check(self):
+        """Raise ValueError naming the argument when the combination cannot be built."""
+        if self.num_classes < 2:
+            raise ValueError("num_classes must count the background and >= 1 class, got %d"
+                             % self.num_classes)
+        if self.pooled_size % self.group_size:
+            raise ValueError("pooled_size (%d) must be a multiple of group_size (%d)"
+                             % (self.pooled_size, self.group_size))
+        if self.rpn_feat_stride != 16 or self.rcnn_feat_stride != 16:
+            raise ValueError("the ResNet-v1 trunk (res4, dilated res5) has feature stride 16; "
+                             "got RPN %d / RCNN %d" % (self.rpn_feat_stride, self.rcnn_feat_stride))
+        if self.num_anchors < 1:
+            raise ValueError("anchor_scales and anchor_ratios must not be empty")
+        if self.test.iters not in (1, 2):
+            raise ValueError("test iters (TEST.ITER) must be 1 or 2, got %r" % (self.test.iters,))
+        return self

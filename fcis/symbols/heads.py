@@ -1,0 +1,92 @@
+"""RPN head, FCIS head and the per-ROI assembly of class scores, boxes and masks.
+
+New (not pretrained) layers, initialized N(0, 0.01) with zero bias (fcis.core.params):
+``NEW_LAYERS``.
+"""
+import mxnet as mx
+
+from . import ops
+
+NEW_LAYERS = ('rpn_conv_3x3', 'rpn_cls_score', 'rpn_bbox_pred',
+              'conv_new_1', 'fcis_cls_seg', 'fcis_bbox')
+CONV_NEW_LR_MULT = 3.0
+
+
+def conv1x1(data, name, num_filter, lr_mult=None):
+    """1x1 convolution with bias. (N, Cin, H, W) -> (N, num_filter, H, W)."""
+    kwargs = {}
+    if lr_mult is not None:
+        kwargs['weight'] = mx.sym.Variable(name + '_weight', lr_mult=lr_mult)
+        kwargs['bias'] = mx.sym.Variable(name + '_bias', lr_mult=lr_mult)
+    return mx.sym.Convolution(data=data, name=name, num_filter=num_filter, kernel=(1, 1),
+                              **kwargs)
+
+
+def rpn_head(conv4, args):
+    """RPN on the res4 feature (N, C4, fh, fw).
+
+    Returns rpn_cls_score (N, 2A, fh, fw) (channels: A background, then A foreground;
+    anchor a's channels are a and A + a) and rpn_bbox_pred (N, 4A, fh, fw) (channel 4a + k).
+    """
+    a = args.num_anchors
+    x = mx.sym.Convolution(data=conv4, name='rpn_conv_3x3', num_filter=args.rpn_conv_channels,
+                           kernel=(3, 3), pad=(1, 1))
+    x = mx.sym.Activation(x, act_type='relu', name='rpn_relu')
+    rpn_cls_score = conv1x1(x, 'rpn_cls_score', 2 * a)
+    rpn_bbox_pred = conv1x1(x, 'rpn_bbox_pred', 4 * a)
+    return rpn_cls_score, rpn_bbox_pred
+
+
+def rpn_cls_prob_for_proposal(rpn_cls_score, args):
+    """Softmax of bg/fg per anchor, in the layout the proposal layer reads.
+
+    rpn_cls_score (N, 2A, fh, fw) -> (N, 2, A*fh, fw) -> softmax over axis 1
+    -> (N, 2A, fh, fw).
+    """
+    score = mx.sym.Reshape(rpn_cls_score, shape=(0, 2, -1, 0),
+                           name='rpn_cls_score_reshape_act')  # (N, 2, A*fh, fw)
+    prob = mx.sym.SoftmaxActivation(score, mode='channel', name='rpn_cls_act')
+    return mx.sym.Reshape(prob, shape=(0, 2 * args.num_anchors, -1, 0),
+                          name='rpn_cls_act_reshape')  # (N, 2A, fh, fw)
+
+
+def fcis_head(conv5, args):
+    """Position-sensitive score maps on the res5 feature (N, C5, h, w).
+
+    Returns fcis_cls_seg (N, k*k*2C, h, w) (channel (c*k + gh)*k + gw of output channel
+    c = cls*2 + j, j=1 inside) and fcis_bbox (N, k*k*8, h, w).
+    """
+    k2 = args.group_size * args.group_size
+    x = conv1x1(conv5, 'conv_new_1', args.conv_new_channels, lr_mult=CONV_NEW_LR_MULT)
+    x = mx.sym.Activation(x, act_type='relu', name='conv_new_1_relu')
+    fcis_cls_seg = conv1x1(x, 'fcis_cls_seg', k2 * 2 * args.num_classes)
+    fcis_bbox = conv1x1(x, 'fcis_bbox', k2 * 4 * 2)
+    return fcis_cls_seg, fcis_bbox
+
+
+def psroi_pool_cls_seg(fcis_cls_seg, rois, args):
+    """(N, k*k*2C, h, w), rois (R, 5) -> per-ROI inside/outside maps (R, 2C, S, S)."""
+    return ops.psroi_pool('psroipool_cls_seg', fcis_cls_seg, rois,
+                          output_dim=2 * args.num_classes, pooled_size=args.pooled_size,
+                          group_size=args.group_size, spatial_scale=1.0 / args.rcnn_feat_stride)
+
+
+def psroi_pool_bbox(fcis_bbox, rois, args, name='bbox_pred'):
+    """(N, k*k*8, h, w), rois (R, 5) -> class-agnostic box deltas (R, 8) ([bg 4, fg 4]).
+
+    PSROIPooling ('psroipool_<name>') to (R, 8, S, S), then the average over the S x S bins.
+    """
+    pooled = ops.psroi_pool('psroipool_' + name, fcis_bbox, rois, output_dim=8,
+                            pooled_size=args.pooled_size, group_size=args.group_size,
+                            spatial_scale=1.0 / args.rcnn_feat_stride)  # (R, 8, S, S)
+    pooled = mx.sym.Pooling(pooled, pool_type='avg', global_pool=True, kernel=(1, 1),
+                            name=name + '_pool')  # (R, 8, 1, 1)
+    return mx.sym.Reshape(pooled, shape=(-1, 8), name=name)  # (R, 8)
+
+
+def cls_score_from_maps(psroipool_cls_seg, args):
+    """(R, 2C, S, S) -> class scores (R, C): spatial average of Group_Max."""
+    x = ops.group_max('psroipool_cls', psroipool_cls_seg, args.num_classes)  # (R, C, S, S)
+    x = mx.sym.Pooling(x, pool_type='avg', global_pool=True, kernel=(1, 1),
+                       name='cls_score_pool')  # (R, C, 1, 1)
+    return mx.sym.Reshape(x, shape=(-1, args.num_classes), name='cls_score')  # (R, C)

@@ -1,0 +1,142 @@
+"""ResNet-v1 trunk: public-model names, feature sizes, stride placement, dilation, frozen BN,
+and the speed of the small trunk. Only infer_shape for ResNet-101 (no forward)."""
+import time
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from fcis.symbols.args import TrunkArgs
+from fcis.symbols.resnet_v1 import resnet_v1_trunk, unit_names
+
+SMALL = TrunkArgs(depth=50, units=(1, 1, 1, 1), filters=(16, 32, 64, 128, 256))
+
+
+def trunk(args):
+    conv4, conv5 = resnet_v1_trunk(mx.sym.Variable('data'), args)
+    return mx.sym.Group([conv4, conv5])
+
+
+def internal_shape(sym, name, data_shape):
+    out = sym.get_internals()[name]
+    return out.infer_shape(data=data_shape)[1][0]
+
+
+def expected_resnet101_units():
+    """Unit names of the public resnet_v1_101 model, written out by stage."""
+    units = ['2a', '2b', '2c', '3a', '3b1', '3b2', '3b3', '4a']
+    units += ['4b%d' % i for i in range(1, 23)]
+    return units + ['5a', '5b', '5c']
+
+
+def test_resnet101_parameter_names_are_the_public_ones():
+    sym = trunk(TrunkArgs(depth=101))
+    expected = ['conv1_weight', 'bn_conv1_gamma', 'bn_conv1_beta']
+    for unit in expected_resnet101_units():
+        branches = ['branch1', 'branch2a', 'branch2b', 'branch2c'] if unit.endswith('a') \
+            else ['branch2a', 'branch2b', 'branch2c']
+        for b in branches:
+            expected += ['res%s_%s_weight' % (unit, b), 'bn%s_%s_gamma' % (unit, b),
+                         'bn%s_%s_beta' % (unit, b)]
+    params = [n for n in sym.list_arguments() if n != 'data']
+    assert sorted(params) == sorted(expected)
+    aux = sym.list_auxiliary_states()
+    bn_names = [n[:-len('_gamma')] for n in expected if n.endswith('_gamma')]
+    assert sorted(aux) == sorted([b + '_moving_mean' for b in bn_names]
+                                 + [b + '_moving_var' for b in bn_names])
+    assert not any(n.endswith('_bias') for n in params)  # convs have no bias
+
+
+def test_resnet50_uses_letters_in_every_stage():
+    assert unit_names(4, 6, 50) == ['4a', '4b', '4c', '4d', '4e', '4f']
+    assert unit_names(3, 4, 101) == ['3a', '3b1', '3b2', '3b3']
+    assert unit_names(5, 3, 101) == ['5a', '5b', '5c']
+    names = trunk(TrunkArgs(depth=50)).list_arguments()
+    assert 'res4f_branch2c_weight' in names and 'res4b1_branch2a_weight' not in names
+
+
+@pytest.mark.parametrize('height,width', [(600, 1000), (601, 999), (333, 517)])
+def test_feature_sizes_follow_caffe_rounding(height, width):
+    sym = trunk(TrunkArgs(depth=101))
+    _, (c4, c5), _ = sym.infer_shape(data=(1, 3, height, width))
+
+    def conv_out(n, k, s, p):
+        return (n + 2 * p - k) // s + 1
+
+    def pool_full(n):  # Caffe max pool 3x3/2, pad 0, ceil rounding
+        return int(np.ceil((n - 3) / 2.0)) + 1
+
+    sizes = []
+    for n in (height, width):
+        n = pool_full(conv_out(n, 7, 2, 3))
+        n = conv_out(conv_out(n, 1, 2, 0), 1, 2, 0)  # res3a, res4a: 1x1 stride 2
+        sizes.append(n)
+    assert c4 == (1, 1024) + tuple(sizes)
+    assert c5 == (1, 2048) + tuple(sizes)
+    if (height, width) == (600, 1000):
+        assert tuple(sizes) == (38, 63)
+
+
+@pytest.mark.parametrize('stride_in_1x1', [True, False])
+def test_stride_placement(stride_in_1x1):
+    sym = trunk(TrunkArgs(depth=101, stride_in_1x1=stride_in_1x1))
+    a = internal_shape(sym, 'res3a_branch2a_output', (1, 3, 224, 224))
+    b = internal_shape(sym, 'res3a_branch2b_output', (1, 3, 224, 224))
+    assert a[2:] == ((28, 28) if stride_in_1x1 else (56, 56))
+    assert b[2:] == (28, 28)
+
+
+def test_res5_is_dilated_with_stride_one():
+    sym = trunk(TrunkArgs(depth=101))
+    attrs = sym.attr_dict()
+    for unit in ('5a', '5b', '5c'):
+        conv = attrs['res%s_branch2b' % unit]
+        assert conv['dilate'] == '(2, 2)' and conv['pad'] == '(2, 2)' and conv['stride'] == '(1, 1)'
+    assert attrs['res5a_branch1']['stride'] == '(1, 1)'
+    assert attrs['res4b5_branch2b']['dilate'] == '(1, 1)'
+
+
+@pytest.mark.parametrize('frozen', [True, False])
+def test_batchnorm_frozen_uses_moving_statistics(frozen):
+    """In training mode, a frozen BN normalizes with the moving stats (NumPy reference);
+    a trainable one with the batch statistics."""
+    args = TrunkArgs(depth=50, units=(1, 1, 1, 1), filters=(8, 16, 16, 16, 16),
+                     bn_use_global_stats=frozen)
+    sym = trunk(args).get_internals()
+    # grad_req 'write': an all-'null' bind is an inference graph (oneDNN folds BN into conv)
+    ex = sym['bn_conv1_output'].simple_bind(mx.cpu(), data=(2, 3, 32, 32))
+    rng = np.random.RandomState(1)
+    for name, arr in ex.arg_dict.items():
+        arr[:] = rng.randn(*arr.shape)
+    mean, var = rng.randn(8), rng.rand(8) + 0.5
+    ex.aux_dict['bn_conv1_moving_mean'][:] = mean
+    ex.aux_dict['bn_conv1_moving_var'][:] = var
+    bn = ex.forward(is_train=True)[0].asnumpy()
+    conv = mx.nd.Convolution(ex.arg_dict['data'], ex.arg_dict['conv1_weight'], num_filter=8,
+                             kernel=(7, 7), stride=(2, 2), pad=(3, 3), no_bias=True).asnumpy()
+    gamma = ex.arg_dict['bn_conv1_gamma'].asnumpy()[None, :, None, None]
+    beta = ex.arg_dict['bn_conv1_beta'].asnumpy()[None, :, None, None]
+    if frozen:
+        m, v = mean[None, :, None, None], var[None, :, None, None]
+    else:
+        m, v = conv.mean(axis=(0, 2, 3), keepdims=True), conv.var(axis=(0, 2, 3), keepdims=True)
+    expected = (conv - m) / np.sqrt(v + 1e-5) * gamma + beta
+    np.testing.assert_allclose(bn, expected, rtol=1e-3, atol=1e-3)
+    assert sym.attr_dict()['bn_conv1']['fix_gamma'] == 'False'
+
+
+def test_small_trunk_is_fast_enough_for_cpu_training():
+    sym = trunk(SMALL)
+    loss = mx.sym.Group([mx.sym.MakeLoss(mx.sym.mean(s)) for s in sym])
+    ex = loss.simple_bind(mx.cpu(), data=(1, 3, 256, 256))
+    for name, arr in ex.arg_dict.items():
+        arr[:] = np.random.RandomState(0).randn(*arr.shape) * 0.1
+    times = []
+    for _ in range(4):
+        start = time.time()
+        ex.forward(is_train=True)
+        ex.backward()
+        mx.nd.waitall()
+        times.append(time.time() - start)
+    assert min(times[1:]) < 0.1, times
+    assert ex.outputs[1].shape == () or ex.outputs[1].size == 1
