@@ -1,0 +1,30 @@
+"""Test a trained FCIS epoch with a config:
+
+    python experiments/fcis/fcis_end2end_test.py --cfg experiments/fcis/cfgs/<exp>.yaml [--epoch N] [KEY=VALUE ...]
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
+
+import lib  # noqa: E402,F401  (sets OMP_NUM_THREADS before MXNet loads)
+from fcis.config import ConfigError, load_config  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--cfg', required=True, help='experiment YAML (experiments/fcis/cfgs/)')
+    parser.add_argument('--epoch', type=int, default=None, help='epoch to test (default TEST.test_epoch)')
+    parser.add_argument('overrides', nargs='*', help='config overrides KEY=VALUE')
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.cfg, args.overrides)
+    except ConfigError as err:
+        sys.exit('error: %s' % err)
+    from fcis.test import test_net
+    test_net(cfg, epoch=args.epoch)
+
+
+if __name__ == '__main__':
+    main()

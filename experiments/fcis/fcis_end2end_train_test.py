@@ -1,0 +1,37 @@
+"""Train FCIS with a config, then test the last epoch:
+
+    python experiments/fcis/fcis_end2end_train_test.py --cfg experiments/fcis/cfgs/<exp>.yaml [KEY=VALUE ...]
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
+
+import lib  # noqa: E402,F401  (sets OMP_NUM_THREADS before MXNet loads)
+from fcis.config import ConfigError, load_config  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--cfg', required=True, help='experiment YAML (experiments/fcis/cfgs/)')
+    parser.add_argument('--skip-test', action='store_true', help='train only')
+    parser.add_argument('overrides', nargs='*', help='config overrides KEY=VALUE, e.g. TRAIN.end_epoch=2')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.cfg, args.overrides)
+    except ConfigError as err:
+        sys.exit('error: %s' % err)
+    from fcis.train_end2end import train_net
+    from fcis.test import test_net
+    train_net(cfg)
+    if not args.skip_test:
+        test_net(cfg, epoch=cfg.TRAIN.end_epoch)
+
+
+if __name__ == '__main__':
+    main()

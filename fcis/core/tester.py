@@ -1,0 +1,97 @@
+"""Run the FCIS test symbol over a test set and turn its outputs into detections.
+
+Per image: the test symbol gives R ROIs (R = TEST.RPN_POST_NMS_TOP_N * TEST.ITER) with
+class probabilities and the mask of each ROI's top foreground class. The ROIs themselves
+are the final boxes (as in FCIS); they are mapped back to the original image, tiny ones
+dropped, and then either mask voting (TEST.USE_MASK_MERGE) or per-class NMS keeps at most
+TEST.max_per_image detections, whose masks are pasted into the image and stored as RLE.
+"""
+import time
+
+import mxnet as mx
+import numpy as np
+
+from fcis.symbols.names import TEST_DATA_NAMES, TEST_OUTPUT_NAMES
+from lib.masks.voting import crops_to_rles, mask_nms, mask_voting
+
+
+class Predictor(object):
+    """An inference Module for the test symbol, re-shaped for every input size.
+
+    symbol: the test symbol; arg_params/aux_params: trained parameters;
+    ctx: an mx.Context; data_shapes: [('data', (1, 3, H, W)), ('im_info', (1, 3))] of the
+    first image.
+    """
+
+    def __init__(self, symbol, arg_params, aux_params, ctx, data_shapes):
+        self.module = mx.mod.Module(symbol, data_names=TEST_DATA_NAMES, label_names=None,
+                                    context=ctx)
+        self.module.bind(data_shapes, for_training=False)
+        self.module.set_params(arg_params, aux_params, allow_missing=False, allow_extra=True)
+        self._shapes = list(data_shapes)
+
+    def predict(self, batch):
+        """Forward one DataBatch -> dict of NumPy outputs keyed by TEST_OUTPUT_NAMES."""
+        shapes = [(name, arr.shape) for name, arr in zip(TEST_DATA_NAMES, batch.data)]
+        if shapes != self._shapes:
+            self.module.reshape(shapes)
+            self._shapes = shapes
+        self.module.forward(batch, is_train=False)
+        outputs = self.module.get_outputs()
+        return {name: out.asnumpy() for name, out in zip(TEST_OUTPUT_NAMES, outputs)}
+
+
+def image_detections(outputs, scale, im_h, im_w, num_classes, test_cfg):
+    """Detections of one image from the test outputs.
+
+    outputs: rois (R, 5) in the resized image, cls_prob (R, C), seg_pred (R, 2, S, S).
+    scale: resize factor of the image; im_h, im_w: original image size.
+    Returns (dets, rles): per class j a (n_j, 5) array [x1, y1, x2, y2, score] in original
+    pixels and a list of n_j full-image RLEs (index 0, background, stays empty).
+    """
+    boxes = outputs['rois'][:, 1:5] / scale  # (R, 4) original image pixels
+    scores = outputs['cls_prob']  # (R, C)
+    masks = outputs['seg_pred'][:, 1]  # (R, S, S) foreground probability
+    widths = boxes[:, 2] - boxes[:, 0] + 1
+    heights = boxes[:, 3] - boxes[:, 1] + 1
+    keep = np.where((widths >= test_cfg.MIN_DROP_SIZE) & (heights >= test_cfg.MIN_DROP_SIZE))[0]
+    boxes, scores, masks = boxes[keep], scores[keep], masks[keep]
+    common = dict(num_classes=num_classes, max_per_image=test_cfg.max_per_image, im_h=im_h,
+                  im_w=im_w, nms_thresh=test_cfg.NMS, binary_thresh=test_cfg.BINARY_THRESH,
+                  score_thresh=test_cfg.SCORE_THRESH)
+    if test_cfg.USE_MASK_MERGE:
+        dets, crops = mask_voting(masks, boxes, scores, merge_thresh=test_cfg.MASK_MERGE_THRESH,
+                                  **common)
+    else:
+        dets, crops = mask_nms(masks, boxes, scores, **common)
+    rles = [crops_to_rles(dets[j], crops[j], im_h, im_w) if j > 0 else []
+            for j in range(num_classes)]
+    return dets, rles
+
+
+def run_test(predictor, test_loader, num_classes, test_cfg, logger=None, frequent=20):
+    """Detect on every image of ``test_loader`` (a TestLoader).
+
+    Returns (all_boxes, all_masks, image_ids, seconds per image): all_boxes[i][j] (n, 5),
+    all_masks[i][j] list of n RLEs, for image i and class j.
+    """
+    all_boxes, all_masks, image_ids = [], [], []
+    total = len(test_loader)
+    start = time.time()
+    test_loader.reset()
+    for i, batch in enumerate(test_loader):
+        outputs = predictor.predict(batch)
+        entry = batch.entry
+        dets, rles = image_detections(outputs, batch.scale, entry['height'], entry['width'],
+                                      num_classes, test_cfg)
+        all_boxes.append(dets)
+        all_masks.append(rles)
+        image_ids.append(entry['image_id'])
+        done = i + 1
+        if logger is not None and (done % frequent == 0 or done == total):
+            per_image = (time.time() - start) / done
+            logger.info('testing %d/%d images, %.3f s/image, ETA %.0f s'
+                        % (done, total, per_image, per_image * (total - done)))
+    test_loader.close()
+    seconds = (time.time() - start) / max(1, len(all_boxes))
+    return all_boxes, all_masks, image_ids, seconds

@@ -1,0 +1,85 @@
+"""Test a trained FCIS model on the config's test set (``test_net(cfg)``).
+
+Writes to ``<output_path>/<cfg name>/<test_image_set>/``: the detections as a COCO results
+file (``detections_results.json``), ``metrics.json`` (COCO segm/bbox and SDS mAP^r), and
+``vis/*.png`` pictures of the first TEST.VIS_NUM images (ground truth beside predictions).
+"""
+import os
+
+import cv2
+
+from fcis.config.symbol_args import network_args
+from fcis.core.checkpoint import load_training_state
+from fcis.core.loader import TestLoader
+from fcis.core.run import contexts, ground_truth, load_imdb, test_output_dir, train_output_dir
+from fcis.core.tester import Predictor, run_test
+from fcis.symbols import get_test_symbol
+from lib.eval.coco_eval import run_coco_eval
+from lib.eval.report import report_metrics
+from lib.eval.results import write_coco_results
+from lib.eval.sds_eval import sds_eval
+from lib.utils.logger import create_logger
+from lib.utils.vis import draw_gt_vs_pred, write_png
+
+RESULTS_FILE = 'detections_results.json'
+
+
+def load_model(cfg, epoch, params_dir=None):
+    """(arg_params, aux_params) of checkpoint ``epoch`` in the training output folder."""
+    state = load_training_state(params_dir or train_output_dir(cfg), cfg.TRAIN.model_prefix, epoch)
+    return state.arg_params, state.aux_params
+
+
+def evaluate(imdb, roidb, results_path, output_dir):
+    """COCO segm/bbox and SDS mAP^r of a results file; writes and returns the metrics."""
+    coco_gt, _ = ground_truth(imdb, roidb)
+    metrics = run_coco_eval(coco_gt, results_path)
+    sds = sds_eval(coco_gt, results_path, thresholds=(0.5, 0.7))
+    metrics['sds'] = {k: v for k, v in sds.items() if k != 'per_class'}
+    metrics['sds_per_class'] = sds['per_class']
+    report_metrics(metrics, output_dir)
+    return metrics
+
+
+def draw_pictures(roidb, all_boxes, all_masks, classes, count, score_thresh, out_dir):
+    """Ground truth beside predictions for the first ``count`` images -> list of PNG paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for i, entry in enumerate(roidb[:count]):
+        image = cv2.imread(entry['image'], cv2.IMREAD_UNCHANGED)
+        picture = draw_gt_vs_pred(image, entry, all_boxes[i], all_masks[i], classes, score_thresh)
+        name = os.path.splitext(os.path.basename(entry['image']))[0] + '.png'
+        paths.append(write_png(os.path.join(out_dir, name), picture))
+    return paths
+
+
+def test_net(cfg, epoch=None, params=None, logger=None):
+    """Detect, evaluate and draw on the test set; returns (metrics, output folder).
+
+    epoch: checkpoint to test (default TEST.test_epoch); params: (arg, aux) dicts to use
+    instead of a checkpoint.
+    """
+    output_dir = test_output_dir(cfg)
+    logger = logger or create_logger(output_dir, filename='test.log')
+    epoch = cfg.TEST.test_epoch if epoch is None else epoch
+    arg_params, aux_params = params or load_model(cfg, epoch)
+    imdb = load_imdb(cfg, cfg.dataset.test_image_set)
+    roidb = imdb.gt_roidb()
+    loader = TestLoader(roidb, scales=cfg.SCALES, pixel_means=cfg.network.PIXEL_MEANS,
+                        image_stride=cfg.network.IMAGE_STRIDE)
+    symbol = get_test_symbol(network_args(cfg, is_train=False))
+    predictor = Predictor(symbol, arg_params, aux_params, contexts(cfg)[0], loader.provide_data)
+    logger.info('testing epoch %s on %d images of %s', epoch, len(roidb), cfg.dataset.test_image_set)
+    all_boxes, all_masks, image_ids, seconds = run_test(predictor, loader, imdb.num_classes,
+                                                        cfg.TEST, logger)
+    _, class_map = ground_truth(imdb, roidb)
+    results_path = os.path.join(output_dir, RESULTS_FILE)
+    count = write_coco_results(results_path, all_boxes, all_masks, image_ids, class_map)
+    logger.info('%d detections written to %s (%.3f s/image)', count, results_path, seconds)
+    metrics = evaluate(imdb, roidb, results_path, output_dir)
+    metrics['seconds_per_image'] = seconds
+    if cfg.TEST.VIS_NUM > 0:
+        paths = draw_pictures(roidb, all_boxes, all_masks, imdb.classes, cfg.TEST.VIS_NUM,
+                              cfg.TEST.VIS_THRESH, os.path.join(output_dir, 'vis'))
+        logger.info('pictures of %d test images in %s', len(paths), os.path.dirname(paths[0]))
+    return metrics, output_dir

@@ -1,0 +1,108 @@
+"""Train FCIS end to end from a configuration (``train_net(cfg)``).
+
+Outputs go to ``<output_path>/<cfg name>/<image_set>/``: the merged config
+(``config.yaml``), ``train.log``, ``metrics.jsonl``, ``loss_curves.png`` and one atomic
+checkpoint per epoch (``<model_prefix>-EEEE.params/.states/.manifest.json``). With
+``TRAIN.RESUME`` the run continues from the last complete checkpoint there.
+"""
+import os
+
+import mxnet as mx
+
+from fcis.config import save_config
+from fcis.config.symbol_args import network_args
+from fcis.core import metric as fcis_metric
+from fcis.core.callback import TrainingMonitor
+from fcis.core.checkpoint import load_training_state
+from fcis.core.loader import TrainLoader
+from fcis.core.minibatch import symbol_feat_shape_fn
+from fcis.core.module import fit, reseed
+from fcis.core.params import FCISInitializer, fixed_param_names, load_params
+from fcis.core.run import contexts, load_imdb, train_output_dir
+from fcis.core.schedule import scheduler_from_config
+from fcis.symbols import TRAIN_OUTPUT_NAMES, get_train_symbol
+from lib.dataset.roidb import filter_roidb
+from lib.utils.logger import create_logger
+
+
+def make_train_loader(cfg, symbol, ctx, roidb):
+    """The training DataIter for ``roidb`` with the config's scales, means and anchors."""
+    rpn_score = symbol.get_internals()['rpn_cls_score_output']
+    t = cfg.TRAIN
+    return TrainLoader(roidb, feat_shape_fn=symbol_feat_shape_fn(rpn_score), ctx=ctx,
+                       scales=cfg.SCALES, pixel_means=cfg.network.PIXEL_MEANS,
+                       image_stride=cfg.network.IMAGE_STRIDE,
+                       feat_stride=cfg.network.RPN_FEAT_STRIDE,
+                       anchor_scales=cfg.network.ANCHOR_SCALES,
+                       anchor_ratios=cfg.network.ANCHOR_RATIOS,
+                       allowed_border=t.RPN_ALLOWED_BORDER, rpn_batch_size=t.RPN_BATCH_SIZE,
+                       rpn_fg_fraction=t.RPN_FG_FRACTION,
+                       rpn_positive_overlap=t.RPN_POSITIVE_OVERLAP,
+                       rpn_negative_overlap=t.RPN_NEGATIVE_OVERLAP,
+                       rpn_clobber_positives=t.RPN_CLOBBER_POSITIVES, shuffle=t.SHUFFLE,
+                       aspect_grouping=t.ASPECT_GROUPING, seed=cfg.seed)
+
+
+def initial_params(cfg, symbol, train_iter, output_dir, logger):
+    """(arg_params, aux_params, begin_epoch, optimizer states path, num_update) to start from.
+
+    TRAIN.RESUME: the last complete checkpoint in ``output_dir``; otherwise the pretrained
+    file of network.pretrained (trunk) with new layers initialized, or all initialized.
+    """
+    if cfg.TRAIN.RESUME:
+        state = load_training_state(output_dir, cfg.TRAIN.model_prefix)
+        logger.info('resuming from epoch %d (%d updates done)', state.epoch, state.num_update)
+        return state.arg_params, state.aux_params, state.epoch, state.states_path, state.num_update
+    shapes = dict(train_iter.provide_data + train_iter.provide_label)
+    arg_params, aux_params = load_params(symbol, shapes, cfg.network.pretrained,
+                                         cfg.network.pretrained_epoch, logger,
+                                         FCISInitializer())
+    return arg_params, aux_params, cfg.TRAIN.begin_epoch, None, None
+
+
+def train_net(cfg, logger=None):
+    """Train with configuration ``cfg`` (fcis.config.load_config); returns the output folder."""
+    output_dir = train_output_dir(cfg)
+    logger = logger or create_logger(output_dir, filename='train.log')
+    os.makedirs(output_dir, exist_ok=True)
+    save_config(cfg, os.path.join(output_dir, 'config.yaml'))
+    logger.info('training %s; outputs in %s', cfg.cfg_file or 'defaults', output_dir)
+    reseed(cfg.seed, 0)
+
+    ctx = contexts(cfg)
+    imdb = load_imdb(cfg, cfg.dataset.image_set)
+    roidb = imdb.gt_roidb()
+    if cfg.TRAIN.FLIP:
+        roidb = imdb.append_flipped_images(roidb)
+    roidb = filter_roidb(roidb)
+
+    symbol = get_train_symbol(network_args(cfg, is_train=True))
+    train_iter = make_train_loader(cfg, symbol, ctx, roidb)
+    arg_params, aux_params, begin_epoch, states, num_update = initial_params(
+        cfg, symbol, train_iter, output_dir, logger)
+    epoch_size = train_iter.num_batches
+    if begin_epoch >= cfg.TRAIN.end_epoch:
+        logger.info('already trained to epoch %d (TRAIN.end_epoch=%d): nothing to do',
+                    begin_epoch, cfg.TRAIN.end_epoch)
+        return output_dir
+    fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS)
+    monitor = TrainingMonitor(logger, output_dir, cfg.default.frequent, train_iter.batch_size,
+                              epoch_size, begin_epoch, cfg.TRAIN.end_epoch)
+    try:
+        fit(symbol, train_iter, ctx, arg_params, aux_params, fixed_param_names=fixed,
+            initializer=None, lr=cfg.TRAIN.lr,
+            lr_scheduler=scheduler_from_config(cfg.TRAIN, epoch_size),
+            momentum=cfg.TRAIN.momentum, wd=cfg.TRAIN.wd,
+            clip_gradient=cfg.TRAIN.clip_gradient, rescale_grad=1.0, begin_epoch=begin_epoch,
+            end_epoch=cfg.TRAIN.end_epoch, epoch_size=epoch_size,
+            eval_metric=fcis_metric.get_metrics(TRAIN_OUTPUT_NAMES), callbacks=[monitor],
+            checkpoint_dir=output_dir, prefix=cfg.TRAIN.model_prefix,
+            kvstore=cfg.default.kvstore, optimizer_states=states, begin_num_update=num_update,
+            seed=cfg.seed, logger=logger)
+    finally:
+        train_iter.close()
+    logger.info('training done; loss curves in %s', monitor.png_path)
+    return output_dir
+
+
+__all__ = ['train_net', 'make_train_loader', 'initial_params', 'mx']
