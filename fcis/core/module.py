@@ -1,0 +1,229 @@
+"""Training loop of FCIS on MXNet's symbolic Module API, with variable input shapes.
+
+Every batch may have its own input shapes (image size, number of GT instances). One
+``mx.mod.Module`` is bound once (to ``max_data_shapes`` if given, else to the first batch) and
+``Module.reshape`` is called whenever a batch's data/label shapes differ from the current
+ones. Reshaped executors share the parameter, gradient and auxiliary arrays, and the
+optimizer/kvstore are untouched, so parameters and momentum are shared by all shapes.
+
+Optimizer (``FCISSGD``, registered as 'fcissgd'): SGD with momentum; no weight decay on
+biases and BatchNorm gamma/beta (every parameter whose name does not end in ``_weight``)
+unless the symbol sets ``__wd_mult__``; ``__lr_mult__`` symbol attributes are honored
+(``mx.sym.Variable('conv_new_1_weight', lr_mult=3)``). Gradients are summed over devices
+(``rescale_grad=1.0`` by default, as the original: each loss is normalized per image).
+
+Determinism and resuming: each epoch starts by reseeding Python ``random``, NumPy and MXNet
+from (seed, epoch) and then resets the iterator (``train_iter.set_epoch(epoch)`` if it has
+one, else ``train_iter.reset()``), so all randomness of an epoch depends only on (seed,
+epoch). A checkpoint is written after every epoch (parameters, optimizer states, update
+count); resuming from it with ``begin_epoch``, ``optimizer_states`` and
+``begin_num_update`` continues exactly like an uninterrupted run.
+"""
+import logging
+import random
+
+import mxnet as mx
+import numpy as np
+
+from .callback import BatchInfo, check_finite
+from .checkpoint import restore_optimizer_states, save_training_checkpoint
+
+
+@mx.optimizer.Optimizer.register
+class FCISSGD(mx.optimizer.SGD):
+    """SGD (momentum) whose weight decay applies only to parameters named ``*_weight``.
+
+    MXNet's own default also decays ``*_gamma`` (BatchNorm scale); FCIS decays neither
+    biases nor BatchNorm parameters. Symbol ``__wd_mult__`` attributes and explicit
+    ``set_wd_mult`` entries still override.
+    """
+
+    def set_wd_mult(self, args_wd_mult):
+        self.wd_mult = {n: 0.0 for n in self.idx2name.values() if not n.endswith('_weight')}
+        if self.sym_info:
+            attr, arg_names = self.sym_info
+            for name in arg_names:
+                if name in attr and '__wd_mult__' in attr[name]:
+                    self.wd_mult[name] = float(attr[name]['__wd_mult__'])
+        self.wd_mult.update(args_wd_mult)
+
+
+def select_fixed_params(arg_names, patterns):
+    """Names among ``arg_names`` that start with a pattern or end with '_' + pattern.
+
+    ``patterns`` is config.network.FIXED_PARAMS, e.g. ['conv1', 'bn_conv1', 'res2', 'bn2',
+    'gamma', 'beta'] -> conv1_weight, res2a_branch1_weight, bn2a_branch1_gamma, ...
+    """
+    return [n for n in arg_names
+            if any(n.startswith(p) or n.endswith('_' + p) for p in patterns)]
+
+
+def epoch_seed(seed, epoch):
+    """A 31-bit seed derived from (seed, epoch) (independent streams per epoch)."""
+    return int(np.random.SeedSequence([int(seed), int(epoch) + 1]).generate_state(1)[0] >> 1)
+
+
+def reseed(seed, epoch):
+    """Seed Python random, NumPy and MXNet (all devices) from (seed, epoch)."""
+    value = epoch_seed(seed, epoch)
+    random.seed(value)
+    np.random.seed(value)
+    mx.random.seed(value)
+    return value
+
+
+def _epoch_size(train_iter, epoch_size):
+    if epoch_size is not None:
+        return int(epoch_size)
+    try:
+        return len(train_iter)
+    except TypeError:
+        pass
+    if hasattr(train_iter, 'num_batches'):
+        return int(train_iter.num_batches)
+    raise ValueError("fit(): epoch_size (batches per epoch) is needed; the iterator %s has no "
+                     "len() or num_batches" % type(train_iter).__name__)
+
+
+def _shapes(batch, names, arrays, provided):
+    """[(name, shape)] of a batch (its provide_data/label if set, else its arrays' shapes)."""
+    if provided:
+        return [(d.name, tuple(d.shape)) for d in provided]
+    return [(n, tuple(a.shape)) for n, a in zip(names, arrays or [])]
+
+
+def _reshape_for(module, batch):
+    """Reshape ``module`` if ``batch``'s input shapes differ from the bound ones."""
+    data = _shapes(batch, module.data_names, batch.data, getattr(batch, 'provide_data', None))
+    label = _shapes(batch, module.label_names, batch.label, getattr(batch, 'provide_label', None))
+    current = [(d.name, tuple(d.shape)) for d in module.data_shapes]
+    current_label = [(d.name, tuple(d.shape)) for d in (module.label_shapes or [])]
+    if data != current or (label and label != current_label):
+        module.reshape(data, label or None)
+
+
+def _check_params(symbol, data_names, label_names, arg_params, aux_params):
+    """Error naming the parameters that are neither given nor initializable."""
+    inputs = set(data_names) | set(label_names)
+    missing = [n for n in symbol.list_arguments() if n not in inputs and n not in arg_params]
+    missing += [n for n in symbol.list_auxiliary_states() if n not in aux_params]
+    if missing:
+        raise ValueError("fit(): no value for parameters %s; pass them in arg_params/aux_params "
+                         "or give an initializer" % missing[:10])
+
+
+def bind_module(symbol, train_iter, contexts, fixed_param_names=(), max_data_shapes=None,
+                max_label_shapes=None, logger=None):
+    """Create and bind the training Module (to the max shapes if given, else the first batch)."""
+    data_names = [d.name for d in train_iter.provide_data]
+    label_names = [d.name for d in train_iter.provide_label]
+    module = mx.mod.Module(symbol, data_names=data_names, label_names=label_names,
+                           context=contexts, logger=logger or logging,
+                           fixed_param_names=list(fixed_param_names))
+    module.bind(data_shapes=max_data_shapes or train_iter.provide_data,
+                label_shapes=max_label_shapes or train_iter.provide_label, for_training=True)
+    return module
+
+
+def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, fixed_param_names=(),
+        initializer=None, lr=0.0005, lr_scheduler=None, momentum=0.9, wd=0.0005,
+        clip_gradient=0.0, rescale_grad=1.0, begin_epoch=0, end_epoch=1, epoch_size=None,
+        eval_metric=None, callbacks=(), checkpoint_dir=None, prefix='e2e', kvstore='device',
+        optimizer_states=None, begin_num_update=None, seed=3, max_data_shapes=None,
+        max_label_shapes=None, logger=None):
+    """Train ``symbol`` on ``train_iter`` for epochs [begin_epoch, end_epoch); returns the Module.
+
+    Args:
+        symbol: training symbol (its outputs feed ``eval_metric``).
+        train_iter: mx.io.DataIter; batches may change shapes (DataBatch.provide_data/label).
+            Optional methods: ``set_epoch(epoch)`` (else ``reset()`` is called at each epoch
+            start), ``len()`` or ``num_batches`` (else give ``epoch_size``).
+        contexts: list of mx.Context (data parallel, batch split along axis 0).
+        arg_params, aux_params: {name: NDArray} initial values (pretrained or checkpoint).
+        fixed_param_names: parameters not trained (grad_req 'null'); see select_fixed_params.
+        initializer: mx.init.Initializer for parameters missing from arg/aux_params (None:
+            every parameter must be given).
+        lr: base learning rate. lr_scheduler: mx.lr_scheduler.LRScheduler called with the
+            absolute update count (e.g. schedule.WarmupMultiFactorScheduler), or None.
+        momentum, wd, clip_gradient (0 = off), rescale_grad: SGD settings.
+        begin_epoch, end_epoch: 0-based epoch range; the checkpoint after epoch e is e + 1.
+        epoch_size: batches per epoch (default len(train_iter) / train_iter.num_batches).
+        eval_metric: mx.metric.EvalMetric (e.g. metric.get_metrics(...)); checked for NaN/inf
+            after every batch (callback.NonFiniteLossError, before the update).
+        callbacks: objects with optional epoch_begin(epoch), batch_end(info), epoch_end(info)
+            (callback.TrainingMonitor).
+        checkpoint_dir, prefix: where checkpoints go (None: no checkpoints).
+        kvstore: 'device', 'local', 'dist_sync', ... (single device: no kvstore).
+        optimizer_states: path of a saved optimizer states file to restore (resume).
+        begin_num_update: updates done before begin_epoch (default begin_epoch*epoch_size).
+        seed: run seed; epoch e reseeds all generators from (seed, e).
+        max_data_shapes, max_label_shapes: [(name, shape)] to bind once to the largest
+            shapes so later reshapes reuse that memory (None: bind to the first batch).
+        logger: logging.Logger (default: the root logger).
+    """
+    logger = logger or logging.getLogger()
+    arg_params, aux_params = dict(arg_params or {}), dict(aux_params or {})
+    epoch_size = _epoch_size(train_iter, epoch_size)
+    num_update = begin_epoch * epoch_size if begin_num_update is None else int(begin_num_update)
+    module = bind_module(symbol, train_iter, contexts, fixed_param_names, max_data_shapes,
+                         max_label_shapes, logger)
+    if initializer is None:
+        _check_params(symbol, module.data_names, module.label_names, arg_params, aux_params)
+    reseed(seed, begin_epoch)
+    module.init_params(initializer=initializer or mx.init.Uniform(0.01), arg_params=arg_params,
+                       aux_params=aux_params, allow_missing=initializer is not None,
+                       force_init=True)
+    module.init_optimizer(kvstore=kvstore, optimizer='fcissgd', optimizer_params={
+        'learning_rate': lr, 'momentum': momentum, 'wd': wd, 'rescale_grad': rescale_grad,
+        'clip_gradient': clip_gradient if clip_gradient else None,
+        'lr_scheduler': lr_scheduler, 'begin_num_update': num_update})
+    if optimizer_states:
+        restore_optimizer_states(module, optimizer_states)
+    eval_metric = eval_metric or mx.metric.CompositeEvalMetric()
+    batch_size = train_iter.batch_size
+    for epoch in range(begin_epoch, end_epoch):
+        num_update, nbatch = _train_epoch(module, train_iter, epoch, seed, eval_metric,
+                                          callbacks, num_update, lr, lr_scheduler, batch_size)
+        if checkpoint_dir:
+            path = save_training_checkpoint(module, checkpoint_dir, prefix, epoch + 1, num_update,
+                                            seed, {'epoch_size': epoch_size})
+            logger.info('Epoch[%d] saved checkpoint %s', epoch, path)
+        info = BatchInfo(epoch, nbatch, eval_metric, num_update,
+                         _lr(lr, lr_scheduler, num_update), batch_size)
+        _call(callbacks, 'epoch_end', info)
+    return module
+
+
+def _lr(lr, lr_scheduler, num_update):
+    return lr_scheduler(num_update) if lr_scheduler is not None else lr
+
+
+def _call(callbacks, method, arg):
+    for c in callbacks:
+        if hasattr(c, method):
+            getattr(c, method)(arg)
+
+
+def _train_epoch(module, train_iter, epoch, seed, eval_metric, callbacks, num_update, lr,
+                 lr_scheduler, batch_size):
+    """One epoch of forward/backward/update -> (update count after it, batches done)."""
+    reseed(seed, epoch)
+    if hasattr(train_iter, 'set_epoch'):
+        train_iter.set_epoch(epoch)
+    else:
+        train_iter.reset()
+    eval_metric.reset()
+    _call(callbacks, 'epoch_begin', epoch)
+    nbatch = 0
+    for batch in train_iter:
+        _reshape_for(module, batch)
+        module.forward_backward(batch)
+        module.update_metric(eval_metric, batch.label)
+        nbatch += 1
+        check_finite(eval_metric, epoch, nbatch)
+        module.update()
+        num_update += 1
+        info = BatchInfo(epoch, nbatch, eval_metric, num_update,
+                         _lr(lr, lr_scheduler, num_update), batch_size)
+        _call(callbacks, 'batch_end', info)
+    return num_update, nbatch
