@@ -93,3 +93,14 @@ def test_ohem_switch_inserts_the_annotator():
         return any(n.startswith('box_annotator_ohem') for n in sym.get_internals().list_outputs())
     assert not has_ohem([])
     assert has_ohem(['TRAIN.ENABLE_OHEM=True'])
+
+
+def test_cxx_proposal_switch_keeps_the_shapes():
+    cfg = load_config(VOC, ['TRAIN.CXX_PROPOSAL=True', 'TEST.CXX_PROPOSAL=True'])
+    train = get_train_symbol(network_args(cfg, is_train=True))
+    assert any(n.startswith('rois') for n in train.get_internals().list_outputs())
+    _, out = train_shapes(train)
+    assert out['cls_prob_output'] == (128, 21)
+    test = get_test_symbol(network_args(cfg, is_train=False))
+    assert test.infer_shape(data=IMAGE, im_info=(1, 3))[1][0] == (600, 5)
+    assert 'Proposal' in test.tojson() and 'fcis_proposal' not in test.tojson()
