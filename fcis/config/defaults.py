@@ -66,7 +66,7 @@ def default_config():
     config.TRAIN.lr = 0.0005             # base learning rate (gradient summed over devices)
     config.TRAIN.lr_step = '5.33'        # epochs after which lr is multiplied by lr_factor (comma list)
     config.TRAIN.lr_factor = 0.1         # multiplicative lr decay at each lr_step
-    config.TRAIN.warmup = False          # linear warmup: warmup_lr for warmup_step iterations first
+    config.TRAIN.warmup = False          # warmup: constant warmup_lr for the first warmup_step iterations
     config.TRAIN.warmup_lr = 0.00005     # learning rate during warmup
     config.TRAIN.warmup_step = 250       # number of warmup iterations
     config.TRAIN.momentum = 0.9          # SGD momentum
