@@ -116,7 +116,7 @@ def build_operator_library(force=False):
         objects.append(obj)
     link = ["g++", "-shared", "-fopenmp", "-o", out + ".tmp"] + objects
     if use_cuda:
-        link += ["-lcudart"]
+        link += ["-L" + d for d in cuda_library_dirs()] + ["-lcudart"]
     run(link)
     os.replace(out + ".tmp", out)  # atomic: a half-written library is never loaded
     print("built %s%s" % (OPERATOR_LIBRARY["output"], " (with CUDA)" if use_cuda else " (CPU only)"))

@@ -53,6 +53,17 @@ FCIS_HOST_DEVICE inline void group_max_grad(const float* x, float dy, float* dx,
 
 /*! \brief y = softmax over the k members of x (max subtracted first); y may alias x. */
 FCIS_HOST_DEVICE inline void group_softmax(const float* x, float* y, int k, int64_t stride) {
+  if (k == 2) {
+    // FCIS's case, one exp instead of two; bit for bit what the loop below computes, since
+    // there the larger member's exp is expf(0) = 1 and the sum is 1 + e.
+    const float a = x[0], b = x[stride];
+    const float e = expf(-fabsf(a - b));
+    const float sum = 1.f + e;
+    const float big = 1.f / sum, small = e / sum;
+    y[0] = (a >= b) ? big : small;
+    y[stride] = (a >= b) ? small : big;
+    return;
+  }
   float top = x[0];
   for (int j = 1; j < k; ++j) top = fmaxf(top, x[j * stride]);
   float sum = 0.f;

@@ -1,0 +1,1 @@
+"""Benchmark subcommands of experiments/fcis/benchmark.py (one module each)."""

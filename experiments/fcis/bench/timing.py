@@ -1,0 +1,28 @@
+"""Timing helpers shared by the benchmark subcommands."""
+import statistics
+import time
+
+
+def median_seconds(fn, runs=5, warmup=1):
+    """Median wall time of ``fn()`` over ``runs`` calls after ``warmup`` untimed calls.
+    ``fn`` must block until its work is done (e.g. call ``wait_to_read``)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def format_table(header, rows):
+    """Left-aligned first column, right-aligned others; returns one string."""
+    cells = [header] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = []
+    for row in cells:
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths))))
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)

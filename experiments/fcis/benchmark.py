@@ -1,0 +1,40 @@
+#!/usr/bin/env python
+"""Benchmarks of the FCIS code on this machine.
+
+    python experiments/fcis/benchmark.py ops [--runs 5]    # native operators vs MXNet built-ins
+
+Each subcommand is a module under experiments/fcis/bench/ with ``main(argv) -> exit code``;
+add one by adding a module and a line to SUBCOMMANDS. OMP_NUM_THREADS defaults to 2 (set
+before MXNet is imported) so that numbers from different runs compare.
+"""
+import argparse
+import importlib
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# name -> (module, one-line description)
+SUBCOMMANDS = {
+    "ops": ("experiments.fcis.bench.ops",
+            "PSROIPooling vs contrib.PSROIPooling (COCO sizes), ChannelOperator (FCIS size)"),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="FCIS benchmarks",
+        epilog="subcommands:\n" + "\n".join("  %-6s %s" % (k, v[1]) for k, v in SUBCOMMANDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", choices=sorted(SUBCOMMANDS), help="which benchmark")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="options of the benchmark (-h)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "2")  # before anything imports mxnet
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)  # entry point: make the repository importable
+    module = importlib.import_module(SUBCOMMANDS[args.name][0])
+    return module.main(args.args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
