@@ -12,7 +12,7 @@ import mxnet as mx
 from fcis.config import save_config
 from fcis.config.symbol_args import network_args
 from fcis.core import metric as fcis_metric
-from fcis.core.callback import TrainingMonitor
+from fcis.core.callback import NonFiniteLossError, TrainingMonitor
 from fcis.core.checkpoint import load_training_state
 from fcis.core.loader import TrainLoader
 from fcis.core.minibatch import symbol_feat_shape_fn
@@ -99,6 +99,9 @@ def train_net(cfg, logger=None):
             checkpoint_dir=output_dir, prefix=cfg.TRAIN.model_prefix,
             kvstore=cfg.default.kvstore, optimizer_states=states, begin_num_update=num_update,
             seed=cfg.seed, logger=logger)
+    except NonFiniteLossError as err:
+        logger.error('%s', err)   # into train.log too; the launcher prints it as one line
+        raise
     finally:
         train_iter.close()
     logger.info('training done; loss curves in %s', monitor.png_path)

@@ -16,6 +16,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--cfg', required=True, help='experiment YAML (experiments/fcis/cfgs/)')
     parser.add_argument('--skip-test', action='store_true', help='train only')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue from the last complete checkpoint (= TRAIN.RESUME=True)')
     parser.add_argument('overrides', nargs='*', help='config overrides KEY=VALUE, e.g. TRAIN.end_epoch=2')
     return parser.parse_args(argv)
 
@@ -23,12 +25,17 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        cfg = load_config(args.cfg, args.overrides)
+        cfg = load_config(args.cfg, args.overrides + (['TRAIN.RESUME=True'] if args.resume else []))
     except ConfigError as err:
         sys.exit('error: %s' % err)
+    from fcis.core.callback import NonFiniteLossError
     from fcis.train_end2end import train_net
     from fcis.test import test_net
-    train_net(cfg)
+    from lib.utils.checkpoint import CheckpointError
+    try:
+        train_net(cfg)
+    except (NonFiniteLossError, CheckpointError) as err:
+        sys.exit('error: %s' % err)
     if not args.skip_test:
         test_net(cfg, epoch=cfg.TRAIN.end_epoch)
 

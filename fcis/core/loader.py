@@ -174,6 +174,30 @@ class TrainLoader(mx.io.DataIter):
         if not finished:
             self.close()  # the queued batches belong to the abandoned epoch
 
+    def set_epoch(self, epoch):
+        """Start 0-based ``epoch`` from its first batch (``fit`` calls this; resume needs it).
+
+        The batches of ``epoch`` are the same whatever was read before. A batch already
+        fetched or queued by the background threads is kept only if it is the first batch of
+        ``epoch`` or follows it in order; otherwise all of them are dropped and the threads
+        restart at ``epoch`` on the next ``next()``.
+        """
+        epoch = int(epoch)
+        if epoch < 0:
+            raise ValueError("TrainLoader.set_epoch: epoch must be >= 0, got %d" % epoch)
+        if epoch == self._epoch and self._cursor == 0:
+            return                                          # nothing of it consumed yet
+        # the prefetch stream runs on into the next epoch: keep it after a finished epoch
+        continues = epoch == self._epoch + 1 and self._cursor >= self.num_batches
+        pending = self._pending
+        if pending is not None and (pending['epoch'], pending['index']) != (epoch, 0):
+            pending, continues = None, False
+        self._epoch, self._cursor, self._pending = epoch, 0, pending
+        self._plan = self._make_plan(epoch)
+        if not continues:
+            self._pending = None
+            self.close()  # queued batches (if any) belong to another epoch
+
     def next(self):
         if self._cursor >= self.num_batches:
             raise StopIteration
