@@ -24,7 +24,8 @@ SUBCOMMANDS = {
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="FCIS benchmarks",
-        epilog="subcommands:\n" + "\n".join("  %-6s %s" % (k, v[1]) for k, v in SUBCOMMANDS.items()),
+        epilog="subcommands:\n" + "\n".join("  %-6s %s" % (name, info[1])
+                                               for name, info in SUBCOMMANDS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", choices=sorted(SUBCOMMANDS), help="which benchmark")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="options of the benchmark (-h)")

@@ -29,7 +29,8 @@ using AttrMap = std::unordered_map<std::string, std::string>;
  * error, so an error would repeat all earlier ones. We drop the old messages first: MXNet
  * has already copied them when it reported the earlier failure. MXerrorMsgs is a
  * standard-layout class whose only data member is its vector of messages, so the object's
- * address is the vector's address.
+ * address is the vector's address. (Like lib_api's own MX_ERROR_MSG, this is not guarded
+ * against two operators failing at the same moment on different engine threads.)
  */
 inline std::stringstream& error_line(const char* file, int line) {
   using Messages = std::vector<std::stringstream*>;
@@ -81,7 +82,7 @@ inline bool parse_positive_int(const char* op, const AttrMap& attrs, const char*
   long v = std::strtol(text, &end, 10);
   if (end == text || *end != '\0' || errno != 0 || v <= 0 || v > (1L << 30)) {
     FCIS_ERROR << op << ": attribute '" << key << "' must be a positive integer, got '"
-                 << it->second << "'";
+               << it->second << "'";
     return false;
   }
   *value = static_cast<int>(v);
@@ -102,7 +103,7 @@ inline bool parse_positive_float(const char* op, const AttrMap& attrs, const cha
   float v = std::strtof(text, &end);
   if (end == text || *end != '\0' || errno != 0 || !(v > 0.f) || v > 3.0e38f) {
     FCIS_ERROR << op << ": attribute '" << key << "' must be a positive number, got '"
-                 << it->second << "'";
+               << it->second << "'";
     return false;
   }
   *value = v;
@@ -135,7 +136,7 @@ inline bool parse_choice(const char* op, const AttrMap& attrs, const char* key,
     ++i;
   }
   FCIS_ERROR << op << ": attribute '" << key << "' must be one of " << names << ", got '"
-               << it->second << "'";
+             << it->second << "'";
   return false;
 }
 
@@ -172,7 +173,7 @@ inline bool infer_float32(const char* op, std::initializer_list<const char*> inp
     int t = (*in_types)[i];
     if (t != -1 && t != mxnet::ext::kFloat32) {
       FCIS_ERROR << op << ": input '" << name << "' must be float32 (dtype code 0), got "
-                   << "dtype code " << t;
+                 << "dtype code " << t;
       return false;
     }
     (*in_types)[i++] = mxnet::ext::kFloat32;

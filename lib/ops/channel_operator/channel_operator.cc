@@ -49,12 +49,12 @@ bool channel_sizes(const std::vector<std::vector<T>>& in, ChannelOpShape* s) {
   const std::vector<T>& data = in[0];
   if (data.size() < 2) {
     FCIS_ERROR << kOp << ": input 'data' must be (N, group*k, ...) with at least 2 axes, got "
-                 << shape_text(data);
+               << shape_text(data);
     return false;
   }
   if (data[1] % s->group != 0) {
     FCIS_ERROR << kOp << ": attribute 'group' = " << s->group
-                 << " must divide the channels of 'data' " << shape_text(data);
+               << " must divide the channels of 'data' " << shape_text(data);
     return false;
   }
   s->num = static_cast<int>(data[0]);
@@ -67,11 +67,11 @@ bool channel_sizes(const std::vector<std::vector<T>>& in, ChannelOpShape* s) {
   for (T d : pick) size *= static_cast<int64_t>(d);
   const int64_t per_item = s->pick_type == kScorePick ? s->group : 1;
   if (pick.empty() || static_cast<int64_t>(pick[0]) != s->num || size != s->num * per_item) {
-    FCIS_ERROR << kOp << ": input 'pick_idx' for pick_type "
-                 << (s->pick_type == kScorePick ? "Score_Pick must be (N, group) or (N, group, 1, 1)"
-                                                : "Label_Pick must be (N,)")
-                 << " with N = " << s->num << ", group = " << s->group << ", got "
-                 << shape_text(pick);
+    const char* expected = s->pick_type == kScorePick
+                               ? "Score_Pick must be (N, group) or (N, group, 1, 1)"
+                               : "Label_Pick must be (N,)";
+    FCIS_ERROR << kOp << ": input 'pick_idx' for pick_type " << expected << " with N = "
+               << s->num << ", group = " << s->group << ", got " << shape_text(pick);
     return false;
   }
   return true;

@@ -46,19 +46,19 @@ bool psroi_sizes(const std::vector<T>& data, const std::vector<T>& rois,
                  PSROIPoolingShape* s) {
   if (data.size() != 4) {
     FCIS_ERROR << kOp << ": input 'data' must be 4-D (N, output_dim*group_size^2, H, W), got "
-                 << shape_text(data);
+               << shape_text(data);
     return false;
   }
   int64_t expected = static_cast<int64_t>(s->output_dim) * s->group_size * s->group_size;
   if (static_cast<int64_t>(data[1]) != expected) {
     FCIS_ERROR << kOp << ": attributes output_dim*group_size^2 = " << s->output_dim << "*"
-                 << s->group_size << "^2 = " << expected
-                 << " must equal the channels of 'data' " << shape_text(data);
+               << s->group_size << "^2 = " << expected
+               << " must equal the channels of 'data' " << shape_text(data);
     return false;
   }
   if (rois.size() != 2 || rois[1] != 5) {
     FCIS_ERROR << kOp << ": input 'rois' must be (R, 5) rows [batch_index, x1, y1, x2, y2], got "
-                 << shape_text(rois);
+               << shape_text(rois);
     return false;
   }
   s->batch = static_cast<int>(data[0]);
@@ -122,9 +122,10 @@ RoiBins compute_bins(const PSROIPoolingShape& s, const float* rois) {
   for (int n = 0; n < s.num_rois; ++n) {
     RoiWindow win = psroi_window(rois + 5 * static_cast<int64_t>(n), s.spatial_scale, P);
     bins.batch[n] = (win.batch >= 0 && win.batch < s.batch) ? win.batch : -1;
+    const size_t first = static_cast<size_t>(n) * P;
     for (int p = 0; p < P; ++p) {
-      bins.rows[static_cast<size_t>(n) * P + p] = psroi_bin_range(p, win.bin_h, win.start_h, s.height);
-      bins.cols[static_cast<size_t>(n) * P + p] = psroi_bin_range(p, win.bin_w, win.start_w, s.width);
+      bins.rows[first + p] = psroi_bin_range(p, win.bin_h, win.start_h, s.height);
+      bins.cols[first + p] = psroi_bin_range(p, win.bin_w, win.start_w, s.width);
     }
   }
   return bins;

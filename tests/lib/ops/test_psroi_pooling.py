@@ -1,11 +1,14 @@
 """Our PSROIPooling against MXNet's built-in contrib.PSROIPooling and numeric gradients."""
 import os
+import subprocess
+import sys
 
 import mxnet as mx
 import numpy as np
 import pytest
 from mxnet.test_utils import check_numeric_gradient
 
+import setup
 from lib.ops import load_ops, psroi_pooling
 
 load_ops()
@@ -87,6 +90,35 @@ def test_symbol_wrapper_shape_and_default_group():
     _, out_shapes, _ = sym.infer_shape(data=(1, 36, 8, 8), rois=(7, 5))
     assert out_shapes == [(7, 4, 3, 3)]
     assert sym.name == "psroi"
+
+
+THREADS_SCRIPT = """
+import sys
+import mxnet as mx, numpy as np
+from lib.ops import psroi_pooling
+rng = np.random.default_rng(7)
+data = mx.nd.array(rng.standard_normal((2, 98, 20, 30)))
+rois = np.stack([np.arange(64) % 2, rng.uniform(0, 200, 64), rng.uniform(0, 120, 64),
+                 rng.uniform(200, 480, 64), rng.uniform(120, 320, 64)], axis=1)
+data.attach_grad()
+with mx.autograd.record():
+    out = psroi_pooling(data, mx.nd.array(rois), 1 / 16.0, 2, 21, 7)
+out.backward(mx.nd.array(rng.standard_normal(out.shape)))
+np.savez(sys.argv[1], out=out.asnumpy(), grad=data.grad.asnumpy())
+"""
+
+
+def test_results_do_not_depend_on_thread_count(tmp_path):
+    results = []
+    for threads in ("1", "3"):
+        path = str(tmp_path / ("threads%s.npz" % threads))
+        env = dict(os.environ, OMP_NUM_THREADS=threads)
+        subprocess.run([sys.executable, "-c", THREADS_SCRIPT, path], check=True, env=env,
+                       cwd=setup.ROOT)
+        results.append(np.load(path))
+    assert np.array_equal(results[0]["out"], results[1]["out"])
+    assert np.array_equal(results[0]["grad"], results[1]["grad"])
+    assert np.abs(results[0]["grad"]).max() > 0
 
 
 def test_numeric_gradient_wrt_data():
