@@ -20,6 +20,7 @@ from lib.utils.image import normalize_scales, round_up
 
 from .minibatch import (default_feat_shape, load_image, load_train_image, rpn_targets,
                         stack_train_images)
+from .dist import check_shard, shard_plan
 from .prefetch import Prefetcher
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,9 @@ class TrainLoader(mx.io.DataIter):
         seed: base of every random choice (image order, scale, anchor sampling).
         num_workers: background threads (0: prepare each batch in ``next()``).
         prefetch: batches prepared ahead.
+        shard: (rank, num_workers) of a distributed run: the epoch plan is drawn for global
+            batches of batch_size * num_workers images and this loader yields part ``rank``
+            of each (fcis.core.dist.shard_plan); (0, 1) = the whole batch.
     """
 
     def __init__(self, roidb, feat_shape_fn=default_feat_shape, ctx=1, scales=(600, 1000),
@@ -91,7 +95,7 @@ class TrainLoader(mx.io.DataIter):
                  anchor_scales=(8, 16, 32), anchor_ratios=(0.5, 1, 2), allowed_border=0,
                  rpn_batch_size=256, rpn_fg_fraction=0.5, rpn_positive_overlap=0.7,
                  rpn_negative_overlap=0.3, rpn_clobber_positives=False, shuffle=True,
-                 aspect_grouping=True, seed=0, num_workers=2, prefetch=4):
+                 aspect_grouping=True, seed=0, num_workers=2, prefetch=4, shard=(0, 1)):
         super(TrainLoader, self).__init__(batch_size=num_devices(ctx))
         self.roidb = filter_roidb(roidb)
         if not self.roidb:
@@ -109,7 +113,9 @@ class TrainLoader(mx.io.DataIter):
         self._feat_shape_fn, self._feat_lock = feat_shape_fn, threading.Lock()
         self.shuffle, self.aspect_grouping, self.seed = shuffle, aspect_grouping, seed
         self.num_workers, self.prefetch = int(num_workers), max(1, int(prefetch))
-        self.num_batches = len(epoch_plan(self.roidb, self.batch_size, 0, seed, False, aspect_grouping))
+        self.shard = check_shard(shard)
+        self.num_batches = len(epoch_plan(self.roidb, self.batch_size * self.shard[1], 0, seed,
+                                          False, aspect_grouping))
         self._epoch, self._cursor = 0, 0
         self._plan = self._make_plan(0)
         self._pending, self._current, self._prefetcher = None, None, None
@@ -118,8 +124,10 @@ class TrainLoader(mx.io.DataIter):
 
     # ---- plan and per-batch work ---------------------------------------------------
     def _make_plan(self, epoch):
-        return epoch_plan(self.roidb, self.batch_size, epoch, self.seed, self.shuffle,
-                          self.aspect_grouping)
+        rank, num_shards = self.shard
+        plan = epoch_plan(self.roidb, self.batch_size * num_shards, epoch, self.seed,
+                          self.shuffle, self.aspect_grouping)
+        return shard_plan(plan, rank, num_shards) if num_shards > 1 else plan
 
     def _jobs(self, epoch):
         """Endless stream of (epoch, batch index, roidb indices, pad, seed) from ``epoch`` on."""
