@@ -14,6 +14,8 @@ from fcis.config.symbol_args import network_args
 from fcis.core import metric as fcis_metric
 from fcis.core.callback import NonFiniteLossError, TrainingMonitor
 from fcis.core.checkpoint import load_training_state
+from fcis.core.dist import rank0_first, worker_log_name
+from fcis.core.dist import setup as setup_distributed
 from fcis.core.loader import TrainLoader
 from fcis.core.minibatch import symbol_feat_shape_fn
 from fcis.core.module import fit, reseed
@@ -25,8 +27,11 @@ from lib.dataset.roidb import filter_roidb
 from lib.utils.logger import create_logger
 
 
-def make_train_loader(cfg, symbol, ctx, roidb):
-    """The training DataIter for ``roidb`` with the config's scales, means and anchors."""
+def make_train_loader(cfg, symbol, ctx, roidb, shard=(0, 1)):
+    """The training DataIter for ``roidb`` with the config's scales, means and anchors.
+
+    shard: (rank, num_workers) of a distributed run (worker ``rank``'s part of every batch).
+    """
     rpn_score = symbol.get_internals()['rpn_cls_score_output']
     t = cfg.TRAIN
     return TrainLoader(roidb, feat_shape_fn=symbol_feat_shape_fn(rpn_score), ctx=ctx,
@@ -40,7 +45,7 @@ def make_train_loader(cfg, symbol, ctx, roidb):
                        rpn_positive_overlap=t.RPN_POSITIVE_OVERLAP,
                        rpn_negative_overlap=t.RPN_NEGATIVE_OVERLAP,
                        rpn_clobber_positives=t.RPN_CLOBBER_POSITIVES, shuffle=t.SHUFFLE,
-                       aspect_grouping=t.ASPECT_GROUPING, seed=cfg.seed)
+                       aspect_grouping=t.ASPECT_GROUPING, seed=cfg.seed, shard=shard)
 
 
 def initial_params(cfg, symbol, train_iter, output_dir, logger):
@@ -61,33 +66,39 @@ def initial_params(cfg, symbol, train_iter, output_dir, logger):
 
 
 def train_net(cfg, logger=None):
-    """Train with configuration ``cfg`` (fcis.config.load_config); returns the output folder."""
+    """Train with configuration ``cfg`` (fcis.config.load_config); returns the output folder.
+
+    With a dist kvstore (default.kvstore=dist_sync, started by experiments/fcis/launch_dist.py)
+    each worker trains on its shard of every batch; only worker 0 writes the config,
+    checkpoints, metrics and loss curves (others log to train.worker<rank>.log).
+    """
     output_dir = train_output_dir(cfg)
-    logger = logger or create_logger(output_dir, filename='train.log')
+    dist = setup_distributed(cfg.default.kvstore)  # dist: joins the job (waits for all nodes)
+    logger = logger or create_logger(output_dir, filename=worker_log_name('train.log', dist.rank))
     os.makedirs(output_dir, exist_ok=True)
-    save_config(cfg, os.path.join(output_dir, 'config.yaml'))
+    if dist.rank == 0:
+        save_config(cfg, os.path.join(output_dir, 'config.yaml'))
     logger.info('training %s; outputs in %s', cfg.cfg_file or 'defaults', output_dir)
     reseed(cfg.seed, 0)
 
     ctx = contexts(cfg)
-    imdb = load_imdb(cfg, cfg.dataset.image_set)
-    roidb = imdb.gt_roidb()
-    if cfg.TRAIN.FLIP:
-        roidb = imdb.append_flipped_images(roidb)
-    roidb = filter_roidb(roidb)
+    roidb = rank0_first(dist, lambda: train_roidb(cfg))  # worker 0 generates/caches first
 
     symbol = get_train_symbol(network_args(cfg, is_train=True))
-    train_iter = make_train_loader(cfg, symbol, ctx, roidb)
+    train_iter = make_train_loader(cfg, symbol, ctx, roidb, shard=(dist.rank, dist.num_workers))
     arg_params, aux_params, begin_epoch, states, num_update = initial_params(
         cfg, symbol, train_iter, output_dir, logger)
-    epoch_size = train_iter.num_batches
+    epoch_size = train_iter.num_batches  # updates per epoch: batches of len(ctx) * workers images
+    logger.info('worker %d of %d, %d device(s) each: %d updates per epoch', dist.rank,
+                dist.num_workers, len(ctx), epoch_size)
     if begin_epoch >= cfg.TRAIN.end_epoch:
         logger.info('already trained to epoch %d (TRAIN.end_epoch=%d): nothing to do',
                     begin_epoch, cfg.TRAIN.end_epoch)
         return output_dir
     fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS)
-    monitor = TrainingMonitor(logger, output_dir, cfg.default.frequent, train_iter.batch_size,
-                              epoch_size, begin_epoch, cfg.TRAIN.end_epoch)
+    monitor = TrainingMonitor(logger, output_dir, cfg.default.frequent,
+                              train_iter.batch_size * dist.num_workers, epoch_size, begin_epoch,
+                              cfg.TRAIN.end_epoch) if dist.rank == 0 else None
     try:
         fit(symbol, train_iter, ctx, arg_params, aux_params, fixed_param_names=fixed,
             initializer=None, lr=cfg.TRAIN.lr,
@@ -95,17 +106,27 @@ def train_net(cfg, logger=None):
             momentum=cfg.TRAIN.momentum, wd=cfg.TRAIN.wd,
             clip_gradient=cfg.TRAIN.clip_gradient, rescale_grad=1.0, begin_epoch=begin_epoch,
             end_epoch=cfg.TRAIN.end_epoch, epoch_size=epoch_size,
-            eval_metric=fcis_metric.get_metrics(TRAIN_OUTPUT_NAMES), callbacks=[monitor],
-            checkpoint_dir=output_dir, prefix=cfg.TRAIN.model_prefix,
-            kvstore=cfg.default.kvstore, optimizer_states=states, begin_num_update=num_update,
+            eval_metric=fcis_metric.get_metrics(TRAIN_OUTPUT_NAMES),
+            callbacks=[monitor] if monitor else [],
+            checkpoint_dir=output_dir if dist.rank == 0 else None, prefix=cfg.TRAIN.model_prefix,
+            kvstore=dist.kvstore, optimizer_states=states, begin_num_update=num_update,
             seed=cfg.seed, logger=logger)
     except NonFiniteLossError as err:
         logger.error('%s', err)   # into train.log too; the launcher prints it as one line
         raise
     finally:
         train_iter.close()
-    logger.info('training done; loss curves in %s', monitor.png_path)
+    logger.info('training done%s', '; loss curves in %s' % monitor.png_path if monitor else '')
     return output_dir
 
 
-__all__ = ['train_net', 'make_train_loader', 'initial_params', 'mx']
+def train_roidb(cfg):
+    """Training roidb of the config: image_set (+ flipped copies if TRAIN.FLIP), filtered."""
+    imdb = load_imdb(cfg, cfg.dataset.image_set)
+    roidb = imdb.gt_roidb()
+    if cfg.TRAIN.FLIP:
+        roidb = imdb.append_flipped_images(roidb)
+    return filter_roidb(roidb)
+
+
+__all__ = ['train_net', 'make_train_loader', 'initial_params', 'train_roidb', 'mx']

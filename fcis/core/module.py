@@ -20,6 +20,7 @@ count); resuming from it with ``begin_epoch``, ``optimizer_states`` and
 ``begin_num_update`` continues exactly like an uninterrupted run.
 """
 import logging
+import os
 import random
 
 import mxnet as mx
@@ -27,6 +28,7 @@ import numpy as np
 
 from .callback import BatchInfo, check_finite
 from .checkpoint import restore_optimizer_states, save_training_checkpoint
+from .dist import is_distributed
 
 
 @mx.optimizer.Optimizer.register
@@ -153,7 +155,8 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, fixed_pa
         callbacks: objects with optional epoch_begin(epoch), batch_end(info), epoch_end(info)
             (callback.TrainingMonitor).
         checkpoint_dir, prefix: where checkpoints go (None: no checkpoints).
-        kvstore: 'device', 'local', 'dist_sync', ... (single device: no kvstore).
+        kvstore: 'device', 'local', 'dist_sync', ... or an mx.kv.KVStore (fcis.core.dist.setup)
+            (single device, not dist: no kvstore). Dist: see :func:`init_optimizer`.
         optimizer_states: path of a saved optimizer states file to restore (resume).
         begin_num_update: updates done before begin_epoch (default begin_epoch*epoch_size).
         seed: run seed; epoch e reseeds all generators from (seed, e).
@@ -173,14 +176,14 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, fixed_pa
     module.init_params(initializer=initializer or mx.init.Uniform(0.01), arg_params=arg_params,
                        aux_params=aux_params, allow_missing=initializer is not None,
                        force_init=True)
-    module.init_optimizer(kvstore=kvstore, optimizer='fcissgd', optimizer_params={
+    init_optimizer(module, kvstore, {
         'learning_rate': lr, 'momentum': momentum, 'wd': wd, 'rescale_grad': rescale_grad,
         'clip_gradient': clip_gradient if clip_gradient else None,
         'lr_scheduler': lr_scheduler, 'begin_num_update': num_update})
     if optimizer_states:
         restore_optimizer_states(module, optimizer_states)
     eval_metric = eval_metric or mx.metric.CompositeEvalMetric()
-    batch_size = train_iter.batch_size
+    batch_size = train_iter.batch_size * num_workers(module)   # images per update, all workers
     for epoch in range(begin_epoch, end_epoch):
         num_update, nbatch = _train_epoch(module, train_iter, epoch, seed, eval_metric,
                                           callbacks, num_update, lr, lr_scheduler, batch_size)
@@ -192,6 +195,43 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, fixed_pa
                          _lr(lr, lr_scheduler, num_update), batch_size)
         _call(callbacks, 'epoch_end', info)
     return module
+
+
+def init_optimizer(module, kvstore, optimizer_params):
+    """Install FCISSGD on ``module`` with ``kvstore`` ('device', 'dist_sync', a KVStore, ...).
+
+    Distributed kvstores: the servers only sum the gradients of all workers (MXNet's
+    ``update_on_kvstore=False``, set through MXNET_UPDATE_ON_KVSTORE for this call) and
+    every worker applies the same optimizer step to its own copy, so the optimizer states
+    stay on the workers (MXNet cannot save states held by dist servers) and worker 0 can
+    checkpoint them. Every worker then takes worker 0's initial parameters from the store.
+    """
+    if not is_distributed(kvstore):
+        module.init_optimizer(kvstore=kvstore, optimizer='fcissgd',
+                              optimizer_params=optimizer_params)
+        return
+    saved = os.environ.get('MXNET_UPDATE_ON_KVSTORE')
+    os.environ['MXNET_UPDATE_ON_KVSTORE'] = '0'
+    try:
+        module.init_optimizer(kvstore=kvstore, optimizer='fcissgd',
+                              optimizer_params=optimizer_params)
+    finally:
+        if saved is None:
+            del os.environ['MXNET_UPDATE_ON_KVSTORE']
+        else:
+            os.environ['MXNET_UPDATE_ON_KVSTORE'] = saved
+    assert not module._update_on_kvstore, 'dist training must update on the workers'
+    group = module._exec_group
+    for name, arrays in zip(group.param_names, group.param_arrays):
+        module._kvstore.pull(name, out=arrays)   # the value worker 0 stored by kvstore.init
+    mx.nd.waitall()
+    module._params_dirty = True
+
+
+def num_workers(module):
+    """Number of workers of ``module``'s kvstore (1 without a distributed kvstore)."""
+    kvstore = getattr(module, '_kvstore', None)
+    return int(kvstore.num_workers) if is_distributed(kvstore) else 1
 
 
 def _lr(lr, lr_scheduler, num_update):
