@@ -188,6 +188,10 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, fixed_pa
         num_update, nbatch = _train_epoch(module, train_iter, epoch, seed, eval_metric,
                                           callbacks, num_update, lr, lr_scheduler, batch_size)
         if checkpoint_dir:
+            # BatchNorm's backward writes the moving mean/var without telling MXNet's engine
+            # (they are read-only inputs of _backward_BatchNorm), so get_params() could copy
+            # them before the last batch's update: wait for every pending operation first.
+            mx.nd.waitall()
             path = save_training_checkpoint(module, checkpoint_dir, prefix, epoch + 1, num_update,
                                             seed, {'epoch_size': epoch_size})
             logger.info('Epoch[%d] saved checkpoint %s', epoch, path)
