@@ -14,7 +14,7 @@ from fcis.config.symbol_args import network_args
 from fcis.core import metric as fcis_metric
 from fcis.core.callback import NonFiniteLossError, TrainingMonitor
 from fcis.core.checkpoint import load_training_state
-from fcis.core.dist import rank0_first, worker_log_name
+from fcis.core.dist import exit_on_error, rank0_first, worker_log_name
 from fcis.core.dist import setup as setup_distributed
 from fcis.core.loader import TrainLoader
 from fcis.core.minibatch import symbol_feat_shape_fn
@@ -70,11 +70,18 @@ def train_net(cfg, logger=None):
 
     With a dist kvstore (default.kvstore=dist_sync, started by experiments/fcis/launch_dist.py)
     each worker trains on its shard of every batch; only worker 0 writes the config,
-    checkpoints, metrics and loss curves (others log to train.worker<rank>.log).
+    checkpoints, metrics and loss curves (others log to train.worker<rank>.log). A failing
+    worker exits at once with status 1 (fcis.core.dist.exit_on_error).
     """
     output_dir = train_output_dir(cfg)
     dist = setup_distributed(cfg.default.kvstore)  # dist: joins the job (waits for all nodes)
     logger = logger or create_logger(output_dir, filename=worker_log_name('train.log', dist.rank))
+    with exit_on_error(dist, logger):
+        return _train_net(cfg, dist, output_dir, logger)
+
+
+def _train_net(cfg, dist, output_dir, logger):
+    """train_net after the kvstore and the logger are set up."""
     os.makedirs(output_dir, exist_ok=True)
     if dist.rank == 0:
         save_config(cfg, os.path.join(output_dir, 'config.yaml'))

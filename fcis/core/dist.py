@@ -20,7 +20,11 @@ an N-worker run therefore sees exactly the images of devices [r*D, (r+1)*D) of a
 one-process run with N*D devices.
 """
 import collections
+import contextlib
+import logging
 import os
+import sys
+import traceback
 
 import mxnet as mx
 
@@ -85,6 +89,31 @@ def rank0_first(dist, fn):
     return fn()
 
 
+@contextlib.contextmanager
+def exit_on_error(dist, logger=None):
+    """Dist workers: an exception inside the block ends the process at once with status 1.
+
+    A Python exit would destroy the KVStore, whose ps-lite finalization waits for every other
+    worker (which are themselves waiting for this one): the job would hang instead of
+    failing. Ending with ``os._exit(1)`` lets the launcher see the failure and stop the
+    others. The traceback goes to ``logger`` (and stderr). Outside dist runs: no effect.
+    """
+    if not is_distributed(dist.kvstore):
+        yield
+        return
+    try:
+        yield
+    except BaseException as err:  # pylint: disable=broad-except  (KeyboardInterrupt too)
+        message = 'worker %d failed: %s' % (dist.rank, traceback.format_exc())
+        (logger or logging.getLogger(__name__)).error('%s', message.rstrip())
+        sys.stderr.write('error: worker %d: %s\n' % (dist.rank, err))
+        for handler in (logger.handlers if logger else []):
+            handler.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)  # pylint: disable=protected-access
+
+
 def worker_log_name(filename, rank):
     """'train.log' for worker 0, 'train.worker3.log' for worker 3 (no two writers per file)."""
     if rank == 0:
@@ -128,4 +157,4 @@ def shard_plan(plan, rank, num_shards):
 
 
 __all__ = ['Distributed', 'is_distributed', 'check_dist_environment', 'setup', 'barrier',
-           'rank0_first', 'worker_log_name', 'check_shard', 'shard_plan']
+           'rank0_first', 'exit_on_error', 'worker_log_name', 'check_shard', 'shard_plan']
