@@ -5,6 +5,7 @@ Every trunk layer is a bias-free convolution followed by a BatchNorm:
 
     ours (MXNet)                 detectron (Caffe2 R-101.pkl)       torchvision (resnet101)
     conv1 / bn_conv1             conv1_w / res_conv1_bn_{s,b}       conv1 / bn1
+                                 (detectron2: also _bn_{rm,riv})
     res2a_branch1 / bn2a_branch1 res2_0_branch1_w / _bn_{s,b}       layer1.0.downsample.{0,1}
     res2a_branch2a / bn2a_...    res2_0_branch2a_w / _bn_{s,b}      layer1.0.conv1 / bn1
     res2a_branch2b               res2_0_branch2b_*                  layer1.0.conv2 / bn2
@@ -27,9 +28,13 @@ STEM = 'stem'
 _TORCHVISION_BRANCH = {'branch1': ('downsample.0', 'downsample.1'), 'branch2a': ('conv1', 'bn1'),
                        'branch2b': ('conv2', 'bn2'), 'branch2c': ('conv3', 'bn3')}
 
-# Roles of the source tensors of one layer. Detectron's BatchNorm is frozen: y = x * s + b.
+# Roles of the source tensors of one layer. Detectron's BatchNorm is folded into an affine
+# y = x * s + b ('scale', 'bias'); detectron2's copy of the same MSRA model keeps the
+# statistics too (_bn_rm running mean, _bn_riv running variance: 'mean', 'var').
 DETECTRON_ROLES = ('weight', 'scale', 'bias')
+DETECTRON_STATS_ROLES = DETECTRON_ROLES + ('mean', 'var')
 TORCHVISION_ROLES = ('weight', 'gamma', 'beta', 'mean', 'var')
+DETECTRON_STATS_SUFFIXES = ('_bn_rm', '_bn_riv')
 
 
 @dataclass(frozen=True)
@@ -68,14 +73,23 @@ def target_names(layer):
             'moving_var': layer.bn + '_moving_var'}
 
 
-def detectron_names(layer):
-    """{role: Caffe2 blob name} for DETECTRON_ROLES."""
+def detectron_names(layer, with_stats=False):
+    """{role: Caffe2 blob name} for DETECTRON_ROLES (DETECTRON_STATS_ROLES with_stats)."""
     if layer.branch == STEM:
         conv, bn = 'conv1', 'res_conv1_bn'
     else:
         conv = 'res%d_%d_%s' % (layer.stage, layer.unit, layer.branch)
         bn = conv + '_bn'
-    return {'weight': conv + '_w', 'scale': bn + '_s', 'bias': bn + '_b'}
+    found = {'weight': conv + '_w', 'scale': bn + '_s', 'bias': bn + '_b'}
+    if with_stats:
+        found.update({'mean': bn + '_rm', 'var': bn + '_riv'})
+    return found
+
+
+def has_detectron_stats(source_names_):
+    """True when a Caffe2 file keeps BatchNorm statistics (detectron2's copy of the MSRA
+    models) rather than Detectron's folded affine: some name ends in _bn_rm or _bn_riv."""
+    return any(n.endswith(DETECTRON_STATS_SUFFIXES) for n in source_names_)
 
 
 def torchvision_names(layer):
@@ -89,10 +103,11 @@ def torchvision_names(layer):
             'mean': bn + '.running_mean', 'var': bn + '.running_var'}
 
 
-def source_names(source, layer):
-    """{role: source tensor name} of ``layer`` in ``source`` ('detectron' or 'torchvision')."""
+def source_names(source, layer, with_stats=False):
+    """{role: source tensor name} of ``layer`` in ``source`` ('detectron' or 'torchvision');
+    with_stats: the detectron file keeps BatchNorm statistics (``has_detectron_stats``)."""
     if source == 'detectron':
-        return detectron_names(layer)
+        return detectron_names(layer, with_stats)
     if source == 'torchvision':
         return torchvision_names(layer)
     raise ValueError("unknown pretrained source %r (use one of %s)" % (source, SOURCES))

@@ -9,7 +9,9 @@ our frozen BN y = (x - mean) / sqrt(var + eps) * gamma + beta (eps 1e-5):
 
 * detectron (Caffe2 frozen BN y = x * s + b): gamma = s, beta = b, mean = 0,
   var = 1 - eps, so that sqrt(var + eps) = 1 and y = x * s + b exactly;
-* torchvision (BN with running statistics, eps 1e-5 like ours): copied as they are.
+* detectron2's copy of the MSRA model (Caffe2 names plus _bn_rm / _bn_riv, the running mean
+  and variance, eps 1e-5) and torchvision (BN with running statistics, eps 1e-5 like ours):
+  gamma, beta, mean and variance are copied as they are.
 
 conv1 is also adapted to the input the FCIS pipeline feeds (``input_order`` channels, 0-255
 pixels minus ``pixel_means``): its input channels are reordered from the source's order,
@@ -64,14 +66,19 @@ def trunk_shapes(depth):
     return args, {n: tuple(s) for n, s in zip(conv5.list_auxiliary_states(), aux_shapes)}
 
 
-def expected_source_shapes(source, depth):
+def keeps_bn_stats(source, arrays):
+    """True when the source keeps BatchNorm statistics (always for torchvision)."""
+    return source == 'torchvision' or names.has_detectron_stats(arrays)
+
+
+def expected_source_shapes(source, depth, with_stats=False):
     """{source tensor name: shape} the conversion of a ``depth`` trunk needs."""
     arg_shapes, _ = trunk_shapes(depth)
     expected = {}
     for layer in names.trunk_layers(depth):
         target = names.target_names(layer)
         channels = arg_shapes[target['gamma']]
-        for role, name in names.source_names(source, layer).items():
+        for role, name in names.source_names(source, layer, with_stats).items():
             expected[name] = arg_shapes[target['weight']] if role == 'weight' else channels
     return expected
 
@@ -87,7 +94,7 @@ def check_source(arrays, source, depth, path='the source'):
 
     Returns the sorted names dropped on purpose (classifier, solver state, BN counters).
     """
-    expected = expected_source_shapes(source, depth)
+    expected = expected_source_shapes(source, depth, keeps_bn_stats(source, arrays))
     missing = sorted(n for n in expected if n not in arrays)
     bad = ['%s %s (expected %s)' % (n, tuple(arrays[n].shape), s)
            for n, s in sorted(expected.items()) if n in arrays and tuple(arrays[n].shape) != s]
@@ -109,12 +116,13 @@ def check_source(arrays, source, depth, path='the source'):
 
 def layer_params(source, arrays, layer):
     """(weight, gamma, beta, mean, var) float32 arrays of our ``layer`` from the source."""
-    src = {role: np.asarray(arrays[n], dtype=np.float32)
-           for role, n in names.source_names(source, layer).items()}
-    if source == 'detectron':  # y = x * s + b  ==  (x - 0) / sqrt((1 - eps) + eps) * s + b
-        channels = src['scale'].shape
-        return (src['weight'], src['scale'], src['bias'], np.zeros(channels, np.float32),
-                np.full(channels, 1.0 - BN_EPS, np.float32))
+    src = {role: np.asarray(arrays[n], dtype=np.float32) for role, n in
+           names.source_names(source, layer, keeps_bn_stats(source, arrays)).items()}
+    if source == 'detectron':
+        src['gamma'], src['beta'] = src['scale'], src['bias']
+        if 'mean' not in src:  # y = x * s + b  ==  (x - 0) / sqrt((1 - eps) + eps) * s + b
+            src['mean'] = np.zeros(src['scale'].shape, np.float32)
+            src['var'] = np.full(src['scale'].shape, 1.0 - BN_EPS, np.float32)
     return src['weight'], src['gamma'], src['beta'], src['mean'], src['var']
 
 

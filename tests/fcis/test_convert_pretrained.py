@@ -1,9 +1,10 @@
 """Pretrained converters end to end: a full-size ResNet-101 file of each source (real names
 and shapes, random values) is converted by the command line tool, loaded into the FCIS
 symbol by name, and the converted trunk's stem + res2 + res3a outputs equal a NumPy
-computation of the source network with the source's own semantics (Caffe2 frozen BN
-y = x * s + b, stride in the 1x1; torchvision BN with running statistics, stride in the 3x3,
-(x / 255 - mean) / std input). Incomplete or misshapen files are refused by name."""
+computation of the source network with the source's own semantics (Detectron: Caffe2
+frozen BN y = x * s + b; detectron2's copy: BN with _bn_rm / _bn_riv statistics; both BGR
+input and stride in the 1x1; torchvision: BN with running statistics, stride in the 3x3,
+(x / 255 - mean) / std RGB input). Incomplete or misshapen files are refused by name."""
 import functools
 import importlib.util
 import os
@@ -72,15 +73,19 @@ def he_normal(rng, shape):
     return rng.standard_normal(shape, np.float32) * np.float32(np.sqrt(2 / np.prod(shape[1:])))
 
 
-def detectron_blobs(rng):
-    """Detectron R-101.pkl blobs: conv weights *_w and frozen BN *_bn_s / *_bn_b, plus the
-    classifier and solver state the converter drops."""
+def detectron_blobs(rng, stats=False):
+    """Detectron R-101.pkl blobs: conv weights *_w and frozen BN *_bn_s / *_bn_b (stats:
+    detectron2's copy, also *_bn_rm / *_bn_riv), plus the classifier and solver state the
+    converter drops."""
     blobs = {}
     for stage, unit, branch, shape in resnet101_convs():
         conv, bn = caffe2_prefix(stage, unit, branch)
         blobs[conv + '_w'] = he_normal(rng, shape)
         blobs[bn + '_s'] = rng.uniform(0.5, 1.5, shape[0]).astype(np.float32)
         blobs[bn + '_b'] = rng.normal(0, 0.5, shape[0]).astype(np.float32)
+        if stats:
+            blobs[bn + '_rm'] = rng.normal(0, 0.5, shape[0]).astype(np.float32)
+            blobs[bn + '_riv'] = rng.uniform(0.5, 2.0, shape[0]).astype(np.float32)
     blobs['pred_w'] = np.zeros((1000, 2048), np.float32)
     blobs['pred_b'] = np.zeros(1000, np.float32)
     blobs['res2_0_branch2a_w_momentum'] = np.zeros((64, 64, 1, 1), np.float32)
@@ -104,15 +109,25 @@ def torchvision_state(rng):
     return state
 
 
+KINDS = ('detectron', 'detectron2', 'torchvision')  # detectron2: Caffe2 names + BN stats
+
+
+def tool_source(kind):
+    """--from value of a kind of file."""
+    return 'torchvision' if kind == 'torchvision' else 'detectron'
+
+
 @functools.lru_cache(maxsize=None)
-def _source_arrays(source):
+def _source_arrays(kind):
     rng = np.random.default_rng(11)
-    return detectron_blobs(rng) if source == 'detectron' else torchvision_state(rng)
+    if kind == 'torchvision':
+        return torchvision_state(rng)
+    return detectron_blobs(rng, stats=kind == 'detectron2')
 
 
-def source_arrays(source):
+def source_arrays(kind):
     """A fresh dict (shared arrays, not to be changed in place) of a random source file."""
-    return dict(_source_arrays(source))
+    return dict(_source_arrays(kind))
 
 
 # ---- NumPy reference of the source networks (float64) ------------------------------------
@@ -136,13 +151,16 @@ def max_pool_caffe(x):
 class SourceNet:
     """stem, res2 and res3a of ResNet-101 computed from a source dict with its semantics."""
 
-    def __init__(self, source, arrays):
-        self.source, self.a = source, arrays
+    def __init__(self, kind, arrays):
+        self.source, self.a = tool_source(kind), arrays
 
     def conv_bn(self, x, stage, unit, branch, stride=1, pad=0):
         if self.source == 'detectron':
             conv, bn = caffe2_prefix(stage, unit, branch)
             y = conv2d(x, self.a[conv + '_w'], stride, pad)
+            if bn + '_rm' in self.a:  # detectron2: y = (x - rm) / sqrt(riv + eps) * s + b
+                y = (y - self.a[bn + '_rm'][:, None, None]) / np.sqrt(
+                    self.a[bn + '_riv'][:, None, None] + EPS)
             return y * self.a[bn + '_s'][:, None, None] + self.a[bn + '_b'][:, None, None]
         conv, bn = torchvision_prefix(stage, unit, branch)
         y = conv2d(x, self.a[conv + '.weight'], stride, pad)
@@ -199,10 +217,10 @@ def mxnet_trunk_outputs(params_file, stride_in_1x1, pixel_means_bgr, names):
     return outputs
 
 
-def write_source(tmp_path_factory, source, arrays):
-    path = tmp_path_factory.mktemp(source) / ('R-101.pkl' if source == 'detectron'
-                                              else 'resnet101.npz')
-    if source == 'detectron':
+def write_source(tmp_path_factory, kind, arrays):
+    path = tmp_path_factory.mktemp(kind) / ('resnet101.npz' if kind == 'torchvision'
+                                            else 'R-101.pkl')
+    if kind != 'torchvision':
         with open(path, 'wb') as f:
             pickle.dump({'blobs': arrays}, f, protocol=2)
     else:
@@ -210,25 +228,25 @@ def write_source(tmp_path_factory, source, arrays):
     return str(path)
 
 
-@pytest.fixture(scope='module', params=['detectron', 'torchvision'])
+@pytest.fixture(scope='module', params=KINDS)
 def converted(request, tmp_path_factory):
-    """(source, source arrays, converted .params path, pixel means used)."""
-    source = request.param
-    arrays = source_arrays(source)
-    src = write_source(tmp_path_factory, source, arrays)
+    """(kind, source arrays, converted .params path, pixel means used)."""
+    kind = request.param
+    arrays = source_arrays(kind)
+    src = write_source(tmp_path_factory, kind, arrays)
     # torchvision with PIXEL_MEANS = its own mean: the zero padding of conv1 agrees exactly
-    means = (103.06, 115.90, 123.15) if source == 'detectron' else tuple(TV_MEAN[::-1])
+    means = tuple(TV_MEAN[::-1]) if kind == 'torchvision' else (103.06, 115.90, 123.15)
     out = os.path.join(os.path.dirname(src), 'out', 'resnet_v1_101-0000.params')
-    load_tool().main(['--from', source, src, out,
+    load_tool().main(['--from', tool_source(kind), src, out,
                       '--pixel-means', ','.join(repr(m) for m in means)])
-    return source, arrays, out, means
+    return kind, arrays, out, means
 
 
 def test_converted_trunk_computes_the_source_network(converted):
-    source, arrays, out, means = converted
+    kind, arrays, out, means = converted
     names = ['bn_conv1', 'res2c_relu', 'res3a_relu']
-    got = mxnet_trunk_outputs(out, source == 'detectron', np.array(means), names)
-    want = SourceNet(source, arrays).forward(IMAGE)
+    got = mxnet_trunk_outputs(out, kind != 'torchvision', np.array(means), names)
+    want = SourceNet(kind, arrays).forward(IMAGE)
     for name in names:
         assert got[name].shape == want[name].shape, name
         scale = np.abs(want[name]).max()
@@ -247,10 +265,15 @@ def test_converted_file_has_exactly_the_trunk_names(converted):
 
 
 def test_batchnorm_values_are_folded_or_copied(converted):
-    source, arrays, out, _ = converted
+    kind, arrays, out, _ = converted
     saved = {k: v.asnumpy() for k, v in mx.nd.load(out).items()}
     gamma, var = saved['arg:bn2a_branch2b_gamma'], saved['aux:bn2a_branch2b_moving_var']
-    if source == 'detectron':  # frozen y = x * s + b: mean 0, sqrt(var + eps) exactly 1
+    if kind == 'detectron2':
+        np.testing.assert_array_equal(var, arrays['res2_0_branch2b_bn_riv'])
+        np.testing.assert_array_equal(saved['aux:bn2a_branch2b_moving_mean'],
+                                      arrays['res2_0_branch2b_bn_rm'])
+        np.testing.assert_array_equal(gamma, arrays['res2_0_branch2b_bn_s'])
+    elif kind == 'detectron':  # frozen y = x * s + b: mean 0, sqrt(var + eps) exactly 1
         assert np.all(np.sqrt(var + np.float32(EPS)) == np.float32(1))
         assert np.all(saved['aux:bn2a_branch2b_moving_mean'] == 0)
         np.testing.assert_array_equal(gamma, arrays['res2_0_branch2b_bn_s'])
@@ -292,6 +315,8 @@ def test_bgr_input_order_swaps_conv1_channels():
     ('detectron', 'res4_17_branch2b_bn_s', 'drop'),
     ('detectron', 'res3_0_branch1_w', 'shape'),
     ('detectron', 'res5_3_branch2a_w', 'add'),
+    ('detectron2', 'res4_5_branch2a_bn_riv', 'drop'),
+    ('detectron2', 'res_conv1_bn_rm', 'shape'),
     ('torchvision', 'layer3.22.bn3.running_var', 'drop'),
     ('torchvision', 'layer1.0.downsample.0.weight', 'shape'),
     ('torchvision', 'layer4.0.se.weight', 'add'),
@@ -301,12 +326,12 @@ def test_incomplete_or_misshapen_sources_are_refused_by_name(source, name, chang
     if change == 'drop':
         del arrays[name]
     elif change == 'shape':
-        arrays[name] = arrays[name][:, :-1]
+        arrays[name] = arrays[name][..., :-1]
     else:
         arrays[name] = np.zeros(3, np.float32)
     kind = {'drop': 'missing', 'shape': 'wrong shape', 'add': 'map to no trunk layer'}[change]
     with pytest.raises(ConvertError, match='%s: %s' % (kind, name.replace('.', r'\.'))):
-        convert(arrays, source, 101)
+        convert(arrays, tool_source(source), 101)
 
 
 @pytest.mark.parametrize('source,name', [('detectron', 'res2_1_branch2c_w'),

@@ -17,15 +17,17 @@ CFG = os.path.join(os.path.dirname(__file__), '..', '..', 'experiments', 'fcis',
                    'resnet_v1_101_voc_sds_fcis_end2end.yaml')
 
 
-def caffe2_resnet101_blobs():
-    """Blob names of Detectron's R-101.pkl trunk (conv weights and frozen-BN scale/bias)."""
-    blobs = ['conv1_w', 'res_conv1_bn_s', 'res_conv1_bn_b']
+def caffe2_resnet101_blobs(stats=False):
+    """Blob names of Detectron's R-101.pkl trunk (conv weights and frozen-BN scale/bias;
+    detectron2's copy also has the BN running mean / variance _bn_rm / _bn_riv)."""
+    bn_parts = ['_bn_s', '_bn_b'] + (['_bn_rm', '_bn_riv'] if stats else [])
+    blobs = ['conv1_w'] + ['res_conv1' + part for part in bn_parts]
     for stage, count in zip((2, 3, 4, 5), UNITS_101):
         for unit in range(count):
             branches = ['branch2a', 'branch2b', 'branch2c'] + (['branch1'] if unit == 0 else [])
             for branch in branches:
                 prefix = 'res%d_%d_%s' % (stage, unit, branch)
-                blobs += [prefix + '_w', prefix + '_bn_s', prefix + '_bn_b']
+                blobs += [prefix + '_w'] + [prefix + part for part in bn_parts]
     return blobs
 
 
@@ -55,11 +57,13 @@ def test_trunk_layers_are_exactly_the_symbol_parameters():
         == sorted(sym.list_auxiliary_states())
 
 
-@pytest.mark.parametrize('source,expected', [('detectron', caffe2_resnet101_blobs()),
-                                             ('torchvision', torchvision_resnet101_keys())])
-def test_source_names_cover_the_published_key_lists_once(source, expected):
+@pytest.mark.parametrize('source,stats,expected', [
+    ('detectron', False, caffe2_resnet101_blobs()),
+    ('detectron', True, caffe2_resnet101_blobs(stats=True)),
+    ('torchvision', False, torchvision_resnet101_keys())])
+def test_source_names_cover_the_published_key_lists_once(source, stats, expected):
     mapped = [n for layer in names.trunk_layers(101)
-              for n in names.source_names(source, layer).values()]
+              for n in names.source_names(source, layer, stats).values()]
     assert len(mapped) == len(set(mapped))  # one source tensor per target tensor
     assert sorted(mapped) == sorted(expected)
 
@@ -104,6 +108,12 @@ def test_spot_checks_of_the_mapping():
     assert names.detectron_names(by_conv['conv1'])['scale'] == 'res_conv1_bn_s'
     assert names.target_names(by_conv['res5c_branch2a'])['moving_var'] == \
         'bn5c_branch2a_moving_var'
+
+
+def test_detectron2_statistics_are_recognized():
+    assert names.has_detectron_stats(caffe2_resnet101_blobs(stats=True))
+    assert names.has_detectron_stats(['conv1_w', 'res4_3_branch2b_bn_riv'])
+    assert not names.has_detectron_stats(caffe2_resnet101_blobs())
 
 
 def test_ignored_names_are_only_the_classifier_solver_state_and_counters():
