@@ -16,7 +16,8 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..',
 import lib  # noqa: E402,F401  (sets OMP_NUM_THREADS before MXNet loads)
 from fcis.core.convert_pickle import ConvertError  # noqa: E402
 from fcis.core.convert_pretrained import (DEFAULT_PIXEL_MEANS, INPUT_ORDERS,  # noqa: E402
-                                          SOURCE_INPUT, convert, save_params)
+                                          SOURCE_INPUT, convert, keeps_bn_stats,
+                                          save_params)
 from fcis.core.convert_readers import read_source  # noqa: E402
 
 # what the FCIS config must say to use the converted file with the layout it was trained in
@@ -41,8 +42,9 @@ def parse_means(text):
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--from', dest='source', required=True, choices=sorted(SOURCE_INPUT),
-                        help="detectron: Caffe2 R-101.pkl (MSRA); torchvision: resnet101 state "
-                             "dict (.pth, .npz or a pickle of arrays)")
+                        help="detectron: the MSRA model as Caffe2 blobs (Detectron's or "
+                             "detectron2's R-101.pkl); torchvision: a resnet101 state dict "
+                             "(.pth, .npz or a pickle of arrays)")
     parser.add_argument('input', help='the source file')
     parser.add_argument('output', help="the .params file to write, e.g. "
                         "model/pretrained_model/resnet_v1_101-0000.params")
@@ -76,6 +78,10 @@ def main(argv=None):
     print('wrote %s: %d arg and %d aux tensors from %d of %s'
           % (args.output, len(arg_params), len(aux_params), len(arrays) - len(ignored),
              args.input))
+    if args.source == 'detectron':
+        print('BatchNorm: %s' % ('running mean / variance copied (detectron2 layout)'
+                                 if keeps_bn_stats(args.source, arrays)
+                                 else 'affine y = x * s + b folded (Detectron layout)'))
     if ignored:
         print('dropped on purpose (classifier, solver state, BN counters): %d tensor(s), e.g. %s'
               % (len(ignored), ', '.join(ignored[:4])))
