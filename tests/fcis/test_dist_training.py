@@ -2,6 +2,11 @@
 
 1. One process, two CPU contexts: one fit() step equals a NumPy SGD step on the gradients of
    the same two images computed one after the other on one context and summed.
+2. Two local worker processes and one server (dist_sync, experiments/fcis/launch_dist.py,
+   127.0.0.1) train the shapes config through the real command line for a few updates: both
+   workers end with identical parameters, equal to a one-process run with two CPU contexts
+   over the same images in the same order; worker 0 alone writes checkpoint and metrics.
+   (This file is also the worker: ``python test_dist_training.py worker DUMP -- ARGS``.)
 
 Random ROI choices: the proposal op (padding to post_nms_top_n) and the proposal-target op
 (ROI sampling) draw from NumPy's global generator; with two devices the draws of the two
@@ -9,10 +14,18 @@ images interleave in an order the engine picks, and separate worker processes ea
 their own generator. Every run here replaces those two draws by a deterministic function of
 what is drawn from (:func:`deterministic_sampling`), so all runs make the same choices and the
 comparisons isolate the data-parallel arithmetic. The RPN anchor labels come with the batch
-from the loader.
+from the loader (test 2 turns anchor subsampling off: a worker draws its image's anchors
+from the batch seed, the one-process run draws the second image's after the first's), and
+test 2 pads every image to 96x96 (IMAGE_STRIDE) so a worker's lone image is padded exactly
+as in the two-image batch.
 """
+import json
 import logging
 import os
+import runpy
+import signal
+import subprocess
+import sys
 import zlib
 
 import mxnet as mx
@@ -26,10 +39,13 @@ from fcis.config.symbol_args import network_args
 from fcis.core.module import fit
 from fcis.core.params import FCISInitializer, load_params
 from fcis.symbols import TRAIN_DATA_NAMES, TRAIN_LABEL_NAMES, get_train_symbol
+import fcis.train_end2end as train_end2end
 from fcis.train_end2end import make_train_loader, train_roidb
 
 ROOT = os.path.join(os.path.dirname(__file__), '..', '..')
 SHAPES = os.path.join(ROOT, 'experiments', 'fcis', 'cfgs', 'shapes_fcis_end2end.yaml')
+LAUNCHER = os.path.join(ROOT, 'experiments', 'fcis', 'launch_dist.py')
+TRAIN_TEST = os.path.join(ROOT, 'experiments', 'fcis', 'fcis_end2end_train_test.py')
 LR, MOMENTUM, WD = 0.01, 0.9, 0.001
 
 
@@ -136,3 +152,114 @@ def test_two_contexts_sum_gradients_like_one_context_sequentially(tmp_path, monk
     # dropping either device's gradient, or averaging instead of summing, would move some
     # parameter by far more than the tolerance
     assert min(steps.values()) > 1e-3, steps
+
+
+# ---- 2. two worker processes + one server vs one process with two contexts ---------------
+
+def dist_overrides(root, kvstore):
+    """Command-line overrides of the shapes config for test 2 (tiny, deterministic)."""
+    extra = ['default.kvstore=dist_sync'] if kvstore == 'dist' else [
+        'default.kvstore=device', 'num_cpu_devices=2']
+    return ['output_path=%s' % os.path.join(root, 'out_' + kvstore),
+            'dataset.root_path=%s' % os.path.join(root, 'data'),
+            'dataset.dataset_path=%s' % os.path.join(root, 'data', 'shapes'),
+            'dataset.num_train_images=3', 'dataset.num_val_images=1', 'SCALES=[[64, 96]]',
+            'network.IMAGE_STRIDE=96', 'TRAIN.RPN_BATCH_SIZE=1000000', 'TRAIN.warmup=False',
+            'TRAIN.end_epoch=1', 'default.frequent=1'] + extra
+
+
+def recording_fit(dump_dir, original_fit=fit):
+    """fit() wrapper saving initial/final arg params and the roidb indices of every batch
+    to ``dump_dir/<rank0|rank1|single>.npz`` (``seen`` holds a JSON list per batch)."""
+    def wrapped(symbol, train_iter, contexts, arg_params, aux_params, **kwargs):
+        seen, plain_next = [], train_iter.next
+
+        def next_batch():
+            batch = plain_next()
+            seen.append([int(i) for i in batch.index])
+            return batch
+        train_iter.next = next_batch
+        initial = {n: a.asnumpy() for n, a in arg_params.items()}
+        module = original_fit(symbol, train_iter, contexts, arg_params, aux_params, **kwargs)
+        kv = kwargs.get('kvstore')
+        name = 'rank%d' % kv.rank if hasattr(kv, 'rank') else 'single'
+        arrays = {'init:' + n: v for n, v in initial.items()}
+        arrays.update({'final:' + n: a.asnumpy() for n, a in module.get_params()[0].items()})
+        np.savez(os.path.join(dump_dir, name + '.npz'), seen=json.dumps(seen), **arrays)
+        return module
+    return wrapped
+
+
+def worker_main(argv):
+    """``worker DUMP -- ARGS``: the training command line with deterministic draws + dumps."""
+    dump_dir, cli_args = argv[1], argv[argv.index('--') + 1:]
+    deterministic_sampling(setattr)
+    train_end2end.fit = recording_fit(dump_dir)
+    runpy.run_path(TRAIN_TEST, run_name='fcis_train_test')['main'](cli_args)
+
+
+def run_bounded(command, timeout, **kwargs):
+    """subprocess.run in its own process group, killed as a group if it outlives ``timeout``."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, **kwargs)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail('%s did not finish in %d s:\n%s' % (command[:3], timeout, out.decode()[-3000:]))
+    return proc.returncode, out.decode('utf-8', 'replace')
+
+
+def load_dump(path):
+    with np.load(path) as f:
+        params = {k: f[k] for k in f.files if k != 'seen'}
+        return params, json.loads(str(f['seen']))
+
+
+def test_two_workers_match_one_process_with_two_contexts(tmp_path, monkeypatch):
+    root, dump = str(tmp_path), tmp_path / 'dump'
+    dump.mkdir()
+    deterministic_sampling(monkeypatch.setattr)
+    monkeypatch.setattr(train_end2end, 'fit', recording_fit(str(dump)))
+    single_cfg = load_config(SHAPES, dist_overrides(root, 'single'))
+    train_end2end.train_net(single_cfg)    # also generates the dataset the workers read
+
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT), OMP_NUM_THREADS='1')
+    cli = ['--cfg', SHAPES, '--skip-test'] + dist_overrides(root, 'dist')
+    code, out = run_bounded(
+        [sys.executable, LAUNCHER, '--workers', '2', '--servers', '1', '--timeout', '90',
+         '--grace', '5', '--', sys.executable, os.path.abspath(__file__), 'worker', str(dump),
+         '--'] + cli, timeout=110, cwd=ROOT, env=env)
+    assert code == 0, out[-4000:]
+
+    single, single_seen = load_dump(dump / 'single.npz')
+    ranks = [load_dump(dump / ('rank%d.npz' % r)) for r in (0, 1)]
+    # the same images in the same order: step k of worker r = device r of step k
+    assert [a + b for a, b in zip(ranks[0][1], ranks[1][1])] == single_seen
+    assert len(single_seen) >= 2
+    names = [k[len('final:'):] for k in single if k.startswith('final:')]
+    moved = 0.0
+    for name in names:
+        final0, final1 = ranks[0][0]['final:' + name], ranks[1][0]['final:' + name]
+        np.testing.assert_array_equal(final0, final1, err_msg=name)
+        np.testing.assert_allclose(final0, single['final:' + name], rtol=0, atol=1e-4,
+                                   err_msg=name)
+        moved = max(moved, float(np.abs(final0 - ranks[0][0]['init:' + name]).max()))
+    assert moved > 1e-2  # training changed the parameters far beyond the tolerance
+
+    out_dir = tmp_path / 'out_dist' / 'shapes_fcis_end2end' / 'train'
+    saved = mx.nd.load(str(out_dir / 'e2e-0001.params'))
+    for name in names:
+        np.testing.assert_array_equal(saved['arg:' + name].asnumpy(),
+                                      ranks[0][0]['final:' + name], err_msg=name)
+    batches = [json.loads(line) for line in open(out_dir / 'metrics.jsonl')]
+    assert [r['num_update'] for r in batches if r['type'] == 'batch'] == \
+        list(range(1, len(single_seen) + 1))   # one writer: worker 0
+    assert sorted(p.name for p in out_dir.iterdir() if p.name.startswith('e2e')) == [
+        'e2e-0001.manifest.json', 'e2e-0001.params', 'e2e-0001.states']
+    assert (out_dir / 'train.worker1.log').is_file() and (out_dir / 'config.yaml').is_file()
+
+
+if __name__ == '__main__' and sys.argv[1:2] == ['worker']:
+    worker_main(sys.argv[1:])
