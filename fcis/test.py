@@ -30,13 +30,13 @@ def load_model(cfg, epoch, params_dir=None):
     return state.arg_params, state.aux_params
 
 
-def evaluate(imdb, roidb, results_path, output_dir):
-    """COCO segm/bbox and SDS mAP^r of a results file; writes and returns the metrics."""
+def evaluate(imdb, roidb, results_path, output_dir, extra=None):
+    """COCO segm/bbox and SDS mAP^r of a results file (+ ``extra`` entries such as the
+    speed); prints the tables, writes metrics.json and returns the metrics."""
     coco_gt, _ = ground_truth(imdb, roidb)
     metrics = run_coco_eval(coco_gt, results_path)
-    sds = sds_eval(coco_gt, results_path, thresholds=(0.5, 0.7))
-    metrics['sds'] = {k: v for k, v in sds.items() if k != 'per_class'}
-    metrics['sds_per_class'] = sds['per_class']
+    metrics['sds'] = sds_eval(coco_gt, results_path, thresholds=(0.5, 0.7))
+    metrics.update(extra or {})
     report_metrics(metrics, output_dir)
     return metrics
 
@@ -76,8 +76,7 @@ def test_net(cfg, epoch=None, params=None, logger=None):
     results_path = os.path.join(output_dir, RESULTS_FILE)
     count = write_coco_results(results_path, all_boxes, all_masks, image_ids, class_map)
     logger.info('%d detections written to %s (%.3f s/image)', count, results_path, seconds)
-    metrics = evaluate(imdb, roidb, results_path, output_dir)
-    metrics['seconds_per_image'] = seconds
+    metrics = evaluate(imdb, roidb, results_path, output_dir, {'seconds_per_image': seconds})
     if cfg.TEST.VIS_NUM > 0:
         paths = draw_pictures(roidb, all_boxes, all_masks, imdb.classes, cfg.TEST.VIS_NUM,
                               cfg.TEST.VIS_THRESH, os.path.join(output_dir, 'vis'))

@@ -78,15 +78,20 @@ def resize_masks(masks, new_height, new_width):
 
 
 def image_to_tensor(image, pixel_means):
-    """(H, W, 3) BGR image -> (1, 3, H, W) float32 with the BGR ``pixel_means`` subtracted."""
+    """(H, W, 3) BGR image -> (1, 3, H, W) float32 network input in RGB channel order.
+
+    ``pixel_means`` are BGR (as OpenCV reads images) and are subtracted before the channels
+    are reversed; the public MXNet ResNet-v1 models were trained on RGB input this way.
+    """
     means = np.asarray(pixel_means, dtype=np.float32).reshape(1, 1, 3)
-    tensor = image.astype(np.float32) - means          # (H, W, 3)
-    return tensor.transpose(2, 0, 1)[np.newaxis]         # (1, 3, H, W)
+    tensor = image.astype(np.float32) - means          # (H, W, 3) BGR
+    return tensor[:, :, ::-1].transpose(2, 0, 1)[np.newaxis].copy()  # (1, 3, H, W) RGB
 
 
 def tensor_to_image(tensor, pixel_means):
-    """Inverse of ``image_to_tensor``: (1, 3, H, W) float32 -> (H, W, 3) uint8 BGR."""
-    image = tensor[0].transpose(1, 2, 0) + np.asarray(pixel_means, dtype=np.float32)  # (H, W, 3)
+    """Inverse of ``image_to_tensor``: (1, 3, H, W) RGB float32 -> (H, W, 3) uint8 BGR."""
+    bgr = tensor[0].transpose(1, 2, 0)[:, :, ::-1]  # (H, W, 3) BGR
+    image = bgr + np.asarray(pixel_means, dtype=np.float32)
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 

@@ -69,7 +69,8 @@ def test_batch_layout_and_content(roidb):
             h, w = image.shape[:2]
             np.testing.assert_allclose(im_info[i], [h, w, scale], rtol=1e-6)
             assert min(h, w) == SCALES[0] or max(h, w) == SCALES[1]
-            np.testing.assert_allclose(data[i, :, :h, :w].transpose(1, 2, 0) + MEANS, image, atol=1e-3)
+            # the network input is RGB: channel c holds BGR channel 2 - c minus its mean
+            np.testing.assert_allclose(data[i, ::-1, :h, :w].transpose(1, 2, 0) + MEANS, image, atol=1e-3)
             assert not data[i, :, h:, :].any() and not data[i, :, :, w:].any()
             k = len(entry['boxes'])
             np.testing.assert_allclose(gt_boxes[i, :k, :4], entry['boxes'] * scale, rtol=1e-6)
@@ -166,7 +167,7 @@ def test_test_loader_yields_each_image_with_its_scale(roidb):
         assert batch.entry is entry and batch.scale == pytest.approx(scale)
         data, im_info = batch.data[0].asnumpy(), batch.data[1].asnumpy()
         assert data.shape == (1, 3) + image.shape[:2] and im_info.shape == (1, 3)
-        np.testing.assert_allclose(data[0].transpose(1, 2, 0) + MEANS, image, atol=1e-3)
+        np.testing.assert_allclose(data[0, ::-1].transpose(1, 2, 0) + MEANS, image, atol=1e-3)  # RGB input
         assert [d.shape for d in batch.provide_data] == [data.shape, im_info.shape]
         count += 1
     assert count == len(entries)
