@@ -267,7 +267,7 @@ def build_job(args):
         scheduler_host = socket.gethostbyname(socket.gethostname())
     else:
         scheduler_host = LOCALHOST
-    port = args.port or free_port(scheduler_host if not hosts else '')
+    port = args.port or free_port(scheduler_host)
     nodes = plan_nodes(args.workers, args.servers, hosts)
     envs = [node_env(n, args, scheduler_host, port) for n in nodes]
     commands = [node_command(n, args, e) for n, e in zip(nodes, envs)]
