@@ -31,6 +31,8 @@ import mxnet as mx
 DIST_ENV = ('DMLC_ROLE', 'DMLC_PS_ROOT_URI', 'DMLC_PS_ROOT_PORT', 'DMLC_NUM_WORKER',
             'DMLC_NUM_SERVER')
 
+_LAST_RANK = [0]  # rank of the most recent setup() in this process (see last_rank)
+
 Distributed = collections.namedtuple('Distributed', 'kvstore rank num_workers')
 Distributed.__doc__ = """kvstore: what fit() gets (an mx.kv.KVStore for dist types, else the
 type string); rank: 0-based worker rank (0 in one process); num_workers: worker count."""
@@ -63,11 +65,25 @@ def setup(kvstore_type):
     workers are up) and returns the KVStore; otherwise the type string is passed on and
     fit() creates (or skips) the local kvstore itself.
     """
+    _LAST_RANK[0] = 0
     if not is_distributed(kvstore_type):
         return Distributed(kvstore_type, 0, 1)
+    if 'async' in kvstore_type:
+        raise RuntimeError("default.kvstore=%s is not supported: the servers only sum gradients "
+                           "and the workers update in step; use dist_sync (CPU) or "
+                           "dist_device_sync (GPUs)" % kvstore_type)
     check_dist_environment(kvstore_type)
     kv = mx.kv.create(kvstore_type)
+    _LAST_RANK[0] = int(kv.rank)
     return Distributed(kv, int(kv.rank), int(kv.num_workers))
+
+
+def last_rank():
+    """Worker rank of the last :func:`setup` in this process (0 if none or not distributed).
+
+    For entry points that do more after training (e.g. testing): only worker 0 should.
+    """
+    return _LAST_RANK[0]
 
 
 def barrier(dist):
@@ -156,5 +172,6 @@ def shard_plan(plan, rank, num_shards):
     return out
 
 
-__all__ = ['Distributed', 'is_distributed', 'check_dist_environment', 'setup', 'barrier',
-           'rank0_first', 'exit_on_error', 'worker_log_name', 'check_shard', 'shard_plan']
+__all__ = ['Distributed', 'is_distributed', 'check_dist_environment', 'setup', 'last_rank',
+           'barrier', 'rank0_first', 'exit_on_error', 'worker_log_name', 'check_shard',
+           'shard_plan']

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fcis.core.dist import (Distributed, check_dist_environment, check_shard, exit_on_error,
-                            is_distributed, setup, shard_plan, worker_log_name)
+                            is_distributed, last_rank, setup, shard_plan, worker_log_name)
 from fcis.core.loader import TrainLoader
 from lib.dataset import get_imdb
 
@@ -91,7 +91,9 @@ def test_dist_environment_is_required_for_dist_kvstores():
 
 
 def test_local_runs_need_no_kvstore_job():
-    assert setup('device') == Distributed('device', 0, 1)
+    assert setup('device') == Distributed('device', 0, 1) and last_rank() == 0
+    with pytest.raises(RuntimeError, match='dist_async is not supported'):
+        setup('dist_async')
     assert is_distributed('dist_sync') and is_distributed('dist_device_sync')
     assert not is_distributed('device') and not is_distributed(None)
     assert worker_log_name('train.log', 0) == 'train.log'
