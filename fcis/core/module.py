@@ -11,6 +11,8 @@ biases and BatchNorm gamma/beta (every parameter whose name does not end in ``_w
 unless the symbol sets ``__wd_mult__``; ``__lr_mult__`` symbol attributes are honored
 (``mx.sym.Variable('conv_new_1_weight', lr_mult=3)``). Gradients are summed over devices
 (``rescale_grad=1.0`` by default, as the original: each loss is normalized per image).
+With a dist kvstore the sum runs over all devices of all workers and every worker applies
+the step itself (:func:`init_optimizer`; docs/training.md).
 
 Determinism and resuming: each epoch starts by reseeding Python ``random``, NumPy and MXNet
 from (seed, epoch) and then resets the iterator (``train_iter.set_epoch(epoch)`` if it has
