@@ -2,6 +2,10 @@
 """Benchmarks of the FCIS code on this machine.
 
     python experiments/fcis/benchmark.py ops [--runs 5]    # native operators vs MXNet built-ins
+    python experiments/fcis/benchmark.py inference         # time per image and its parts
+    python experiments/fcis/benchmark.py train             # one training iteration
+    python experiments/fcis/benchmark.py loader            # TrainLoader images per second
+    python experiments/fcis/benchmark.py all               # all of them side by side + goals
 
 Each subcommand is a module under experiments/fcis/bench/ with ``main(argv) -> exit code``;
 add one by adding a module and a line to SUBCOMMANDS. OMP_NUM_THREADS defaults to 2 (set
@@ -17,14 +21,22 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # name -> (module, one-line description)
 SUBCOMMANDS = {
     "ops": ("experiments.fcis.bench.ops",
-            "PSROIPooling vs contrib.PSROIPooling (COCO sizes), ChannelOperator (FCIS size)"),
+            "PSROIPooling vs contrib.PSROIPooling (COCO sizes), ChannelOperator (FCIS size), "
+            "Python CustomOps"),
+    "inference": ("experiments.fcis.bench.inference",
+                  "time per image of COCO/shapes inference and its parts, conv GFLOP/s"),
+    "train": ("experiments.fcis.bench.train",
+              "one training iteration: Python custom op and data-wait shares"),
+    "loader": ("experiments.fcis.bench.loader", "TrainLoader images per second"),
+    "all": ("experiments.fcis.bench.all",
+            "everything in one run (peak, inference, train, loader, memory) and the goals"),
 }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="FCIS benchmarks",
-        epilog="subcommands:\n" + "\n".join("  %-6s %s" % (name, info[1])
+        epilog="subcommands:\n" + "\n".join("  %-9s %s" % (name, info[1])
                                                for name, info in SUBCOMMANDS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", choices=sorted(SUBCOMMANDS), help="which benchmark")

@@ -1,0 +1,147 @@
+"""What the pipeline benchmarks share: configs, symbols with random weights, conv FLOPs,
+the measured conv peak of the machine and peak memory measured in a subprocess.
+
+Configs are named 'coco' (ResNet-v1-101, 81 classes, OHEM) and 'shapes' (the small trunk);
+both are forced onto one CPU context (the COCO YAML lists 8 GPUs).
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import mxnet as mx
+import numpy as np
+
+from experiments.fcis.bench.timing import median_seconds
+from fcis.config import load_config
+from fcis.config.symbol_args import network_args
+from fcis.core.params import FCISInitializer, load_params
+from fcis.symbols import get_test_symbol, get_train_symbol
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+CONFIGS = {
+    'coco': 'experiments/fcis/cfgs/resnet_v1_101_coco_fcis_end2end_ohem.yaml',
+    'shapes': 'experiments/fcis/cfgs/shapes_fcis_end2end.yaml',
+}
+# inference input (H, W) of each config: the issue's 600x1000 for COCO, the shapes scale
+TEST_SIZES = {'coco': (600, 1000), 'shapes': (224, 320)}
+# the 3x3 convolution whose speed is "the machine's peak": (N, C, H, W) in and C out
+PEAK_CONV = (1, 256, 150, 250)
+
+
+def load_ops():
+    """Load the native operators and register the Python CustomOps."""
+    from fcis.symbols.ops import ensure_operators
+    ensure_operators()
+
+
+def load_bench_config(name, overrides=()):
+    """The config ``name`` ('coco' or 'shapes') on one CPU context."""
+    if name not in CONFIGS:
+        raise ValueError("unknown benchmark config %r; use one of %s" % (name, sorted(CONFIGS)))
+    cfg_file = os.path.join(ROOT, CONFIGS[name])
+    return load_config(cfg_file, ['gpus=', 'num_cpu_devices=1'] + list(overrides))
+
+
+def test_symbol(cfg):
+    return get_test_symbol(network_args(cfg, is_train=False))
+
+
+def train_symbol(cfg):
+    return get_train_symbol(network_args(cfg, is_train=True))
+
+
+def random_params(sym, data_shape):
+    """(arg_params, aux_params) of ``sym`` drawn by FCISInitializer (no file)."""
+    return load_params(sym, {'data': tuple(data_shape)}, '', 0, initializer=FCISInitializer())
+
+
+def node_input(sym, layer):
+    """'<name>_output' of the first input of node ``layer`` (e.g. the trunk feature feeding
+    'conv_new_1'), read from the symbol's JSON."""
+    nodes = json.loads(sym.tojson())['nodes']
+    for node in nodes:
+        if node['name'] == layer:
+            source = nodes[node['inputs'][0][0]]
+            return source['name'] + '_output'
+    raise KeyError("the symbol has no layer named %r" % layer)
+
+
+def conv_flops(sym, data_shape):
+    """{conv layer name: multiply-adds x 2} of every Convolution of ``sym`` for input
+    ``data_shape`` (N, 3, H, W): 2 * N*Cout*Hout*Wout * (Cin/groups)*Kh*Kw, the weight
+    shape (Cout, Cin/groups, Kh, Kw) already holding the groups."""
+    nodes = json.loads(sym.tojson())['nodes']
+    names = [n['name'] for n in nodes if n['op'] == 'Convolution']
+    internals = sym.get_internals()
+    group = mx.sym.Group([internals[n + '_output'] for n in names])
+    arg_shapes, out_shapes, _ = group.infer_shape_partial(data=tuple(data_shape))
+    args = dict(zip(group.list_arguments(), arg_shapes))
+    flops = {}
+    for name, out in zip(names, out_shapes):
+        weight = args[name + '_weight']  # (Cout, Cin/groups, Kh, Kw)
+        flops[name] = 2.0 * float(np.prod(out)) * float(np.prod(weight[1:]))
+    return flops
+
+
+def split_flops(flops, head_layers):
+    """(trunk FLOPs, head FLOPs): head = the layers named in ``head_layers``."""
+    head = sum(v for k, v in flops.items() if k in head_layers)
+    return sum(flops.values()) - head, head
+
+
+def measure_conv_peak(runs, shape=PEAK_CONV):
+    """GFLOP/s of a large 3x3, stride 1, pad 1 convolution (C -> C channels) through MXNet:
+    the practical peak of this machine with the current OMP_NUM_THREADS."""
+    n, c, h, w = shape
+    data = mx.sym.Variable('data')
+    sym = mx.sym.Convolution(data, num_filter=c, kernel=(3, 3), pad=(1, 1), no_bias=True,
+                             name='peak')
+    exe = sym.simple_bind(mx.cpu(), data=shape, grad_req='null')
+    rng = np.random.default_rng(0)
+    exe.arg_dict['data'][:] = rng.standard_normal(shape).astype(np.float32)
+    exe.arg_dict['peak_weight'][:] = 0.01 * rng.standard_normal((c, c, 3, 3)).astype(np.float32)
+
+    def forward():
+        exe.forward(is_train=False)
+        exe.outputs[0].wait_to_read()
+
+    seconds = median_seconds(forward, runs, warmup=2)
+    flops = 2.0 * n * c * h * w * c * 9
+    return {'shape': list(shape), 'seconds': seconds, 'gflops': flops / 1e9,
+            'gflop_per_s': flops / seconds / 1e9}
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process so far, in MB (Linux ru_maxrss is in kB)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def peak_memory_subprocess(kind, config, timeout=900):
+    """Run ``python -m experiments.fcis.bench.memory <kind> <config>`` and return its peak
+    resident memory in MB (each measurement in a fresh process has its own peak)."""
+    env = dict(os.environ)
+    env.setdefault('OMP_NUM_THREADS', '2')
+    cmd = [sys.executable, '-m', 'experiments.fcis.bench.memory', kind, config]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+        raise RuntimeError("memory measurement %s %s failed: %s" % (kind, config,
+                                                                    ' '.join(tail)))
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result['wall_s'] = time.perf_counter() - start
+    return result
+
+
+def gb(mb):
+    return mb / 1024.0
+
+
+def ms(seconds):
+    """Seconds -> '123.4' milliseconds text."""
+    return "%.1f" % (1000.0 * seconds)

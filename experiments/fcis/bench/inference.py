@@ -1,0 +1,259 @@
+"""``benchmark.py inference``: time per image of the FCIS test pipeline and its parts.
+
+Random weights (FCISInitializer), one random image of the config's test size (COCO
+600x1000, shapes 224x320), scale 1. Parts, each the median of ``--runs`` runs after a
+warm-up, measured on separately bound graphs:
+
+  trunk            the ResNet trunk alone (up to the res5 output that feeds conv_new_1)
+  heads            RPN + FCIS head convolutions: (trunk + heads) - trunk
+  proposal         RPN softmax + 'fcis_proposal' on the real head outputs
+  box parser       'fcis_box_parser' (ITER=2) on the first-pass ROIs
+  psroi/assembly   everything after the heads (the test graph with the head outputs as
+                   inputs) minus proposal and box parser: PSROIPooling, ChannelOperator,
+                   pooling, softmax
+  other            full forward - (trunk + heads) - the graph after the heads (scheduling,
+                   output copies; can be slightly negative from noise)
+  voting           per-class NMS + mask voting (lib.masks.voting) on the real outputs
+  paste/RLE        crops_to_rles of every kept detection
+
+"convolutions" are trunk + heads; their FLOPs come from the symbol's shapes.
+"""
+import argparse
+import json
+import os
+from unittest import mock
+
+import mxnet as mx
+import numpy as np
+
+from experiments.fcis.bench import common
+from experiments.fcis.bench.timing import format_table, median_seconds
+from fcis.config.symbol_args import network_args
+from fcis.core.tester import Predictor, image_detections
+from fcis.symbols import fcis_test, heads, ops
+from fcis.symbols.heads import NEW_LAYERS
+from lib.masks.voting import crops_to_rles, mask_nms, mask_voting
+
+HEAD_OUTPUTS = ('rpn_cls_score', 'rpn_bbox_pred', 'fcis_cls_seg', 'fcis_bbox')
+
+
+def bind(sym, inputs, arg_params, aux_params):
+    """Inference executor of ``sym`` with the NDArrays ``inputs`` {name: array} copied in and
+    its parameters taken from arg_params/aux_params (copied). Module would insist on one
+    batch size for all inputs, which ROI inputs do not have."""
+    exe = sym.simple_bind(mx.cpu(), grad_req='null',
+                          **{n: a.shape for n, a in inputs.items()})
+    for name, array in exe.arg_dict.items():
+        (inputs[name] if name in inputs else arg_params[name]).copyto(array)
+    for name, array in exe.aux_dict.items():
+        aux_params[name].copyto(array)
+    return exe
+
+
+def forward_fn(exe):
+    """A function running one blocking forward of the executor ``exe``."""
+    def forward():
+        exe.forward(is_train=False)
+        for out in exe.outputs:
+            out.wait_to_read()
+    return forward
+
+
+def after_heads_symbol(args):
+    """The test graph after the heads: get_test_symbol with the trunk and heads replaced by
+    input variables (rpn_cls_score, rpn_bbox_pred, fcis_cls_seg, fcis_bbox, im_info)."""
+    variables = {name: mx.sym.Variable(name) for name in HEAD_OUTPUTS}
+    with mock.patch.object(fcis_test, 'resnet_v1_trunk', lambda data, trunk: (None, None)), \
+            mock.patch.object(heads, 'rpn_head', lambda conv4, a: (
+                variables['rpn_cls_score'], variables['rpn_bbox_pred'])), \
+            mock.patch.object(heads, 'fcis_head', lambda conv5, a: (
+                variables['fcis_cls_seg'], variables['fcis_bbox'])):
+        return fcis_test.get_test_symbol(args)
+
+
+def proposal_symbol(args):
+    """RPN softmax + proposal layer on inputs rpn_cls_score, rpn_bbox_pred, im_info."""
+    prob = heads.rpn_cls_prob_for_proposal(mx.sym.Variable('rpn_cls_score'), args)
+    return ops.proposal('rois', prob, mx.sym.Variable('rpn_bbox_pred'),
+                        mx.sym.Variable('im_info'), args, args.proposal)
+
+
+def time_network(cfg, data, im_info, runs):
+    """Median seconds of the forward parts and the full outputs (NumPy) of one image."""
+    args = network_args(cfg, is_train=False)
+    sym = common.test_symbol(cfg)
+    arg_params, aux_params = common.random_params(sym, data.shape)
+    internals = sym.get_internals()
+    times = {}
+
+    trunk = bind(internals[common.node_input(sym, 'conv_new_1')], {'data': data},
+                 arg_params, aux_params)
+    times['trunk'] = median_seconds(forward_fn(trunk), runs)
+    del trunk
+    head_sym = mx.sym.Group([internals[n + '_output'] for n in HEAD_OUTPUTS])
+    head_exe = bind(head_sym, {'data': data}, arg_params, aux_params)
+    times['trunk_heads'] = median_seconds(forward_fn(head_exe), runs)
+    head_outs = dict(zip(HEAD_OUTPUTS, [o.copy() for o in head_exe.outputs]))
+    del head_exe
+
+    predictor = Predictor(sym, arg_params, aux_params, mx.cpu(),
+                          [('data', data.shape), ('im_info', im_info.shape)])
+    batch = mx.io.DataBatch(data=[data, im_info])
+    times['full'] = median_seconds(lambda: predictor.predict(batch), runs)
+    outputs = predictor.predict(batch)
+    del predictor
+
+    after = bind(after_heads_symbol(args), dict(head_outs, im_info=im_info), arg_params,
+                 aux_params)
+    times['after_heads'] = median_seconds(forward_fn(after), runs)
+    prop = bind(proposal_symbol(args), {'rpn_cls_score': head_outs['rpn_cls_score'],
+                                        'rpn_bbox_pred': head_outs['rpn_bbox_pred'],
+                                        'im_info': im_info}, {}, {})
+    times['proposal'] = median_seconds(forward_fn(prop), runs)
+    times['box_parser'] = time_box_parser(args, outputs, im_info, runs)
+    return times, outputs
+
+
+def time_box_parser(args, outputs, im_info, runs):
+    """Median seconds of 'fcis_box_parser' on the first-pass ROIs and their deltas."""
+    if args.test.iters == 1:
+        return 0.0
+    half = outputs['rois'].shape[0] // 2
+    rois = mx.nd.array(outputs['rois'][:half])
+    deltas = mx.nd.array(outputs['bbox_pred'][:half])
+    sym = ops.box_parser('rois_iter2', mx.sym.Variable('rois'), mx.sym.Variable('bbox_pred'),
+                         mx.sym.Variable('im_info'), args)
+    exe = bind(sym, {'rois': rois, 'bbox_pred': deltas, 'im_info': im_info}, {}, {})
+    return median_seconds(forward_fn(exe), runs)
+
+
+def time_postprocess(cfg, outputs, im_h, im_w, runs):
+    """Median seconds of voting (or NMS), paste + RLE, and all of image_detections."""
+    test = cfg.TEST
+    num_classes = cfg.dataset.NUM_CLASSES
+    boxes = outputs['rois'][:, 1:5]  # (R, 4) scale 1: resized = original frame
+    common_args = dict(num_classes=num_classes, max_per_image=test.max_per_image, im_h=im_h,
+                       im_w=im_w, nms_thresh=test.NMS, binary_thresh=test.BINARY_THRESH,
+                       score_thresh=test.SCORE_THRESH)
+    masks = outputs['seg_pred'][:, 1]  # (R, S, S)
+
+    def vote():
+        if test.USE_MASK_MERGE:
+            return mask_voting(masks, boxes, outputs['cls_prob'],
+                               merge_thresh=test.MASK_MERGE_THRESH, **common_args)
+        return mask_nms(masks, boxes, outputs['cls_prob'], **common_args)
+
+    dets, crops = vote()
+
+    def rles():
+        return [crops_to_rles(dets[j], crops[j], im_h, im_w) for j in range(1, num_classes)]
+
+    return {
+        'voting': median_seconds(vote, runs),
+        'paste_rle': median_seconds(rles, runs),
+        'postprocess': median_seconds(lambda: image_detections(
+            outputs, 1.0, im_h, im_w, num_classes, test), runs),
+        'detections': int(sum(len(d) for d in dets)),
+        'candidates': int((outputs['cls_prob'][:, 1:] > test.SCORE_THRESH).sum()),
+    }
+
+
+def conv_gflops(cfg, shape):
+    """(trunk GFLOP, head GFLOP) of the test symbol's convolutions for input ``shape``."""
+    trunk, head = common.split_flops(common.conv_flops(common.test_symbol(cfg), shape),
+                                     NEW_LAYERS)
+    return trunk / 1e9, head / 1e9
+
+
+def run(config, runs, seed=0, size=None):
+    """All inference figures of ``config`` ('coco' or 'shapes') as a dict (seconds)."""
+    cfg = common.load_bench_config(config)
+    height, width = size or common.TEST_SIZES[config]
+    rng = np.random.default_rng(seed)
+    data = mx.nd.array(50.0 * rng.standard_normal((1, 3, height, width)).astype(np.float32))
+    im_info = mx.nd.array([[height, width, 1.0]])
+    mx.random.seed(seed)
+    np.random.seed(seed)  # proposal padding draws from the global state
+    times, outputs = time_network(cfg, data, im_info, runs)
+    post = time_postprocess(cfg, outputs, height, width, runs)
+    trunk_gf, head_gf = conv_gflops(cfg, data.shape)
+    conv_s = times['trunk_heads']
+    parts = {
+        'trunk': times['trunk'],
+        'heads': times['trunk_heads'] - times['trunk'],
+        'proposal': times['proposal'],
+        'box_parser': times['box_parser'],
+        'psroi_assembly': times['after_heads'] - times['proposal'] - times['box_parser'],
+        'other': times['full'] - times['trunk_heads'] - times['after_heads'],
+        'voting': post['voting'],
+        'paste_rle': post['paste_rle'],
+    }
+    total = times['full'] + post['postprocess']
+    return {
+        'config': config, 'image': [height, width], 'rois': int(outputs['rois'].shape[0]),
+        'runs': runs, 'parts_s': parts, 'forward_s': times['full'],
+        'after_heads_s': times['after_heads'], 'postprocess_s': post['postprocess'],
+        'total_s': total, 'conv_s': conv_s, 'non_conv_s': total - conv_s,
+        'non_conv_share': (total - conv_s) / total,
+        'detections': post['detections'], 'score_candidates': post['candidates'],
+        'trunk_gflop': trunk_gf, 'head_gflop': head_gf,
+        'trunk_gflop_per_s': trunk_gf / times['trunk'],
+        'conv_gflop_per_s': (trunk_gf + head_gf) / conv_s,
+    }
+
+
+PART_LABELS = [
+    ('trunk', 'trunk convolutions'), ('heads', 'RPN + FCIS head convolutions'),
+    ('proposal', 'proposal (Python op)'), ('box_parser', 'box parser (Python op)'),
+    ('psroi_assembly', 'PSROIPooling + assembly'), ('other', 'other (full - parts)'),
+    ('voting', 'NMS + mask voting'), ('paste_rle', 'mask paste + RLE'),
+]
+
+
+def table(result, peak=None):
+    """The per-part table of one ``run`` result; ``peak`` GFLOP/s adds the fraction."""
+    total = result['total_s']
+    rows = []
+    for key, label in PART_LABELS:
+        seconds = result['parts_s'][key]
+        rows.append([label, common.ms(seconds), "%.1f%%" % (100 * seconds / total), ''])
+    rows[0][3] = "%.0f GFLOP/s" % result['trunk_gflop_per_s']
+    note = "%.0f GFLOP/s" % result['conv_gflop_per_s']
+    if peak:
+        note += " = %.0f%% of peak" % (100 * result['conv_gflop_per_s'] / peak)
+    rows += [['convolutions (trunk + heads)', common.ms(result['conv_s']),
+              "%.1f%%" % (100 * result['conv_s'] / total), note],
+             ['everything else', common.ms(result['non_conv_s']),
+              "%.1f%%" % (100 * result['non_conv_share']), ''],
+             ['total per image', common.ms(total), '100%',
+              'forward %s + post %s ms' % (common.ms(result['forward_s']),
+                                           common.ms(result['postprocess_s']))]]
+    title = "inference %s %dx%d, %d ROIs, %d detections (%.1f + %.1f GFLOP conv)" % (
+        result['config'], result['image'][0], result['image'][1], result['rois'],
+        result['detections'], result['trunk_gflop'], result['head_gflop'])
+    return title + "\n" + format_table(["part", "ms", "share", "note"], rows)
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="benchmark.py inference", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", choices=sorted(common.CONFIGS), action="append",
+                        help="config(s) to run (default: coco and shapes)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
+                        help="input size instead of the config's (for quick checks)")
+    parser.add_argument("--no-peak", action="store_true", help="skip the conv peak")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    common.load_ops()
+    peak = None if args.no_peak else common.measure_conv_peak(args.runs)
+    results = [run(c, args.runs, args.seed, args.size) for c in args.config or ['coco', 'shapes']]
+    print("OMP_NUM_THREADS=%s, median of %d runs after a warm-up"
+          % (os.environ.get("OMP_NUM_THREADS"), args.runs))
+    if peak:
+        print("conv peak: %.0f GFLOP/s (3x3 conv %s)" % (peak['gflop_per_s'], peak['shape']))
+    for result in results:
+        print(table(result, peak and peak['gflop_per_s']))
+    print(json.dumps({"omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "peak": peak,
+                      "inference": results}, sort_keys=True))
+    return 0

@@ -1,0 +1,59 @@
+"""Peak memory of one measurement, run in its own process so each has its own peak:
+
+    python -m experiments.fcis.bench.memory inference coco   # bind + 1 image + post-processing
+    python -m experiments.fcis.bench.memory train coco       # 2 training iterations (fit)
+
+Prints one JSON line {"kind", "config", "peak_rss_mb"} (ru_maxrss of this process).
+``common.peak_memory_subprocess`` runs it.
+"""
+import json
+import os
+import sys
+
+import mxnet as mx
+import numpy as np
+
+from experiments.fcis.bench import common
+
+
+def inference_peak(config):
+    """Bind the test symbol with random weights, detect on one random image."""
+    from fcis.core.tester import Predictor, image_detections
+    cfg = common.load_bench_config(config)
+    height, width = common.TEST_SIZES[config]
+    sym = common.test_symbol(cfg)
+    shape = (1, 3, height, width)
+    arg_params, aux_params = common.random_params(sym, shape)
+    predictor = Predictor(sym, arg_params, aux_params, mx.cpu(),
+                          [('data', shape), ('im_info', (1, 3))])
+    data = mx.nd.array(50.0 * np.random.default_rng(0).standard_normal(shape))
+    batch = mx.io.DataBatch(data=[data, mx.nd.array([[height, width, 1.0]])])
+    outputs = predictor.predict(batch)
+    image_detections(outputs, 1.0, height, width, cfg.dataset.NUM_CLASSES, cfg.TEST)
+
+
+def train_peak(config):
+    """Two iterations of the training loop (the second one with optimizer states)."""
+    from experiments.fcis.bench.train import BatchClock, Stopwatch, train_iterations
+    from experiments.fcis.bench.data import BenchData
+    cfg = common.load_bench_config(config)
+    with BenchData(cfg, config, num_images=2) as roidb:
+        train_iterations(cfg, roidb, 2, Stopwatch(), BatchClock())
+
+
+def main(argv):
+    if len(argv) != 2 or argv[0] not in ('inference', 'train') or argv[1] not in common.CONFIGS:
+        print("usage: python -m experiments.fcis.bench.memory inference|train %s"
+              % '|'.join(sorted(common.CONFIGS)), file=sys.stderr)
+        return 2
+    kind, config = argv
+    common.load_ops()
+    (inference_peak if kind == 'inference' else train_peak)(config)
+    mx.nd.waitall()
+    print(json.dumps({'kind': kind, 'config': config, 'peak_rss_mb': common.peak_rss_mb(),
+                      'omp_num_threads': os.environ.get('OMP_NUM_THREADS')}))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
