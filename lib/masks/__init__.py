@@ -1,10 +1,10 @@
 """Masks: COCO RLE helpers, pasting/cropping between ROI and image frames, mask voting."""
 from lib.masks.paste import box_extent, crop_and_resize_mask, paste_mask, resize_bilinear
-from lib.masks.rle import (annotation_to_rle, decode_rle, encode_mask, mask_iou,
+from lib.masks.rle import (annotation_to_rle, decode_rle, encode_crop, encode_mask, mask_iou,
                            polygons_to_rle, rle_area)
 from lib.masks.voting import (crops_to_full, crops_to_rles, mask_nms, mask_region,
                               mask_voting)
 
 __all__ = ["annotation_to_rle", "box_extent", "crop_and_resize_mask", "crops_to_full",
-           "crops_to_rles", "decode_rle", "encode_mask", "mask_iou", "mask_nms", "mask_region",
+           "crops_to_rles", "decode_rle", "encode_crop", "encode_mask", "mask_iou", "mask_nms", "mask_region",
            "mask_voting", "paste_mask", "polygons_to_rle", "resize_bilinear", "rle_area"]

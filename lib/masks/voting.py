@@ -26,7 +26,7 @@ import numpy as np
 
 from lib.boxes import bbox_overlaps
 from lib.masks.paste import box_extent, clip_extent
-from lib.masks.rle import encode_mask
+from lib.masks.rle import encode_crop
 from lib.masks.voting_numpy import vote_region_numpy
 from lib.nms import nms as cpu_nms
 
@@ -182,11 +182,7 @@ def crops_to_full(dets, crops, im_h, im_w):
 def crops_to_rles(dets, crops, im_h, im_w):
     """Detection mask crops -> list of n COCO RLEs (str counts) of size (im_h, im_w)."""
     rles = []
-    frame = np.zeros((im_h, im_w), dtype=np.uint8)
     for n, crop in enumerate(crops):
-        x1, y1, x2, y2 = _check_crop(dets[n], crop, im_h, im_w)
-        frame[:] = 0
-        if crop.size:
-            frame[y1:y2 + 1, x1:x2 + 1] = crop
-        rles.append(encode_mask(frame))
+        x1, y1, _, _ = _check_crop(dets[n], crop, im_h, im_w)
+        rles.append(encode_crop(crop, x1, y1, im_h, im_w))
     return rles

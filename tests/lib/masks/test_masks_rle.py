@@ -5,7 +5,7 @@ import numpy as np
 import pycocotools.mask as mask_util
 import pytest
 
-from lib.masks.rle import (annotation_to_rle, decode_rle, encode_mask, mask_iou,
+from lib.masks.rle import (annotation_to_rle, decode_rle, encode_crop, encode_mask, mask_iou,
                            polygons_to_rle, rle_area)
 
 
@@ -56,3 +56,37 @@ def test_polygon_matches_pycocotools_and_annotation_forms():
     assert decode_rle(polygons_to_rle([], 5, 6)).sum() == 0
     with pytest.raises(ValueError, match="even number"):
         polygons_to_rle([[1, 2, 3, 4]], 5, 6)
+
+
+def _full_frame_rle(crop, x1, y1, h, w):
+    """pycocotools' RLE of the (h, w) image holding ``crop`` at (x1, y1)."""
+    frame = np.zeros((h, w), dtype=np.uint8)
+    frame[y1:y1 + crop.shape[0], x1:x1 + crop.shape[1]] = crop != 0
+    rle = mask_util.encode(np.asfortranarray(frame))
+    return {"size": [h, w], "counts": rle["counts"].decode("ascii")}
+
+
+def test_encode_crop_equals_full_frame_encoding():
+    rng = np.random.RandomState(5)
+    h, w = 17, 23
+    cases = [(np.ones((h, w), np.uint8), 0, 0), (np.zeros((h, w), np.uint8), 0, 0),
+             (np.ones((1, 1), np.uint8), 0, 0), (np.ones((1, 1), np.uint8), w - 1, h - 1),
+             (np.ones((h, 1), np.uint8), 3, 0), (np.ones((3, w), np.uint8), 0, h - 3),
+             (np.full((4, 5), 7, np.uint8), 2, 2)]  # any nonzero value is foreground
+    for _ in range(200):
+        ch, cw = rng.randint(1, h + 1), rng.randint(1, w + 1)
+        crop = (rng.uniform(size=(ch, cw)) > rng.uniform(0.1, 0.9)).astype(np.uint8)
+        cases.append((crop, rng.randint(0, w - cw + 1), rng.randint(0, h - ch + 1)))
+    for crop, x1, y1 in cases:
+        rle = encode_crop(crop, x1, y1, h, w)
+        assert rle == _full_frame_rle(crop, x1, y1, h, w)
+        assert isinstance(rle["counts"], str)
+
+
+def test_encode_crop_empty_and_outside():
+    empty = encode_crop(np.zeros((0, 4), np.uint8), 99, 99, 5, 6)  # empty: position unused
+    assert empty == encode_mask(np.zeros((5, 6), np.uint8))
+    with pytest.raises(ValueError, match="does not fit"):
+        encode_crop(np.ones((3, 3), np.uint8), 4, 0, 5, 6)
+    with pytest.raises(ValueError, match="does not fit"):
+        encode_crop(np.ones((3, 3), np.uint8), 0, -1, 5, 6)
