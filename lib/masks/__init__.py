@@ -6,5 +6,6 @@ from lib.masks.voting import (crops_to_full, crops_to_rles, mask_nms, mask_regio
                               mask_voting)
 
 __all__ = ["annotation_to_rle", "box_extent", "crop_and_resize_mask", "crops_to_full",
-           "crops_to_rles", "decode_rle", "encode_crop", "encode_mask", "mask_iou", "mask_nms", "mask_region",
-           "mask_voting", "paste_mask", "polygons_to_rle", "resize_bilinear", "rle_area"]
+           "crops_to_rles", "decode_rle", "encode_crop", "encode_mask", "mask_iou", "mask_nms",
+           "mask_region", "mask_voting", "paste_mask", "polygons_to_rle", "resize_bilinear",
+           "rle_area"]
