@@ -44,9 +44,12 @@ def get_test_symbol(args):
     cls_seg = heads.psroi_pool_cls_seg(fcis_cls_seg, rois, args)  # (R, 2C, S, S)
     cls_score = heads.cls_score_from_maps(cls_seg, args)  # (R, C)
     cls_prob = mx.sym.softmax(cls_score, axis=1, name='cls_prob')  # (R, C)
-    seg_softmax = ops.group_softmax('seg_softmax', cls_seg, args.num_classes)  # (R, 2C, S, S)
-    seg_pred = ops.group_pick_by_score('seg_pred', seg_softmax, cls_prob,
-                                       args.num_classes)  # (R, 2, S, S)
+    # The softmax of each class's (outside, inside) pair is computed per pixel, so picking
+    # the top class first and taking the softmax of its pair gives the same bits as the
+    # softmax of all C pairs followed by the pick, at 1/C of the cost.
+    seg_picked = ops.group_pick_by_score('seg_pick', cls_seg, cls_prob,
+                                         args.num_classes)  # (R, 2, S, S)
+    seg_pred = ops.group_softmax('seg_pred', seg_picked, 1)  # (R, 2, S, S)
 
     outputs = {
         'rois': mx.sym.identity(rois, name='rois'),

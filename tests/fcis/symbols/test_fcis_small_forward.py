@@ -127,3 +127,37 @@ def test_test_forward_second_pass_and_mask_choice():
                           bbox_stds=str(args.test.bbox_stds)).asnumpy()
     np.testing.assert_allclose(rois[post:], second, rtol=1e-5, atol=1e-3)
     assert np.all(rois[:, 3] <= W - 1) and np.all(rois[:, 4] <= H - 1)
+
+
+def test_test_mask_is_the_softmax_of_the_top_class_pair():
+    """seg_pred = softmax of the (outside, inside) maps of the best foreground class (NumPy
+    reference on the assembled maps), bit for bit the softmax over all classes then the pick."""
+    cfg = small_config()
+    args = network_args(cfg, is_train=False)
+    sym = get_test_symbol(args)
+    internals = sym.get_internals()
+    probe = mx.sym.Group([internals[n + '_output']
+                          for n in ('psroipool_cls_seg', 'cls_prob', 'seg_pred')])
+    data, _ = synthetic_batch(args.num_anchors)
+    arg_params, aux_params = load_params(sym, {'data': data[0].shape})
+    arg_params['fcis_cls_seg_weight'] *= 300  # spread the maps so the classes differ
+    exe = probe.simple_bind(mx.cpu(), grad_req='null', data=data[0].shape, im_info=(1, 3))
+    for name, array in exe.arg_dict.items():
+        if name in arg_params:
+            arg_params[name].copyto(array)
+    for name, array in exe.aux_dict.items():
+        aux_params[name].copyto(array)
+    maps, cls_prob, seg_pred = [o.asnumpy() for o in exe.forward(
+        is_train=False, data=mx.nd.array(data[0]), im_info=mx.nd.array(data[1]))]
+
+    num, classes, size = maps.shape[0], args.num_classes, args.pooled_size
+    top = 1 + np.argmax(cls_prob[:, 1:], axis=1)  # (R,) best foreground class
+    assert len(set(top.tolist())) > 1
+    pair = maps.reshape(num, classes, 2, size, size)[np.arange(num), top].astype(np.float64)
+    ref = np.exp(pair - pair.max(axis=1, keepdims=True))
+    ref /= ref.sum(axis=1, keepdims=True)  # (R, 2, S, S)
+    np.testing.assert_allclose(seg_pred, ref, rtol=1e-5, atol=1e-7)
+    all_pairs = mx.nd.ChannelOperator(mx.nd.array(maps), op_type='Group_Softmax', group=classes)
+    picked = mx.nd.ChannelOperator(all_pairs, mx.nd.array(cls_prob), op_type='Group_Pick',
+                                   group=classes, pick_type='Score_Pick').asnumpy()
+    np.testing.assert_array_equal(seg_pred, picked)
