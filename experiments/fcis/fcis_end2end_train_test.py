@@ -36,7 +36,8 @@ def main(argv=None):
         train_net(cfg)
     except (NonFiniteLossError, CheckpointError) as err:
         sys.exit('error: %s' % err)
-    if not args.skip_test:
+    from fcis.core.dist import last_rank
+    if not args.skip_test and last_rank() == 0:  # in distributed runs only worker 0 tests
         test_net(cfg, epoch=cfg.TRAIN.end_epoch)
 
 
