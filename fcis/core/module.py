@@ -28,7 +28,7 @@ import random
 import mxnet as mx
 import numpy as np
 
-from .callback import BatchInfo, check_finite
+from .callback import BatchInfo, NonFiniteLossError, check_finite
 from .checkpoint import restore_optimizer_states, save_training_checkpoint
 from .dist import is_distributed
 
@@ -153,7 +153,9 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, fixed_pa
         begin_epoch, end_epoch: 0-based epoch range; the checkpoint after epoch e is e + 1.
         epoch_size: batches per epoch (default len(train_iter) / train_iter.num_batches).
         eval_metric: mx.metric.EvalMetric (e.g. metric.get_metrics(...)); checked for NaN/inf
-            after every batch (callback.NonFiniteLossError, before the update).
+            after every batch (callback.NonFiniteLossError, before the update). An operator
+            failing while some parameters are NaN/inf (a diverged update; e.g. the proposal
+            NMS refuses NaN boxes) is reported the same way, naming those parameters.
         callbacks: objects with optional epoch_begin(epoch), batch_end(info), epoch_end(info)
             (callback.TrainingMonitor).
         checkpoint_dir, prefix: where checkpoints go (None: no checkpoints).
@@ -250,6 +252,27 @@ def _call(callbacks, method, arg):
             getattr(c, method)(arg)
 
 
+def nonfinite_params(module):
+    """[('parameter <name>', 'nan' or 'inf')] of the module's non-finite parameters/aux states.
+
+    Reads the executors' arrays directly (after an operator failed, MXNet may refuse new
+    computations such as get_params()' device sum); [] when even that fails.
+    """
+    group = module._exec_group
+    named = list(zip(group.param_names, group.param_arrays))
+    named += list(zip(group.aux_names, group.aux_arrays))
+    bad = []
+    try:
+        for name, per_device in named:
+            arrays = [a.asnumpy() for a in per_device]
+            if not all(np.isfinite(a).all() for a in arrays):
+                nan = any(np.isnan(a).any() for a in arrays)
+                bad.append(('parameter ' + name, 'nan' if nan else 'inf'))
+    except mx.base.MXNetError:
+        return []
+    return bad
+
+
 def _train_epoch(module, train_iter, epoch, seed, eval_metric, callbacks, num_update, lr,
                  lr_scheduler, batch_size):
     """One epoch of forward/backward/update -> (update count after it, batches done)."""
@@ -263,8 +286,15 @@ def _train_epoch(module, train_iter, epoch, seed, eval_metric, callbacks, num_up
     nbatch = 0
     for batch in train_iter:
         _reshape_for(module, batch)
-        module.forward_backward(batch)
-        module.update_metric(eval_metric, batch.label)
+        try:
+            module.forward_backward(batch)
+            module.update_metric(eval_metric, batch.label)
+        except mx.base.MXNetError as err:
+            # e.g. the NMS of the proposal op refusing NaN boxes made by a diverged update
+            bad = nonfinite_params(module)
+            if bad:
+                raise NonFiniteLossError(epoch, nbatch + 1, bad[:5]) from err
+            raise
         nbatch += 1
         check_finite(eval_metric, epoch, nbatch)
         module.update()

@@ -180,18 +180,18 @@ LOSSES = ('RPNLogLoss', 'RPNL1Loss', 'FCISLogLoss', 'FCISMaskLoss')
 
 
 def test_short_shapes_run_lowers_every_loss(data_root, tmp_path):
-    """240 updates (30 epochs of 8 images); metrics logged once per epoch.
+    """208 updates (26 epochs of 8 images); metrics logged once per epoch.
 
     FCISL1Loss starts artificially low: the ground-truth boxes are always among the sampled
     ROIs and their regression target is 0, and at first they are nearly the only
     foreground ROIs. It rises while the RPN learns to propose boxes near the objects
     (non-zero targets), then falls; it is compared with its peak.
     """
-    out = train(data_root, str(tmp_path), 'TRAIN.end_epoch=30', 'TRAIN.lr=0.02',
-                'TRAIN.lr_step=100', 'TRAIN.warmup_step=20', 'TRAIN.FG_FRACTION=0.5',
-                'default.frequent=%d' % (2 * NUM_TRAIN))
+    out = train(data_root, str(tmp_path), 'TRAIN.end_epoch=26', 'TRAIN.lr=0.02',
+                'TRAIN.lr_step=100', 'TRAIN.warmup_step=20', 'TRAIN.BATCH_ROIS=32',
+                'TRAIN.FG_FRACTION=0.5', 'default.frequent=%d' % (2 * NUM_TRAIN))
     records = [r for r in read_metrics(os.path.join(out, 'metrics.jsonl')) if r['type'] == 'batch']
-    assert len(records) == 30
+    assert len(records) == 26
 
     def window(name, part):
         return np.mean([r['metrics'][name] for r in part])
@@ -201,7 +201,7 @@ def test_short_shapes_run_lowers_every_loss(data_root, tmp_path):
     l1 = [r['metrics']['FCISL1Loss'] for r in records]
     peak = max(np.mean(l1[i:i + 3]) for i in range(len(l1) - 2))
     assert window('FCISL1Loss', last) < 0.8 * peak
-    assert window('FCISAccFG', last) > window('FCISAccFG', first) + 0.15
+    assert window('FCISAccFG', last) > window('FCISAccFG', first) + 0.2
     assert os.path.isfile(os.path.join(out, 'loss_curves.png'))
 
 
@@ -248,7 +248,7 @@ def test_resume_matches_an_uninterrupted_run(data_root, tmp_path, uninterrupted,
     assert max_difference(load_params_file(uninterrupted, 2), load_params_file(other, 2)) > 1e-3
 
 
-KILLED_RUN = """
+TRAIN_RUN = """
 import sys
 import lib
 from fcis.config import load_config
@@ -257,66 +257,121 @@ train_net(load_config(sys.argv[1], sys.argv[2:]))
 """
 
 
-def test_run_killed_in_its_second_epoch_resumes_exactly(data_root, tmp_path, uninterrupted):
-    """SIGKILL right after the epoch-1 checkpoint (mid-epoch 2), then resume to epoch 2."""
-    output_path = str(tmp_path)
+def start(argv):
+    """A Python subprocess of ``argv`` in the repository, with this process's environment."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.Popen([sys.executable] + argv, cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def finish(proc, timeout=600):
+    _, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err.decode()[-2000:]
+
+
+def test_run_killed_in_its_second_epoch_resumes_exactly(data_root, tmp_path):
+    """SIGKILL right after the epoch-1 checkpoint (mid-epoch 2), resume with the launcher.
+
+    All three runs are subprocesses with the same environment: results are bit-identical
+    only for the same thread settings (OMP_NUM_THREADS, and whether MXNet was loaded before
+    ``lib`` set it), which this pytest process may not share with its children.
+    """
+    reference = start(['-c', TRAIN_RUN, CFG] + overrides(
+        data_root, str(tmp_path / 'a'), 'TRAIN.end_epoch=2', *RESUME_RUN))
+    output_path = str(tmp_path / 'b')
     out = os.path.join(output_path, 'shapes_fcis_end2end', 'train')
     manifest_1 = checkpoint_paths(out, PREFIX, 1)['manifest']
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, '-c', KILLED_RUN, CFG] +
-                            overrides(data_root, output_path, 'TRAIN.end_epoch=3', *RESUME_RUN),
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    killed = start(['-c', TRAIN_RUN, CFG] + overrides(
+        data_root, output_path, 'TRAIN.end_epoch=3', *RESUME_RUN))
     try:
-        deadline = time.time() + 240
-        while not os.path.exists(manifest_1) and proc.poll() is None and time.time() < deadline:
+        deadline = time.time() + 300
+        while not os.path.exists(manifest_1) and killed.poll() is None and time.time() < deadline:
             time.sleep(0.005)
         assert os.path.exists(manifest_1), 'the run ended or timed out before checkpoint 1'
-        os.kill(proc.pid, signal.SIGKILL)
+        os.kill(killed.pid, signal.SIGKILL)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+        if killed.poll() is None:
+            killed.kill()
+        killed.communicate()
+    assert killed.returncode == -signal.SIGKILL
     assert find_last_checkpoint(out, PREFIX) == 1, 'killed too late: epoch 2 was complete'
     with open(os.path.join(out, 'metrics.jsonl'), 'a') as f:
         f.write('{"type": "batch", "epoch": 1, "batch": 1, "num_update": 9, "lr": 0, '
-                '"metrics": {}}\n')     # a line of the killed epoch, if it had not logged yet
+                '"metrics": {}}\n')    # a line of the killed epoch, if it had not logged yet
 
-    train(data_root, output_path, 'TRAIN.end_epoch=2', 'TRAIN.RESUME=True', *RESUME_RUN)
-    assert_same_run(uninterrupted, out)
+    finish(start([LAUNCHER, '--cfg', CFG, '--skip-test', '--resume'] + overrides(
+        data_root, output_path, 'TRAIN.end_epoch=2', *RESUME_RUN)))
+    finish(reference)
+    assert_same_run(os.path.join(str(tmp_path / 'a'), 'shapes_fcis_end2end', 'train'), out)
 
 
 # ---- (4) NaN stops training ---------------------------------------------------------------
-def test_nan_loss_stops_with_batch_and_metric_and_keeps_the_checkpoint(data_root, tmp_path,
-                                                                        uninterrupted):
+METRICS = ('RPNLogLoss', 'RPNL1Loss', 'FCISLogLoss', 'FCISL1Loss', 'FCISMaskLoss', 'RPNAcc',
+           'FCISAcc', 'FCISAccFG')
+
+
+def resume_copy(uninterrupted, tmp_path):
+    """A copy of the uninterrupted run without its epoch-2 checkpoint; returns its folder."""
     out = os.path.join(str(tmp_path), 'shapes_fcis_end2end', 'train')
     shutil.copytree(uninterrupted, out)
-    for suffix in ('params', 'states', 'manifest'):
-        os.remove(checkpoint_paths(out, PREFIX, 2)[suffix])
-    before = {k: open(p, 'rb').read() for k, p in checkpoint_paths(out, PREFIX, 1).items()}
+    for path in checkpoint_paths(out, PREFIX, 2).values():
+        os.remove(path)
+    return out
 
-    argv = ['--cfg', CFG, '--skip-test', '--resume'] + overrides(
-        data_root, str(tmp_path), 'TRAIN.end_epoch=2', 'TRAIN.lr=1e5', 'TRAIN.warmup=False')
-    with pytest.raises(SystemExit) as exit_info:
-        run_launcher(argv)
-    message = str(exit_info.value.code)
-    assert '\n' not in message and message.startswith('error: non-finite training value')
-    assert 'epoch 1 batch ' in message and '=nan' in message
-    metric = message.split('batch ')[1].split(': ')[1].split('=')[0]
-    assert metric in ('RPNLogLoss', 'RPNL1Loss', 'FCISLogLoss', 'FCISL1Loss', 'FCISMaskLoss')
-    with open(os.path.join(out, 'train.log')) as f:
-        assert message[len('error: '):] in f.read()
 
+def checkpoint_bytes(out, epoch):
+    return {k: open(p, 'rb').read() for k, p in checkpoint_paths(out, PREFIX, epoch).items()}
+
+
+def assert_checkpoint_1_intact(out, before):
     assert find_last_checkpoint(out, PREFIX) == 1
-    assert {k: open(p, 'rb').read() for k, p in checkpoint_paths(out, PREFIX, 1).items()} == before
+    assert checkpoint_bytes(out, 1) == before
     state = load_training_state(out, PREFIX)
     assert state.epoch == 1 and state.num_update == 2 * NUM_TRAIN
     assert all(np.isfinite(v.asnumpy()).all() for v in state.arg_params.values())
 
-    with pytest.raises(NonFiniteLossError, match=r'epoch 1 batch \d+: .*nan'):
+
+def test_nan_loss_stops_with_batch_and_metric_and_keeps_the_checkpoint(data_root, tmp_path,
+                                                                        uninterrupted,
+                                                                        monkeypatch):
+    """A NaN RPN box target in batch 3 of epoch 2 (0-based epoch 1): RPNL1Loss is NaN."""
+    out = resume_copy(uninterrupted, tmp_path)
+    before = checkpoint_bytes(out, 1)
+    make_batch = TrainLoader.make_batch
+
+    def poisoned(self, job):
+        batch = make_batch(self, job)
+        if (batch['epoch'], batch['index']) == (1, 2):
+            batch['bbox_target'][batch['bbox_weight'] > 0] = np.nan   # every anchor with a loss
+        return batch
+    monkeypatch.setattr(TrainLoader, 'make_batch', poisoned)
+    with pytest.raises(SystemExit) as exit_info:
+        run_launcher(['--cfg', CFG, '--skip-test', '--resume'] +
+                     overrides(data_root, str(tmp_path), 'TRAIN.end_epoch=2', *RESUME_RUN))
+    message = str(exit_info.value.code)
+    assert '\n' not in message
+    assert message.startswith('error: non-finite training value at epoch 1 batch 3: '
+                              'RPNL1Loss=nan; training stopped')
+    with open(os.path.join(out, 'train.log')) as f:
+        assert message[len('error: '):] in f.read()
+    assert_checkpoint_1_intact(out, before)
+
+
+def test_diverging_run_stops_naming_the_batch_and_what_went_non_finite(data_root, tmp_path,
+                                                                       uninterrupted):
+    """lr=1e5: either a metric becomes NaN/inf, or the parameters do first (then an operator,
+    the proposal NMS, fails on NaN boxes); which one depends on the thread settings."""
+    out = resume_copy(uninterrupted, tmp_path)
+    before = checkpoint_bytes(out, 1)
+    with pytest.raises(NonFiniteLossError) as error:
         train(data_root, str(tmp_path), 'TRAIN.end_epoch=2', 'TRAIN.RESUME=True',
               'TRAIN.lr=1e5', 'TRAIN.warmup=False')
+    assert error.value.epoch == 1 and 1 <= error.value.nbatch <= 2 * NUM_TRAIN
+    assert 'epoch 1 batch %d: ' % error.value.nbatch in str(error.value)
+    for name, value in error.value.bad:
+        assert name in METRICS or name.startswith('parameter '), name
+        assert not np.isfinite(float(value))
+    assert_checkpoint_1_intact(out, before)
 
 
 # ---- (5) missing or corrupt checkpoints ---------------------------------------------------
