@@ -3,7 +3,12 @@
 Outputs go to ``<output_path>/<cfg name>/<image_set>/``: the merged config
 (``config.yaml``), ``train.log``, ``metrics.jsonl``, ``loss_curves.png`` and one atomic
 checkpoint per epoch (``<model_prefix>-EEEE.params/.states/.manifest.json``). With
-``TRAIN.RESUME`` the run continues from the last complete checkpoint there.
+``TRAIN.RESUME`` (launcher flag ``--resume``) the run continues from the last complete
+checkpoint there with the same schedule; on the CPU it ends with the same parameters, to the
+bit, as an uninterrupted run if it uses the same thread settings (OMP_NUM_THREADS; other
+thread counts change the rounding). A missing or corrupt checkpoint raises CheckpointError
+naming the file; a NaN/inf loss raises NonFiniteLossError naming the batch and the metric
+(the launcher prints either as one ``error:`` line).
 """
 import os
 
