@@ -6,6 +6,7 @@ Every key of the YAML and of the overrides must exist in ``defaults.py``; a valu
 have the default's type (ints are accepted where floats are expected, lists and tuples
 are interchangeable). Any violation raises ``ConfigError`` naming the key and the file.
 """
+import math
 import os
 
 import yaml
@@ -45,6 +46,17 @@ def _coerce(key, value, default, source):
                       % (source, key, type(default).__name__, default, value))
 
 
+def _check_finite(key, value, source):
+    """Reject NaN/inf numbers (alone or inside lists): they would only fail deep in training."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if isinstance(v, (list, tuple)):
+            _check_finite(key, v, source)
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError("%s: key '%s' must be a finite number, got %r" % (source, key, value))
+    return value
+
+
 def _merge(dst, src, source, prefix=''):
     """Recursively copy ``src`` (a dict from YAML) into ``dst`` with key and type checks."""
     for key, value in src.items():
@@ -58,7 +70,7 @@ def _merge(dst, src, source, prefix=''):
                                   % (source, full, value))
             _merge(dst[key], value, source, full + '.')
         else:
-            dst[key] = _coerce(full, value, dst[key], source)
+            dst[key] = _check_finite(full, _coerce(full, value, dst[key], source), source)
 
 
 def _parse_override(text):

@@ -86,3 +86,13 @@ def test_every_default_key_is_commented():
         stripped = line.strip()
         if stripped.startswith('config.') and '= edict()' not in stripped:
             assert '#' in stripped, 'uncommented config key: ' + stripped
+
+
+def test_non_finite_numbers_are_rejected(tmp_path):
+    path = write(tmp_path, "TRAIN:\n  BBOX_STDS: [0.2, .nan, 0.5, 0.5]\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert 'TRAIN.BBOX_STDS' in str(err.value) and 'finite' in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ['TRAIN.lr=inf'])
+    assert 'TRAIN.lr' in str(err.value)
