@@ -66,6 +66,12 @@ def propose_one_image(fg_scores, deltas, anchors, im_info, params):
     deltas = deltas.transpose(2, 3, 0, 1).reshape(-1, 4)  # -> (fh, fw, A, 4) -> (fh*fw*A, 4)
 
     boxes = clip_boxes(bbox_pred(anchors, deltas), im_info[:2])  # (fh*fw*A, 4)
+    # a diverged network gives NaN/inf: rank such proposals last at their anchors, so that
+    # NMS still runs and the non-finite loss is reported by the training loop's check
+    bad = ~(np.isfinite(boxes).all(axis=1) & np.isfinite(scores))
+    if bad.any():
+        boxes[bad] = clip_boxes(anchors[bad], im_info[:2])
+        scores = np.where(bad, -1.0, scores)
     candidates = filter_small_boxes(boxes, params['min_size'] * im_info[2])
     if candidates.size == 0:
         # nothing is large enough: fall back to every box rather than returning nothing

@@ -172,3 +172,23 @@ def test_nms_on_prefixes_equals_full_nms(max_keep, thresh, num_boxes):
     if thresh < 0.5:
         assert full.size > 200 and (full < 4096).sum() < 150, "test setup: prefixes must grow"
     np.testing.assert_array_equal(nms_first(dets, thresh, max_keep), full[:max_keep])
+
+
+def test_non_finite_network_outputs_still_give_proposals():
+    """A diverged RPN (NaN scores, inf deltas) must not break NMS: non-finite proposals
+    fall back to their clipped anchors and rank last."""
+    from fcis.operators.proposal import propose_one_image
+    from lib.rpn import generate_anchors
+    from lib.rpn.generate_anchors import shifted_anchors
+    rng = np.random.RandomState(0)
+    num_anchors, fh, fw = 3, 4, 5
+    base = generate_anchors(base_size=16, ratios=(0.5, 1, 2), scales=(2,))
+    anchors = shifted_anchors(fh, fw, 16, base)
+    scores = rng.rand(num_anchors, fh, fw).astype(np.float32)
+    deltas = (rng.randn(4 * num_anchors, fh, fw) * 0.1).astype(np.float32)
+    scores[0, 0, 0] = np.nan
+    deltas[:, 1, 1] = np.inf
+    params = dict(pre_nms_top_n=100, post_nms_top_n=10, threshold=0.7, min_size=1)
+    boxes, out_scores = propose_one_image(scores, deltas, anchors, np.array([64, 80, 1.0]), params)
+    assert boxes.shape == (10, 4) and np.isfinite(boxes).all()
+    assert np.isfinite(out_scores).all() and (out_scores[:5] >= 0).all()
