@@ -122,7 +122,14 @@ void group_forward_cpu(const ChannelOpShape& s, const float* data, float* out) {
       const float* x = data + first;
       if (s.op_type == kGroupMax) {
         float* y = out + (static_cast<int64_t>(n) * s.group + g) * S;
-        for (int64_t i = 0; i < S; ++i) y[i] = x[i + group_argmax(x + i, s.k, S) * S];
+        if (s.k == 2) {
+          // FCIS's case written so that the compiler vectorizes it: the member group_argmax
+          // picks (the second only when strictly larger), as a select.
+          const float* x1 = x + S;
+          for (int64_t i = 0; i < S; ++i) y[i] = x1[i] > x[i] ? x1[i] : x[i];
+        } else {
+          for (int64_t i = 0; i < S; ++i) y[i] = x[i + group_argmax(x + i, s.k, S) * S];
+        }
       } else {
         for (int64_t i = 0; i < S; ++i) group_softmax(x + i, out + first + i, s.k, S);
       }
@@ -140,8 +147,21 @@ void group_backward_cpu(const ChannelOpShape& s, const float* out_grad, const fl
       const int64_t first = (static_cast<int64_t>(n) * s.group + g) * s.k * S;
       if (s.op_type == kGroupMax) {
         const float* dy = out_grad + (static_cast<int64_t>(n) * s.group + g) * S;
-        for (int64_t i = 0; i < S; ++i) {
-          group_max_grad(data + first + i, dy[i], data_grad + first + i, s.k, S);
+        if (s.k == 2) {
+          // group_max_grad for k = 2 as selects (vectorizable): dy to the member picked.
+          const float* x0 = data + first;
+          const float* x1 = x0 + S;
+          float* dx0 = data_grad + first;
+          float* dx1 = dx0 + S;
+          for (int64_t i = 0; i < S; ++i) {
+            const bool second = x1[i] > x0[i];
+            dx0[i] = second ? 0.f : dy[i];
+            dx1[i] = second ? dy[i] : 0.f;
+          }
+        } else {
+          for (int64_t i = 0; i < S; ++i) {
+            group_max_grad(data + first + i, dy[i], data_grad + first + i, s.k, S);
+          }
         }
       } else {
         for (int64_t i = 0; i < S; ++i) {
