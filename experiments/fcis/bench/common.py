@@ -53,9 +53,58 @@ def train_symbol(cfg):
     return get_train_symbol(network_args(cfg, is_train=True))
 
 
-def random_params(sym, data_shape):
-    """(arg_params, aux_params) of ``sym`` drawn by FCISInitializer (no file)."""
-    return load_params(sym, {'data': tuple(data_shape)}, '', 0, initializer=FCISInitializer())
+def random_image(shape, seed=0):
+    """(N, 3, H, W) NDArray of noise with the spread of a mean-subtracted image."""
+    return mx.nd.array(50.0 * np.random.default_rng(seed).standard_normal(shape))
+
+
+def random_params(sym, data_shape, seed=0):
+    """(arg_params, aux_params) of ``sym`` drawn by FCISInitializer (no file), the heads
+    calibrated on a noise image (calibrate_heads)."""
+    mx.random.seed(seed)
+    arg_params, aux_params = load_params(sym, {'data': tuple(data_shape)}, '', 0,
+                                         initializer=FCISInitializer())
+    calibrate_heads(sym, arg_params, aux_params, random_image(data_shape, seed + 1))
+    return arg_params, aux_params
+
+
+# Output spread of the new layers after calibrate_heads (per channel, over the positions of
+# the image): RPN scores that rank anchors, box deltas of a few tenths, score maps that
+# spread the classes.
+HEAD_OUTPUT_STD = {'rpn_cls_score': 1.0, 'rpn_bbox_pred': 0.2, 'fcis_cls_seg': 1.0,
+                   'fcis_bbox': 0.2}
+
+
+def calibrate_heads(sym, arg_params, aux_params, data):
+    """Standardize the random last RPN/FCIS layers (in place) so that every output channel
+    has mean 0 and std HEAD_OUTPUT_STD on ``data`` (an NDArray image), like a trained net.
+
+    The random trunk's activations are huge (std ~1e6 at res5), so uncalibrated heads give
+    RPN deltas that overflow (every proposal collapses onto the image border) and one-hot
+    class scores, i.e. degenerate ROIs and a trivial post-processing. Calibrated, proposals
+    come from all anchor sizes and the class scores are spread (every class a candidate: the
+    most expensive case for NMS and voting). The layers are 1x1 convolutions, linear in weight and
+    bias, so one forward gives the per-channel scale and shift. Returns {layer: std before}.
+    """
+    internals = sym.get_internals()
+    names = list(HEAD_OUTPUT_STD)
+    group = mx.sym.Group([internals[n + '_output'] for n in names])
+    exe = group.simple_bind(mx.cpu(), grad_req='null', data=data.shape)
+    for name, array in exe.arg_dict.items():
+        (data if name == 'data' else arg_params[name]).copyto(array)
+    for name, array in exe.aux_dict.items():
+        aux_params[name].copyto(array)
+    before = {}
+    for name, out in zip(names, exe.forward(is_train=False)):
+        out = out.asnumpy().astype(np.float64)  # (N, C, h, w)
+        mean, std = out.mean(axis=(0, 2, 3)), out.std(axis=(0, 2, 3))  # (C,)
+        scale = HEAD_OUTPUT_STD[name] / np.maximum(std, 1e-30)
+        weight = arg_params[name + '_weight']  # (C, Cin, 1, 1)
+        bias = arg_params[name + '_bias']  # (C,)
+        weight[:] = weight.asnumpy() * scale.reshape(-1, 1, 1, 1).astype(np.float32)
+        bias[:] = ((bias.asnumpy() - mean) * scale).astype(np.float32)
+        before[name] = float(out.std())
+    return before
 
 
 def node_input(sym, layer):

@@ -11,7 +11,6 @@ import os
 import sys
 
 import mxnet as mx
-import numpy as np
 
 from experiments.fcis.bench import common
 
@@ -26,7 +25,7 @@ def inference_peak(config):
     arg_params, aux_params = common.random_params(sym, shape)
     predictor = Predictor(sym, arg_params, aux_params, mx.cpu(),
                           [('data', shape), ('im_info', (1, 3))])
-    data = mx.nd.array(50.0 * np.random.default_rng(0).standard_normal(shape))
+    data = common.random_image(shape)
     batch = mx.io.DataBatch(data=[data, mx.nd.array([[height, width, 1.0]])])
     outputs = predictor.predict(batch)
     image_detections(outputs, 1.0, height, width, cfg.dataset.NUM_CLASSES, cfg.TEST)

@@ -1,5 +1,6 @@
 """``benchmark.py train``: training iterations of the real loop (fcis.core.module.fit with the
-config's TrainLoader, optimizer, metrics and fixed parameters) on random weights.
+config's TrainLoader, optimizer, metrics and fixed parameters) on random weights (the last
+head layers calibrated: experiments/fcis/bench/common.py calibrate_heads).
 
 Data: a synthetic COCO-like set for 'coco' (experiments/fcis/bench/data.py), the generated
 shapes set for 'shapes'. ``--warmup`` iterations are dropped, the next ``--runs`` measured:
@@ -125,7 +126,10 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
     loader = make_train_loader(cfg, symbol, ctx, roidb)
     train_iter = TimedIter(loader, iterations, watch)
     shapes = dict(loader.provide_data + loader.provide_label)
+    mx.random.seed(seed)
     arg_params, aux_params = load_params(symbol, shapes, '', 0, initializer=FCISInitializer())
+    common.calibrate_heads(symbol, arg_params, aux_params,
+                           common.random_image(shapes['data'], seed + 1))
     fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS)
     patches = [mock.patch.object(cls, method, watch.wrap(name, getattr(cls, method)))
                for name, cls in CUSTOM_OPS.items() for method in ('forward', 'backward')]
