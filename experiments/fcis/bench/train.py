@@ -10,7 +10,8 @@ shapes set for 'shapes'. ``--warmup`` iterations are dropped, the next ``--runs`
               target, OHEM), summed over the measured iterations (they run on MXNet's
               custom-op thread and may overlap other work: an upper bound of their share)
   data wait   time the training thread waits in the loader's ``next()`` (includes the
-              NumPy -> NDArray copy of the batch)
+              NumPy -> NDArray copy of the batch), after waiting for the engine to finish
+              the previous iteration (which that copy would wait for anyway)
   reshape     time of Module.reshape when a batch's shapes change (GT count, image size)
 
 Shares are of the measured window (mean iteration x runs).
@@ -87,6 +88,12 @@ class TimedIter(mx.io.DataIter):
     def next(self):
         if self.count >= self.limit:
             raise StopIteration
+        # The loader turns the batch into NDArrays, whose synchronous copy waits for the
+        # engine to finish the work pushed before (the previous backward and update): that
+        # is compute, not data. Wait for it first so that 'data' is the loader's own time.
+        start = time.perf_counter()
+        mx.nd.waitall()
+        self.watch.add('sync', start, time.perf_counter())
         start = time.perf_counter()
         try:
             batch = self.loader.next()
