@@ -66,7 +66,7 @@ def initial_params(cfg, symbol, train_iter, output_dir, logger):
     shapes = dict(train_iter.provide_data + train_iter.provide_label)
     arg_params, aux_params = load_params(symbol, shapes, cfg.network.pretrained,
                                          cfg.network.pretrained_epoch, logger,
-                                         FCISInitializer())
+                                         FCISInitializer(cfg.network.MSRA_INIT_LAYERS))
     return arg_params, aux_params, cfg.TRAIN.begin_epoch, None, None
 
 

@@ -49,6 +49,10 @@ def default_config():
     config.network.PSROI_POOLED_SIZE = 21  # side of the assembled per-ROI score maps
     config.network.CONV_NEW_CHANNELS = 1024  # channels of conv_new_1 on res5
     config.network.RPN_CONV_CHANNELS = 512   # channels of the RPN 3x3 conv
+    config.network.FCIS_CLS_SEG_LR_MULT = 1.0  # lr multiplier of fcis_cls_seg: the class score averages
+                                         # k*k group votes, so each group's weights get 1/k^2 of the gradient
+    config.network.MSRA_INIT_LAYERS = []  # new layers (heads.NEW_LAYERS names) initialized He-normal
+                                         # std sqrt(2/fan_in) instead of N(0, 0.01) (from-scratch training)
 
     # --- dataset -------------------------------------------------------------------
     config.dataset = edict()
@@ -118,6 +122,9 @@ def default_config():
     config.TEST.RPN_POST_NMS_TOP_N = 300 # proposals kept after NMS (ROIs of the first pass)
     config.TEST.RPN_MIN_SIZE = 0         # minimum proposal side (0 = RPN_FEAT_STRIDE)
     config.TEST.CXX_PROPOSAL = False     # use contrib.Proposal instead of the Python proposal op
+    config.TEST.BN_IMAGE_STATS = False   # trunk BatchNorms use each test image's own statistics (as in
+                                         # training with BN_USE_GLOBAL_STATS false, 1 image/device) instead
+                                         # of the moving averages
     config.TEST.ITER = 2                 # 2: regressed boxes of the first pass are ROIs of a second
     config.TEST.MIN_DROP_SIZE = 2        # drop ROIs smaller than this (original image pixels)
     config.TEST.NMS = 0.3                # per-class NMS threshold

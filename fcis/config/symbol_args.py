@@ -3,12 +3,13 @@ arguments of the symbol builders (``fcis.symbols.args``)."""
 from fcis.symbols.args import FCISArgs, ProposalArgs, TestArgs, TrainArgs, TrunkArgs
 
 
-def trunk_args(cfg):
-    """network.* -> TrunkArgs."""
+def trunk_args(cfg, is_train=True):
+    """network.* (and TEST.BN_IMAGE_STATS for the test symbol) -> TrunkArgs."""
     net = cfg.network
     return TrunkArgs(depth=net.depth, units=tuple(net.TRUNK_UNITS),
                      filters=tuple(net.TRUNK_FILTERS), stride_in_1x1=bool(net.STRIDE_IN_1X1),
-                     bn_use_global_stats=bool(net.BN_USE_GLOBAL_STATS))
+                     bn_use_global_stats=bool(net.BN_USE_GLOBAL_STATS),
+                     bn_image_stats=not is_train and bool(cfg.TEST.BN_IMAGE_STATS))
 
 
 def proposal_args(section):
@@ -62,8 +63,9 @@ def network_args(cfg, is_train):
                     group_size=int(net.PSROI_GROUP_SIZE),
                     pooled_size=int(net.PSROI_POOLED_SIZE),
                     conv_new_channels=int(net.CONV_NEW_CHANNELS),
+                    cls_seg_lr_mult=float(net.FCIS_CLS_SEG_LR_MULT),
                     rpn_conv_channels=int(net.RPN_CONV_CHANNELS),
-                    trunk=trunk_args(cfg), proposal=proposal_args(section),
+                    trunk=trunk_args(cfg, is_train), proposal=proposal_args(section),
                     train=train, test=test)
     if args.num_anchors != net.NUM_ANCHORS:
         raise ValueError("network.NUM_ANCHORS (%d) differs from len(ANCHOR_SCALES) x "

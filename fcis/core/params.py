@@ -7,7 +7,11 @@
 Initialization of every parameter the file does not hold (``FCISInitializer``):
 
 * new layers (``fcis.symbols.NEW_LAYERS``: rpn_conv_3x3, rpn_cls_score, rpn_bbox_pred,
-  conv_new_1, fcis_cls_seg, fcis_bbox): weight N(0, 0.01), bias 0;
+  conv_new_1, fcis_cls_seg, fcis_bbox): weight N(0, 0.01), bias 0; those named in
+  ``msra_layers`` (network.MSRA_INIT_LAYERS) He / MSRA normal instead. With a trunk trained
+  from scratch (features of unit scale, not a pretrained res5) two stacked N(0, 0.01) layers
+  (conv_new_1 -> fcis_cls_seg) give each other gradients ~1e-3 and the class head barely
+  moves for hundreds of iterations;
 * trunk convolutions (only when training from scratch, no file): He / MSRA normal,
   std sqrt(2 / fan_in);
 * BatchNorm: gamma 1, beta 0, moving_mean 0, moving_var 1; any other bias 0.
@@ -52,11 +56,27 @@ def _he_std(shape):
 
 @mx.init.register
 class FCISInitializer(mx.init.Initializer):
-    """New layers N(0, 0.01); other conv weights He-normal; biases 0; BatchNorm gamma 1,
-    beta 0, moving mean 0, moving var 1 (MXNet's defaults for those)."""
+    """New layers N(0, 0.01) (those in ``msra_layers`` He-normal); other conv weights
+    He-normal; biases 0; BatchNorm gamma 1, beta 0, moving mean 0, moving var 1 (MXNet's
+    defaults for those).
+
+    msra_layers: names from fcis.symbols.NEW_LAYERS (e.g. ['conv_new_1', 'fcis_cls_seg']);
+    another name is a ValueError listing the allowed ones.
+    """
+
+    def __init__(self, msra_layers=()):
+        msra_layers = list(msra_layers)
+        unknown = [n for n in msra_layers if n not in NEW_LAYERS]
+        if unknown:
+            raise ValueError("network.MSRA_INIT_LAYERS: %s not a new layer; choose from %s"
+                             % (', '.join(map(str, unknown)), ', '.join(NEW_LAYERS)))
+        super().__init__(msra_layers=msra_layers)
+        self._msra = tuple(msra_layers)
 
     def _init_weight(self, name, arr):
-        std = NEW_LAYER_STD if is_new_layer(name) else _he_std(arr.shape)
+        new = is_new_layer(name)
+        msra = new and any(name.startswith(layer + '_') for layer in self._msra)
+        std = NEW_LAYER_STD if new and not msra else _he_std(arr.shape)
         arr[:] = mx.nd.random.normal(0, std, shape=arr.shape, dtype=arr.dtype)
 
     def _init_default(self, name, arr):

@@ -26,12 +26,17 @@ class TrunkArgs:
         ``depth``.
     stride_in_1x1: stride 2 of res3a/res4a on the first 1x1 conv (Caffe) or on the 3x3.
     bn_use_global_stats: True freezes BatchNorm statistics (pretrained trunk).
+    bn_image_stats: True normalizes every image with its own per-channel mean and variance
+        over (H, W) (InstanceNorm on the bn* gamma/beta; no moving averages), what
+        BatchNorm without global statistics computes in training with one image per device.
+        For the test symbol of a trunk trained that way (TEST.BN_IMAGE_STATS).
     """
     depth: int = 101
     units: Tuple[int, ...] = ()
     filters: Tuple[int, ...] = ()
     stride_in_1x1: bool = True
     bn_use_global_stats: bool = True
+    bn_image_stats: bool = False
 
     def stage_units(self):
         """Units of res2..res5: ``units`` if given, else the standard ones of ``depth``."""
@@ -115,6 +120,7 @@ class FCISArgs:
     group_size: int = 7              # k of the k x k position-sensitive grid
     pooled_size: int = 21            # side of the assembled per-ROI maps (and mask targets)
     conv_new_channels: int = 1024
+    cls_seg_lr_mult: float = 1.0     # lr multiplier of fcis_cls_seg (weight and bias)
     rpn_conv_channels: int = 512
     trunk: TrunkArgs = field(default_factory=TrunkArgs)
     proposal: ProposalArgs = field(default_factory=ProposalArgs)
@@ -138,6 +144,9 @@ class FCISArgs:
                              "got RPN %d / RCNN %d" % (self.rpn_feat_stride, self.rcnn_feat_stride))
         if self.num_anchors < 1:
             raise ValueError("anchor_scales and anchor_ratios must not be empty")
+        if not self.cls_seg_lr_mult > 0:
+            raise ValueError("network.FCIS_CLS_SEG_LR_MULT must be > 0, got %r"
+                             % (self.cls_seg_lr_mult,))
         if self.test.iters not in (1, 2):
             raise ValueError("test iters (TEST.ITER) must be 1 or 2, got %r" % (self.test.iters,))
         return self

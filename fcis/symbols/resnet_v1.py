@@ -39,8 +39,15 @@ def conv(data, name, num_filter, kernel, stride=1, pad=0, dilate=1):
                               pad=(pad, pad), dilate=(dilate, dilate), no_bias=True)
 
 
-def batch_norm(data, name, use_global_stats):
-    """BatchNorm with learnable gamma (fix_gamma False), eps 1e-5."""
+def batch_norm(data, name, use_global_stats, image_stats=False):
+    """BatchNorm with learnable gamma (fix_gamma False), eps 1e-5. (N, C, H, W) -> same.
+
+    image_stats: InstanceNorm ``name`` instead (parameters ``name``_gamma/_beta, no moving
+    averages): each image normalized by its own per-channel mean/variance over (H, W),
+    equal to BatchNorm's training-mode output for a batch of one image.
+    """
+    if image_stats:
+        return mx.sym.InstanceNorm(data=data, name=name, eps=BN_EPS)
     return mx.sym.BatchNorm(data=data, name=name, use_global_stats=use_global_stats,
                             fix_gamma=False, eps=BN_EPS)
 
@@ -52,24 +59,25 @@ def bottleneck(data, unit, num_filter, stride, dilate, has_shortcut_conv, args):
     branch is num_filter / 4. ``args`` is a TrunkArgs.
     """
     gs = args.bn_use_global_stats
+    image = args.bn_image_stats
     mid = num_filter // 4
     s1, s3 = (stride, 1) if args.stride_in_1x1 else (1, stride)
     res, bn = 'res' + unit, 'bn' + unit
 
     if has_shortcut_conv:
         shortcut = conv(data, res + '_branch1', num_filter, 1, stride=stride)
-        shortcut = batch_norm(shortcut, bn + '_branch1', gs)
+        shortcut = batch_norm(shortcut, bn + '_branch1', gs, image)
     else:
         shortcut = data
 
     x = conv(data, res + '_branch2a', mid, 1, stride=s1)
-    x = batch_norm(x, bn + '_branch2a', gs)
+    x = batch_norm(x, bn + '_branch2a', gs, image)
     x = mx.sym.Activation(x, act_type='relu', name=res + '_branch2a_relu')
     x = conv(x, res + '_branch2b', mid, 3, stride=s3, pad=dilate, dilate=dilate)
-    x = batch_norm(x, bn + '_branch2b', gs)
+    x = batch_norm(x, bn + '_branch2b', gs, image)
     x = mx.sym.Activation(x, act_type='relu', name=res + '_branch2b_relu')
     x = conv(x, res + '_branch2c', num_filter, 1)
-    x = batch_norm(x, bn + '_branch2c', gs)
+    x = batch_norm(x, bn + '_branch2c', gs, image)
 
     out = mx.sym.elemwise_add(shortcut, x, name=res)
     return mx.sym.Activation(out, act_type='relu', name=res + '_relu')
@@ -88,7 +96,7 @@ def stem(data, num_filter, args):
     """conv1 7x7/2 + bn_conv1 + relu + pool1 3x3/2. (N, 3, H, W) -> (N, F, ~H/4, ~W/4)."""
     x = mx.sym.Convolution(data=data, name='conv1', num_filter=num_filter, kernel=(7, 7),
                            stride=(2, 2), pad=(3, 3), no_bias=True)
-    x = batch_norm(x, 'bn_conv1', args.bn_use_global_stats)
+    x = batch_norm(x, 'bn_conv1', args.bn_use_global_stats, args.bn_image_stats)
     x = mx.sym.Activation(x, act_type='relu', name='conv1_relu')
     return mx.sym.Pooling(x, name='pool1', kernel=(3, 3), stride=(2, 2), pad=(0, 0),
                           pool_type='max', pooling_convention='full')

@@ -120,6 +120,40 @@ def test_initializer_works_inside_module_init():
     assert not bias.asnumpy().any()
 
 
+def test_msra_init_layers_are_he_normal_and_others_keep_0_01():
+    """network.MSRA_INIT_LAYERS: the named new layers get std sqrt(2 / fan_in), the other new
+    layers N(0, 0.01); biases stay 0."""
+    init = FCISInitializer(['conv_new_1', 'fcis_cls_seg'])
+    for name, shape in [('conv_new_1_weight', (256, 512, 1, 1)),
+                        ('fcis_cls_seg_weight', (490, 256, 1, 1))]:
+        arr = mx.nd.zeros(shape)
+        init(mx.init.InitDesc(name), arr)
+        assert abs(arr.asnumpy().std() - np.sqrt(2.0 / shape[1])) < 0.05 * np.sqrt(2.0 / shape[1])
+    other = mx.nd.zeros((64, 256, 1, 1))
+    init(mx.init.InitDesc('fcis_bbox_weight'), other)
+    assert abs(other.asnumpy().std() - 0.01) < 0.001
+    bias = mx.nd.ones((490,))
+    init(mx.init.InitDesc('fcis_cls_seg_bias'), bias)
+    assert not bias.asnumpy().any()
+
+
+def test_msra_init_layers_from_config_reach_load_params():
+    cfg = load_config(VOC, ['network.MSRA_INIT_LAYERS=[conv_new_1]'])
+    assert cfg.network.MSRA_INIT_LAYERS == ['conv_new_1']
+    assert load_config(VOC).network.MSRA_INIT_LAYERS == []  # paper default: all N(0, 0.01)
+    sym = get_test_symbol(network_args(cfg, is_train=False))
+    args, _ = load_params(sym, {'data': (1, 3, 64, 64)},
+                          initializer=FCISInitializer(cfg.network.MSRA_INIT_LAYERS))
+    w = args['conv_new_1_weight'].asnumpy()  # (1024, 2048, 1, 1)
+    assert abs(w.std() - np.sqrt(2.0 / 2048)) < 0.002
+    assert abs(args['fcis_cls_seg_weight'].asnumpy().std() - 0.01) < 0.001
+
+
+def test_msra_init_unknown_layer_is_an_error_naming_the_key():
+    with pytest.raises(ValueError, match=r"MSRA_INIT_LAYERS: res5a_branch2a not a new layer"):
+        FCISInitializer(['res5a_branch2a'])
+
+
 def test_fixed_param_names(voc_symbol):
     names = voc_symbol.list_arguments()
     fixed = set(fixed_param_names(names, load_config(VOC).network.FIXED_PARAMS))

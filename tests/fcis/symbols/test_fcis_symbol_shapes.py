@@ -87,6 +87,18 @@ def test_conv_new_1_has_lr_mult_3_and_the_trunk_none():
     assert '__lr_mult__' not in attrs.get('res4a_branch2a_weight', {})
 
 
+def test_fcis_cls_seg_lr_mult_from_config():
+    """network.FCIS_CLS_SEG_LR_MULT puts an lr multiplier on fcis_cls_seg only (default none)."""
+    cfg = load_config(VOC, ['network.FCIS_CLS_SEG_LR_MULT=10'])
+    attrs = get_train_symbol(network_args(cfg, is_train=True)).attr_dict()
+    assert float(attrs['fcis_cls_seg_weight']['__lr_mult__']) == 10.0
+    assert float(attrs['fcis_cls_seg_bias']['__lr_mult__']) == 10.0
+    assert '__lr_mult__' not in attrs.get('fcis_bbox_weight', {})
+    assert float(attrs['conv_new_1_weight']['__lr_mult__']) == 3.0
+    with pytest.raises(ValueError, match='FCIS_CLS_SEG_LR_MULT must be > 0'):
+        network_args(load_config(VOC, ['network.FCIS_CLS_SEG_LR_MULT=0']), is_train=True)
+
+
 def test_ohem_switch_inserts_the_annotator():
     def has_ohem(overrides):
         sym = get_train_symbol(network_args(load_config(VOC, overrides), is_train=True))

@@ -125,6 +125,59 @@ def test_batchnorm_frozen_uses_moving_statistics(frozen):
     assert sym.attr_dict()['bn_conv1']['fix_gamma'] == 'False'
 
 
+def test_bn_image_stats_matches_training_mode_batchnorm_per_image():
+    """TEST.BN_IMAGE_STATS: the test trunk (InstanceNorm on the same gamma/beta, inference
+    mode) gives each image what the training trunk's BatchNorm (batch statistics) gives it
+    alone, through the whole trunk; a NumPy reference checks the per-image normalization."""
+    kw = dict(depth=50, units=(1, 2, 1, 1), filters=(8, 16, 16, 32, 32))
+    train_sym = trunk(TrunkArgs(bn_use_global_stats=False, **kw))
+    test_sym = trunk(TrunkArgs(bn_use_global_stats=False, bn_image_stats=True, **kw))
+    assert test_sym.list_arguments() == train_sym.list_arguments()
+    assert test_sym.list_auxiliary_states() == []
+    rng = np.random.RandomState(2)
+    data = rng.randn(2, 3, 48, 64) * np.array([1., 5., 20.])[None, :, None, None] + 3
+    train_ex = train_sym.simple_bind(mx.cpu(), data=(1, 3, 48, 64))
+    test_ex = test_sym.simple_bind(mx.cpu(), data=(2, 3, 48, 64), grad_req='null')
+    for name, arr in train_ex.arg_dict.items():
+        if name != 'data':
+            arr[:] = rng.randn(*arr.shape) * (0.3 if name.endswith('weight') else 1.0)
+            test_ex.arg_dict[name][:] = arr
+    for arr in train_ex.aux_dict.values():  # moving stats the image-stats trunk must ignore
+        arr[:] = rng.rand(*arr.shape) + 5
+    test_ex.arg_dict['data'][:] = data
+    test_outs = [o.asnumpy() for o in test_ex.forward(is_train=False)]
+    for i in range(2):
+        train_ex.arg_dict['data'][:] = data[i:i + 1]
+        train_outs = [o.asnumpy() for o in train_ex.forward(is_train=True)]
+        for got, want in zip(test_outs, train_outs):
+            np.testing.assert_allclose(got[i:i + 1], want, rtol=1e-3, atol=1e-3)
+    internals = test_sym.get_internals()
+    ex = internals['bn_conv1_output'].simple_bind(mx.cpu(), data=(2, 3, 48, 64), grad_req='null')
+    for name in ex.arg_dict:
+        ex.arg_dict[name][:] = test_ex.arg_dict[name]
+    bn = ex.forward(is_train=False)[0].asnumpy()
+    conv = mx.nd.Convolution(ex.arg_dict['data'], ex.arg_dict['conv1_weight'], num_filter=8,
+                             kernel=(7, 7), stride=(2, 2), pad=(3, 3), no_bias=True).asnumpy()
+    gamma = ex.arg_dict['bn_conv1_gamma'].asnumpy()[None, :, None, None]
+    beta = ex.arg_dict['bn_conv1_beta'].asnumpy()[None, :, None, None]
+    m, v = conv.mean(axis=(2, 3), keepdims=True), conv.var(axis=(2, 3), keepdims=True)
+    np.testing.assert_allclose(bn, (conv - m) / np.sqrt(v + 1e-5) * gamma + beta,
+                               rtol=1e-3, atol=1e-3)
+
+
+def test_bn_image_stats_only_in_the_test_symbol():
+    import os
+    from fcis.config import load_config
+    from fcis.config.symbol_args import network_args
+    cfg_file = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'experiments', 'fcis',
+                            'cfgs', 'shapes_fcis_end2end.yaml')
+    cfg = load_config(cfg_file, ['TEST.BN_IMAGE_STATS=true'])
+    assert network_args(cfg, is_train=False).trunk.bn_image_stats
+    assert not network_args(cfg, is_train=True).trunk.bn_image_stats
+    cfg = load_config(cfg_file, ['TEST.BN_IMAGE_STATS=false'])
+    assert not network_args(cfg, is_train=False).trunk.bn_image_stats
+
+
 def test_small_trunk_is_fast_enough_for_cpu_training():
     sym = trunk(SMALL)
     loss = mx.sym.Group([mx.sym.MakeLoss(mx.sym.mean(s)) for s in sym])
