@@ -3,9 +3,11 @@
 PSROIPooling at the COCO test sizes (data 1x7938x38x63, i.e. 81 classes x 2 x 7 x 7 score
 maps of a 600x1000 image at stride 16; 300 random ROIs; spatial_scale 1/16, output_dim 162,
 pooled_size 21, group_size 7) against ``mx.nd.contrib.PSROIPooling``; ChannelOperator at
-the FCIS size (600 ROIs x 162 x 21 x 21, 81 groups) against compositions of built-in ops.
-Forward and backward (the op's backward through autograd) are timed as the median of
-``--runs`` runs after a warm-up. Prints a table, then one JSON line with the numbers.
+the FCIS size (600 ROIs x 162 x 21 x 21, 81 groups) against compositions of built-in ops;
+the Python CustomOps (proposal, proposal target, OHEM, box parser) at COCO sizes
+(experiments/fcis/bench/custom_ops.py). Forward and backward (the op's backward through
+autograd) are timed as the median of ``--runs`` runs after a warm-up. Prints a table, then
+one JSON line with the numbers.
 Exits with 1 if our PSROIPooling output or gradient is not identical to contrib's.
 """
 import argparse
@@ -15,6 +17,7 @@ import os
 import mxnet as mx
 import numpy as np
 
+from experiments.fcis.bench.custom_ops import bench_custom_ops
 from experiments.fcis.bench.timing import format_table, median_seconds
 from lib.ops import load_ops
 
@@ -114,6 +117,11 @@ def bench_channel_operator(rng, runs, num):
     return results
 
 
+def custom_table(custom):
+    return format_table(["Python CustomOp (COCO)", "forward ms"],
+                        [[name, "%.1f" % (1000 * s)] for name, s in custom.items()])
+
+
 def table(psroi, channel):
     ms = lambda s: "%.1f" % (1000 * s)  # noqa: E731
     rows = [["PSROIPooling (COCO)", "contrib", ms(psroi["contrib_forward_s"]),
@@ -141,17 +149,22 @@ def main(argv):
     parser.add_argument("--rois", type=int, default=300, help="PSROIPooling ROIs")
     parser.add_argument("--mask-rois", type=int, default=600, help="ChannelOperator ROIs")
     parser.add_argument("--no-channel", action="store_true", help="skip ChannelOperator")
+    parser.add_argument("--no-custom", action="store_true", help="skip the Python CustomOps")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     load_ops()
     rng = np.random.default_rng(args.seed)
     psroi = bench_psroi(rng, args.runs, args.rois)
     channel = {} if args.no_channel else bench_channel_operator(rng, args.runs, args.mask_rois)
+    custom = {} if args.no_custom else bench_custom_ops(rng, args.runs)
     threads = os.environ.get("OMP_NUM_THREADS")
     print("OMP_NUM_THREADS=%s, median of %d runs after a warm-up" % (threads, args.runs))
     print(table(psroi, channel))
+    if custom:
+        print(custom_table(custom))
     print("goal forward >= 3x: %s, backward >= 5x: %s"
           % (psroi["forward_speedup"] >= 3, psroi["backward_speedup"] >= 5))
     print(json.dumps({"omp_num_threads": threads, "runs": args.runs,
-                      "psroi_pooling": psroi, "channel_operator": channel}, sort_keys=True))
+                      "psroi_pooling": psroi, "channel_operator": channel,
+                      "custom_ops": custom}, sort_keys=True))
     return 0 if psroi["forward_identical"] and psroi["backward_identical"] else 1
