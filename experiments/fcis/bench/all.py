@@ -78,6 +78,11 @@ def report(figures):
              "conv peak: %.0f GFLOP/s (3x3 conv %s; %s GFLOP/s at start/end)" % (
                  peak, figures['peaks'][0]['shape'],
                  '/'.join('%.0f' % p['gflop_per_s'] for p in figures['peaks']))]
+    low, high = sorted(p['gflop_per_s'] for p in figures['peaks'])
+    if low < 0.85 * high:
+        lines.append("WARNING: the conv peak changed by %.0f%% during the run: the machine was "
+                     "busy (other processes); the figures are not comparable" % (
+                         100 * (1 - low / high)))
     for config in ('coco', 'shapes'):
         lines += ['', inference.table(figures['inference'][config], peak)]
     trains = [figures['train'][c] for c in ('coco', 'shapes')]

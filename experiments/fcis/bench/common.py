@@ -164,7 +164,14 @@ def measure_conv_peak(runs, shape=PEAK_CONV):
 
 
 def peak_rss_mb():
-    """Peak resident memory of this process so far, in MB (Linux ru_maxrss is in kB)."""
+    """Peak resident memory of this process so far, in MB: VmHWM of /proc/self/status, the
+    high-water mark of this process's own memory. (ru_maxrss is not usable in a child: Linux
+    carries the parent's peak across fork + exec, so every child of a big benchmark process
+    would report at least the parent's size.)"""
+    with open('/proc/self/status') as status:
+        for line in status:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024.0  # kB -> MB
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 

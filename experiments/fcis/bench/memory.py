@@ -3,7 +3,9 @@
     python -m experiments.fcis.bench.memory inference coco   # bind + 1 image + post-processing
     python -m experiments.fcis.bench.memory train coco       # 2 training iterations (fit)
 
-Prints one JSON line {"kind", "config", "peak_rss_mb"} (ru_maxrss of this process).
+Prints one JSON line {"kind", "config", "peak_rss_mb", "ru_maxrss_mb"}: the peak resident
+memory of this process (VmHWM; ru_maxrss also carries the parent's peak, see
+common.peak_rss_mb).
 ``common.peak_memory_subprocess`` runs it.
 """
 import json
@@ -49,7 +51,9 @@ def main(argv):
     common.load_ops()
     (inference_peak if kind == 'inference' else train_peak)(config)
     mx.nd.waitall()
+    import resource
     print(json.dumps({'kind': kind, 'config': config, 'peak_rss_mb': common.peak_rss_mb(),
+                      'ru_maxrss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                       'omp_num_threads': os.environ.get('OMP_NUM_THREADS')}))
     return 0
 
