@@ -4,6 +4,7 @@ the measured conv peak of the machine and peak memory measured in a subprocess.
 Configs are named 'coco' (ResNet-v1-101, 81 classes, OHEM) and 'shapes' (the small trunk);
 both are forced onto one CPU context (the COCO YAML lists 8 GPUs).
 """
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ from experiments.fcis.bench.timing import median_seconds
 from fcis.config import load_config
 from fcis.config.symbol_args import network_args
 from fcis.core.params import FCISInitializer, load_params
-from fcis.symbols import get_test_symbol, get_train_symbol
+from fcis.symbols import get_test_symbol, get_train_symbol, resnet_v1_trunk
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -58,14 +59,53 @@ def random_image(shape, seed=0):
     return mx.nd.array(50.0 * np.random.default_rng(seed).standard_normal(shape))
 
 
-def random_params(sym, data_shape, seed=0):
-    """(arg_params, aux_params) of ``sym`` drawn by FCISInitializer (no file), the heads
-    calibrated on a noise image (calibrate_heads)."""
+def random_params(sym, data_shape, trunk_args, seed=0):
+    """(arg_params, aux_params) of ``sym`` drawn by FCISInitializer (no file), then the trunk's
+    BatchNorm statistics and the heads calibrated on a noise image (calibrate_trunk,
+    calibrate_heads). ``trunk_args``: the TrunkArgs of ``sym``."""
     mx.random.seed(seed)
     arg_params, aux_params = load_params(sym, {'data': tuple(data_shape)}, '', 0,
                                          initializer=FCISInitializer())
-    calibrate_heads(sym, arg_params, aux_params, random_image(data_shape, seed + 1))
+    image = random_image(data_shape, seed + 1)
+    calibrate_trunk(trunk_args, arg_params, aux_params, image)
+    calibrate_heads(sym, arg_params, aux_params, image)
     return arg_params, aux_params
+
+
+CALIBRATION_SIZE = (304, 512)  # largest image the trunk statistics are taken on
+
+
+def calibrate_trunk(trunk_args, arg_params, aux_params, data):
+    """Give every trunk BatchNorm (in place) the mean/variance of its input on ``data`` (an
+    NDArray image, cropped to CALIBRATION_SIZE), as a trained trunk's statistics fit its
+    activations.
+
+    With FCISInitializer's moving mean 0 / var 1 the random ResNet's activations grow to
+    ~1e7 at res5, and training diverges within a few iterations. One forward of the trunk
+    in training mode (every BatchNorm normalizing by its batch statistics) gives the inputs
+    of all BatchNorms at once; the network then normalizes the same way with the moving
+    statistics. (A training graph: an inference bind would fold the BatchNorms into the
+    convolutions with their current statistics.)
+    """
+    height, width = [min(a, b) for a, b in zip(data.shape[2:], CALIBRATION_SIZE)]
+    data = data[:, :, :height, :width]
+    trunk = dataclasses.replace(trunk_args, bn_use_global_stats=False, bn_image_stats=False)
+    _, conv5 = resnet_v1_trunk(mx.sym.Variable('data'), trunk)
+    nodes = json.loads(conv5.tojson())['nodes']
+    norms = [(n['name'], nodes[n['inputs'][0][0]]['name'] + '_output')
+             for n in nodes if n['op'] == 'BatchNorm']
+    internals = conv5.get_internals()
+    group = mx.sym.Group([internals[source] for _, source in norms])
+    grad_req = {n: 'write' if n == 'data' else 'null' for n in group.list_arguments()}
+    exe = group.simple_bind(mx.cpu(), grad_req=grad_req, data=data.shape)
+    for name, array in exe.arg_dict.items():
+        (data if name == 'data' else arg_params[name]).copyto(array)
+    for (norm, _), out in zip(norms, exe.forward(is_train=True)):
+        if norm + '_moving_mean' not in aux_params:  # InstanceNorm in the real symbol
+            continue
+        values = out.asnumpy().astype(np.float64)  # (N, C, h, w)
+        aux_params[norm + '_moving_mean'][:] = values.mean(axis=(0, 2, 3)).astype(np.float32)
+        aux_params[norm + '_moving_var'][:] = values.var(axis=(0, 2, 3)).astype(np.float32)
 
 
 # Output spread of the new layers after calibrate_heads (per channel, over the positions of
@@ -79,11 +119,11 @@ def calibrate_heads(sym, arg_params, aux_params, data):
     """Standardize the random last RPN/FCIS layers (in place) so that every output channel
     has mean 0 and std HEAD_OUTPUT_STD on ``data`` (an NDArray image), like a trained net.
 
-    The random trunk's activations are huge (std ~1e6 at res5), so uncalibrated heads give
-    RPN deltas that overflow (every proposal collapses onto the image border) and one-hot
-    class scores, i.e. degenerate ROIs and a trivial post-processing. Calibrated, proposals
-    come from all anchor sizes and the class scores are spread (every class a candidate: the
-    most expensive case for NMS and voting). The layers are 1x1 convolutions, linear in weight and
+    Random heads on a random trunk give RPN deltas that are far too large (proposals
+    collapse onto the image border) and class scores without structure, i.e. degenerate
+    ROIs and a trivial post-processing. Calibrated, proposals come from all anchor sizes and
+    the class scores are spread (every class a candidate: the most expensive case for NMS
+    and voting). The layers are 1x1 convolutions, linear in weight and
     bias, so one forward gives the per-channel scale and shift. Returns {layer: std before}.
     """
     internals = sym.get_internals()

@@ -1,7 +1,7 @@
 """``benchmark.py inference``: time per image of the FCIS test pipeline and its parts.
 
-Random weights (FCISInitializer, the last head layers calibrated to a trained net's output
-spread: experiments/fcis/bench/common.py calibrate_heads), one random image of the config's test size (COCO
+Random weights (FCISInitializer; BatchNorm statistics and the last head layers calibrated
+like a trained net's: experiments/fcis/bench/common.py random_params), one random image of the config's test size (COCO
 600x1000, shapes 224x320), scale 1. Parts, each the median of ``--runs`` runs after a
 warm-up, measured on separately bound graphs:
 
@@ -83,7 +83,7 @@ def time_network(cfg, data, im_info, runs, seed=0):
     """Median seconds of the forward parts and the full outputs (NumPy) of one image."""
     args = network_args(cfg, is_train=False)
     sym = common.test_symbol(cfg)
-    arg_params, aux_params = common.random_params(sym, data.shape, seed)
+    arg_params, aux_params = common.random_params(sym, data.shape, args.trunk, seed)
     internals = sym.get_internals()
     times = {}
 

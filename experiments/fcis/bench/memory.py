@@ -15,6 +15,7 @@ import sys
 import mxnet as mx
 
 from experiments.fcis.bench import common
+from fcis.config.symbol_args import network_args
 
 
 def inference_peak(config):
@@ -24,7 +25,8 @@ def inference_peak(config):
     height, width = common.TEST_SIZES[config]
     sym = common.test_symbol(cfg)
     shape = (1, 3, height, width)
-    arg_params, aux_params = common.random_params(sym, shape)
+    trunk = network_args(cfg, is_train=False).trunk
+    arg_params, aux_params = common.random_params(sym, shape, trunk)
     predictor = Predictor(sym, arg_params, aux_params, mx.cpu(),
                           [('data', shape), ('im_info', (1, 3))])
     data = common.random_image(shape)

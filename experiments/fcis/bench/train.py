@@ -1,6 +1,7 @@
 """``benchmark.py train``: training iterations of the real loop (fcis.core.module.fit with the
-config's TrainLoader, optimizer, metrics and fixed parameters) on random weights (the last
-head layers calibrated: experiments/fcis/bench/common.py calibrate_heads).
+config's TrainLoader, optimizer, metrics and fixed parameters) on random weights (BatchNorm
+statistics and the last head layers calibrated: experiments/fcis/bench/common.py
+random_params).
 
 Data: a synthetic COCO-like set for 'coco' (experiments/fcis/bench/data.py), the generated
 shapes set for 'shapes'. ``--warmup`` iterations are dropped, the next ``--runs`` measured:
@@ -31,7 +32,8 @@ from experiments.fcis.bench.data import BenchData
 from experiments.fcis.bench.timing import format_table
 from fcis.core import metric as fcis_metric
 from fcis.core import module as fcis_module
-from fcis.core.params import FCISInitializer, fixed_param_names, load_params
+from fcis.config.symbol_args import network_args
+from fcis.core.params import fixed_param_names
 from fcis.core.schedule import scheduler_from_config
 from fcis.operators import box_annotator_ohem, proposal, proposal_target
 from fcis.symbols import TRAIN_OUTPUT_NAMES
@@ -133,10 +135,8 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
     loader = make_train_loader(cfg, symbol, ctx, roidb)
     train_iter = TimedIter(loader, iterations, watch)
     shapes = dict(loader.provide_data + loader.provide_label)
-    mx.random.seed(seed)
-    arg_params, aux_params = load_params(symbol, shapes, '', 0, initializer=FCISInitializer())
-    common.calibrate_heads(symbol, arg_params, aux_params,
-                           common.random_image(shapes['data'], seed + 1))
+    arg_params, aux_params = common.random_params(
+        symbol, shapes['data'], network_args(cfg, is_train=True).trunk, seed)
     fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS)
     patches = [mock.patch.object(cls, method, watch.wrap(name, getattr(cls, method)))
                for name, cls in CUSTOM_OPS.items() for method in ('forward', 'backward')]
