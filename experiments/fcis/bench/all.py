@@ -54,7 +54,8 @@ def measure(runs, seed):
     figures = {'load_start': os.getloadavg(), 'omp_num_threads': os.environ.get(
         'OMP_NUM_THREADS'), 'runs': runs}
     peaks = [common.measure_conv_peak(runs)]
-    figures['inference'] = {c: inference.run(c, runs, seed) for c in ('coco', 'shapes')}
+    figures['inference'] = {'coco': inference.run('coco', runs, seed),
+                            'shapes': inference.run('shapes', 4 * runs, seed)}
     figures['train'] = {'coco': train.run('coco', runs, 2, seed),
                         'shapes': train.run('shapes', 4 * runs, 8, seed)}
     figures['loader'] = {c: loader.run(c, 20, seed) for c in ('coco', 'shapes')}
@@ -70,8 +71,8 @@ def measure(runs, seed):
 def report(figures):
     """The printed tables of one ``measure`` result."""
     peak = figures['peak_gflop_per_s']
-    lines = ["OMP_NUM_THREADS=%s, median of %d runs after a warm-up; load average %s at "
-             "the start, %s at the end" % (
+    lines = ["OMP_NUM_THREADS=%s, median of %d runs after a warm-up (shapes: 4x); load "
+             "average %s at the start, %s at the end" % (
                  figures['omp_num_threads'], figures['runs'],
                  ' '.join('%.2f' % v for v in figures['load_start']),
                  ' '.join('%.2f' % v for v in figures['load_end'])),

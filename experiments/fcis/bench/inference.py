@@ -1,9 +1,10 @@
 """``benchmark.py inference``: time per image of the FCIS test pipeline and its parts.
 
 Random weights (FCISInitializer; BatchNorm statistics and the last head layers calibrated
-like a trained net's: experiments/fcis/bench/common.py random_params), one random image of the config's test size (COCO
-600x1000, shapes 224x320), scale 1. Parts, each the median of ``--runs`` runs after a
-warm-up, measured on separately bound graphs:
+like a trained net's: experiments/fcis/bench/common.py random_params), one random image of
+the config's test size (COCO 600x1000, shapes 224x320), scale 1. Parts are measured on
+separately bound graphs, timed in turn (one run of each per round, so that a change of the
+machine's load affects all alike), median of ``--runs`` rounds after a warm-up:
 
   trunk            the ResNet trunk alone (up to the res5 output that feeds conv_new_1)
   heads            RPN + FCIS head convolutions: (trunk + heads) - trunk
@@ -15,6 +16,8 @@ warm-up, measured on separately bound graphs:
   other            full forward - (trunk + heads) - the graph after the heads (scheduling,
                    output copies; can be slightly negative from noise)
   voting           per-class NMS + mask voting (lib.masks.voting) on the real outputs
+                   (the calibrated random heads spread the class scores: every ROI is a
+                   candidate of every class, the most expensive case)
   paste/RLE        crops_to_rles of every kept detection
 
 "convolutions" are trunk + heads; their FLOPs come from the symbol's shapes.
@@ -28,7 +31,7 @@ import mxnet as mx
 import numpy as np
 
 from experiments.fcis.bench import common
-from experiments.fcis.bench.timing import format_table, median_seconds
+from experiments.fcis.bench.timing import format_table, interleaved_medians
 from fcis.config.symbol_args import network_args
 from fcis.core.tester import Predictor, image_detections
 from fcis.symbols import fcis_test, heads, ops
@@ -80,52 +83,46 @@ def proposal_symbol(args):
 
 
 def time_network(cfg, data, im_info, runs, seed=0):
-    """Median seconds of the forward parts and the full outputs (NumPy) of one image."""
+    """Median seconds of the forward parts (timed in turn, timing.interleaved_medians) and
+    the full outputs (NumPy) of one image."""
     args = network_args(cfg, is_train=False)
     sym = common.test_symbol(cfg)
     arg_params, aux_params = common.random_params(sym, data.shape, args.trunk, seed)
     internals = sym.get_internals()
-    times = {}
-
     trunk = bind(internals[common.node_input(sym, 'conv_new_1')], {'data': data},
                  arg_params, aux_params)
-    times['trunk'] = median_seconds(forward_fn(trunk), runs)
-    del trunk
     head_sym = mx.sym.Group([internals[n + '_output'] for n in HEAD_OUTPUTS])
     head_exe = bind(head_sym, {'data': data}, arg_params, aux_params)
-    times['trunk_heads'] = median_seconds(forward_fn(head_exe), runs)
+    forward_fn(head_exe)()
     head_outs = dict(zip(HEAD_OUTPUTS, [o.copy() for o in head_exe.outputs]))
-    del head_exe
-
     predictor = Predictor(sym, arg_params, aux_params, mx.cpu(),
                           [('data', data.shape), ('im_info', im_info.shape)])
     batch = mx.io.DataBatch(data=[data, im_info])
-    times['full'] = median_seconds(lambda: predictor.predict(batch), runs)
     outputs = predictor.predict(batch)
-    del predictor
-
     after = bind(after_heads_symbol(args), dict(head_outs, im_info=im_info), arg_params,
                  aux_params)
-    times['after_heads'] = median_seconds(forward_fn(after), runs)
     prop = bind(proposal_symbol(args), {'rpn_cls_score': head_outs['rpn_cls_score'],
                                         'rpn_bbox_pred': head_outs['rpn_bbox_pred'],
                                         'im_info': im_info}, {}, {})
-    times['proposal'] = median_seconds(forward_fn(prop), runs)
-    times['box_parser'] = time_box_parser(args, outputs, im_info, runs)
+    fns = {'trunk': forward_fn(trunk), 'trunk_heads': forward_fn(head_exe),
+           'full': lambda: predictor.predict(batch), 'after_heads': forward_fn(after),
+           'proposal': forward_fn(prop)}
+    if args.test.iters == 2:
+        fns['box_parser'] = box_parser_fn(args, outputs, im_info)
+    times = interleaved_medians(fns, runs)
+    times.setdefault('box_parser', 0.0)
     return times, outputs
 
 
-def time_box_parser(args, outputs, im_info, runs):
-    """Median seconds of 'fcis_box_parser' on the first-pass ROIs and their deltas."""
-    if args.test.iters == 1:
-        return 0.0
+def box_parser_fn(args, outputs, im_info):
+    """Forward function of 'fcis_box_parser' on the first-pass ROIs and their deltas."""
     half = outputs['rois'].shape[0] // 2
     rois = mx.nd.array(outputs['rois'][:half])
     deltas = mx.nd.array(outputs['bbox_pred'][:half])
     sym = ops.box_parser('rois_iter2', mx.sym.Variable('rois'), mx.sym.Variable('bbox_pred'),
                          mx.sym.Variable('im_info'), args)
     exe = bind(sym, {'rois': rois, 'bbox_pred': deltas, 'im_info': im_info}, {}, {})
-    return median_seconds(forward_fn(exe), runs)
+    return forward_fn(exe)
 
 
 def time_postprocess(cfg, outputs, im_h, im_w, runs):
@@ -149,14 +146,15 @@ def time_postprocess(cfg, outputs, im_h, im_w, runs):
     def rles():
         return [crops_to_rles(dets[j], crops[j], im_h, im_w) for j in range(1, num_classes)]
 
-    return {
-        'voting': median_seconds(vote, runs),
-        'paste_rle': median_seconds(rles, runs),
-        'postprocess': median_seconds(lambda: image_detections(
-            outputs, 1.0, im_h, im_w, num_classes, test), runs),
+    times = interleaved_medians({
+        'voting': vote, 'paste_rle': rles,
+        'postprocess': lambda: image_detections(outputs, 1.0, im_h, im_w, num_classes, test)},
+        runs)
+    times.update({
         'detections': int(sum(len(d) for d in dets)),
         'candidates': int((outputs['cls_prob'][:, 1:] > test.SCORE_THRESH).sum()),
-    }
+    })
+    return times
 
 
 def conv_gflops(cfg, shape):
@@ -239,6 +237,8 @@ def main(argv):
     parser.add_argument("--config", choices=sorted(common.CONFIGS), action="append",
                         help="config(s) to run (default: coco and shapes)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement")
+    parser.add_argument("--shapes-factor", type=int, default=4,
+                        help="shapes runs are this many times --runs (its parts take ms)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
                         help="input size instead of the config's (for quick checks)")
     parser.add_argument("--no-peak", action="store_true", help="skip the conv peak")
@@ -246,9 +246,10 @@ def main(argv):
     args = parser.parse_args(argv)
     common.load_ops()
     peak = None if args.no_peak else common.measure_conv_peak(args.runs)
-    results = [run(c, args.runs, args.seed, args.size) for c in args.config or ['coco', 'shapes']]
-    print("OMP_NUM_THREADS=%s, median of %d runs after a warm-up"
-          % (os.environ.get("OMP_NUM_THREADS"), args.runs))
+    results = [run(c, args.runs * (args.shapes_factor if c == 'shapes' else 1), args.seed,
+                   args.size) for c in args.config or ['coco', 'shapes']]
+    print("OMP_NUM_THREADS=%s, median of %d runs after a warm-up (shapes: %d)"
+          % (os.environ.get("OMP_NUM_THREADS"), args.runs, args.runs * args.shapes_factor))
     if peak:
         print("conv peak: %.0f GFLOP/s (3x3 conv %s)" % (peak['gflop_per_s'], peak['shape']))
     for result in results:

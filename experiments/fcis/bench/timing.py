@@ -16,6 +16,23 @@ def median_seconds(fn, runs=5, warmup=1):
     return statistics.median(times)
 
 
+def interleaved_medians(fns, runs=5, warmup=1):
+    """{name: median wall time} of the blocking functions ``fns`` {name: fn}, timed in
+    turn (one call of each per round, ``runs`` rounds after ``warmup`` rounds), so that a
+    change of the machine's load during the measurement affects all of them alike and
+    differences between them stay meaningful."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def format_table(header, rows):
     """Left-aligned first column, right-aligned others; returns one string."""
     cells = [header] + [[str(c) for c in row] for row in rows]
