@@ -52,16 +52,6 @@ class FCISSGD(mx.optimizer.SGD):
         self.wd_mult.update(args_wd_mult)
 
 
-def select_fixed_params(arg_names, patterns):
-    """Names among ``arg_names`` that start with a pattern or end with '_' + pattern.
-
-    ``patterns`` is config.network.FIXED_PARAMS, e.g. ['conv1', 'bn_conv1', 'res2', 'bn2',
-    'gamma', 'beta'] -> conv1_weight, res2a_branch1_weight, bn2a_branch1_gamma, ...
-    """
-    return [n for n in arg_names
-            if any(n.startswith(p) or n.endswith('_' + p) for p in patterns)]
-
-
 def epoch_seed(seed, epoch):
     """A 31-bit seed derived from (seed, epoch) (independent streams per epoch)."""
     return int(np.random.SeedSequence([int(seed), int(epoch) + 1]).generate_state(1)[0] >> 1)
@@ -144,7 +134,8 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, fixed_pa
             start), ``len()`` or ``num_batches`` (else give ``epoch_size``).
         contexts: list of mx.Context (data parallel, batch split along axis 0).
         arg_params, aux_params: {name: NDArray} initial values (pretrained or checkpoint).
-        fixed_param_names: parameters not trained (grad_req 'null'); see select_fixed_params.
+        fixed_param_names: parameters not trained (grad_req 'null'); see
+            fcis.core.params.fixed_param_names.
         initializer: mx.init.Initializer for parameters missing from arg/aux_params (None:
             every parameter must be given).
         lr: base learning rate. lr_scheduler: mx.lr_scheduler.LRScheduler called with the

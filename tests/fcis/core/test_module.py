@@ -8,7 +8,8 @@ import pytest
 
 from fcis.core.callback import NonFiniteLossError, TrainingMonitor, read_metrics
 from fcis.core.checkpoint import load_training_state
-from fcis.core.module import fit, reseed, select_fixed_params
+from fcis.core.module import fit, reseed
+from fcis.core.params import fixed_param_names
 from fcis.core.schedule import WarmupMultiFactorScheduler
 from lib.utils.checkpoint import checkpoint_paths, find_last_checkpoint
 from lib.utils.logger import create_logger
@@ -160,7 +161,7 @@ def test_one_step_honors_lr_mult_wd_fixed_and_sums_device_gradients():
     exe.forward(is_train=True)
     exe.backward()
     grads = {k: exe.grad_dict[k].asnumpy() for k in arg0}
-    fixed = select_fixed_params(list(arg0), ['conv1_bias'])
+    fixed = fixed_param_names(list(arg0), ['conv1_bias'])
     assert fixed == ['conv1_bias']
     module = fit(tiny_symbol(), RandomShapeIter(num_batches=1, batch_size=4),
                  [mx.cpu(0), mx.cpu(1)], arg0, aux0, fixed_param_names=fixed, lr=0.1,
