@@ -1,6 +1,37 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# distutils: extra_compile_args = -O3 -ffp-contract=off
 """Greedy non-maximum suppression on the CPU ("+1" pixel areas)."""
 import numpy as np
+
+
+cdef extern from *:
+    """
+    /* Marks (suppressed[b] |= 1) every box b in [first, n) whose IoU ("+1" areas) with box
+       (ix1, iy1, ix2, iy2) of area iarea is > thresh. Branch-free so that it vectorizes; on
+       x86-64 compiled for AVX-512, AVX2 and the baseline (GCC/Clang function clones). Only
+       min/max, +, -, * and / without contraction (-ffp-contract=off): the same doubles in
+       every version. */
+    #if defined(__x86_64__) && defined(__GNUC__)
+    __attribute__((target_clones("avx512f", "avx2", "default")))
+    #endif
+    static void fcis_nms_suppress(const double* x1, const double* y1, const double* x2,
+                                  const double* y2, const double* areas, Py_ssize_t first,
+                                  Py_ssize_t n, double ix1, double iy1, double ix2,
+                                  double iy2, double iarea, double thresh,
+                                  unsigned char* suppressed) {
+        for (Py_ssize_t b = first; b < n; ++b) {
+            double w = (ix2 < x2[b] ? ix2 : x2[b]) - (ix1 > x1[b] ? ix1 : x1[b]) + 1;
+            double h = (iy2 < y2[b] ? iy2 : y2[b]) - (iy1 > y1[b] ? iy1 : y1[b]) + 1;
+            double inter = w * h;
+            double uni = iarea + areas[b] - inter;
+            suppressed[b] |= (w > 0) & (h > 0) & (uni > 0) & (inter / uni > thresh);
+        }
+    }
+    """
+    void fcis_nms_suppress(const double* x1, const double* y1, const double* x2,
+                           const double* y2, const double* areas, Py_ssize_t first,
+                           Py_ssize_t n, double ix1, double iy1, double ix2, double iy2,
+                           double iarea, double thresh, unsigned char* suppressed) nogil
 
 
 def cpu_nms(const double[:, ::1] dets, double thresh):
@@ -33,26 +64,14 @@ def cpu_nms(const double[:, ::1] dets, double thresh):
     keep_array = np.empty(n, dtype=np.intp)
     cdef Py_ssize_t[::1] keep = keep_array
     cdef Py_ssize_t num_kept = 0
-    cdef Py_ssize_t a, b
-    cdef double ix1, iy1, ix2, iy2, iarea, w, h, inter, union
+    cdef Py_ssize_t a
     with nogil:
         for a in range(n):
             if suppressed[a]:
                 continue
             keep[num_kept] = order[a]
             num_kept += 1
-            ix1 = x1[a]
-            iy1 = y1[a]
-            ix2 = x2[a]
-            iy2 = y2[a]
-            iarea = areas[a]
-            # Branch-free over all lower-ranked boxes (the compiler vectorizes it): testing
-            # boxes that are already suppressed changes nothing, and the IoU is computed
-            # as before, so the kept set is the same.
-            for b in range(a + 1, n):
-                w = (ix2 if ix2 < x2[b] else x2[b]) - (ix1 if ix1 > x1[b] else x1[b]) + 1
-                h = (iy2 if iy2 < y2[b] else y2[b]) - (iy1 if iy1 > y1[b] else y1[b]) + 1
-                inter = w * h
-                union = iarea + areas[b] - inter
-                suppressed[b] |= (w > 0) & (h > 0) & (union > 0) & (inter / union > thresh)
+            # every lower-ranked box (testing already suppressed ones changes nothing)
+            fcis_nms_suppress(x1, y1, x2, y2, areas, a + 1, n, x1[a], y1[a], x2[a], y2[a],
+                              areas[a], thresh, suppressed)
     return keep_array[:num_kept].tolist()
