@@ -109,3 +109,58 @@ def vote_region(const float[:, :, ::1] masks, const int[:, ::1] extents,
                 for x in range(rw):
                     out[y, x] = (acc[y, x] / total) >= binary_thresh
     return out_array
+
+
+def crop_run_lengths(const unsigned char[:, ::1] crop, Py_ssize_t x1, Py_ssize_t y1,
+                     Py_ssize_t im_h, Py_ssize_t im_w):
+    """COCO run lengths of an (im_h, im_w) mask that is zero except ``crop`` at (x1, y1).
+
+    crop: (h, w) uint8, nonzero = foreground, inside the image (checked by the caller,
+    lib.masks.rle.encode_crop). Column-major order, first run zeros (possibly empty),
+    alternating; the same counts lib.masks.rle.encode_crop computes with NumPy.
+    returns: (n,) int64 run lengths.
+    """
+    cdef Py_ssize_t h = crop.shape[0]
+    cdef Py_ssize_t w = crop.shape[1]
+    if h == 0 or w == 0:
+        return np.array([im_h * im_w], dtype=np.int64)
+    runs_array = np.empty(w * (h + 2) + 2, dtype=np.int64)  # at most h + 2 runs per column
+    cdef long long[::1] runs = runs_array
+    cdef Py_ssize_t num = 0, x, y
+    cdef long long count = x1 * im_h  # zeros of the columns left of the crop
+    cdef unsigned char value = 0, v
+    cdef Py_ssize_t below = im_h - y1 - h  # zeros under the crop in its columns
+    cdef long long after = (im_w - x1 - w) * im_h  # zeros of the columns right of it
+    with nogil:
+        for x in range(w):
+            if y1 > 0:  # zeros above the crop
+                if value:
+                    runs[num] = count
+                    num += 1
+                    count = 0
+                    value = 0
+                count += y1
+            for y in range(h):
+                v = 1 if crop[y, x] else 0
+                if v != value:
+                    runs[num] = count
+                    num += 1
+                    count = 0
+                    value = v
+                count += 1
+            if below > 0:
+                if value:
+                    runs[num] = count
+                    num += 1
+                    count = 0
+                    value = 0
+                count += below
+        if after > 0:
+            if value:
+                runs[num] = count
+                num += 1
+                count = 0
+            count += after
+        runs[num] = count
+        num += 1
+    return runs_array[:num]

@@ -32,35 +32,54 @@ def encode_mask(mask):
     return [_to_str(rle) for rle in mask_util.encode(stack)]
 
 
+def check_crop_fits(shape, x1, y1, im_h, im_w):
+    """Raise ValueError unless an (h, w) crop at (x1, y1) lies inside an im_h x im_w image
+    (an empty crop fits anywhere)."""
+    h, w = shape
+    if h and w and (x1 < 0 or y1 < 0 or x1 + w > im_w or y1 + h > im_h):
+        raise ValueError("encode_crop: a %dx%d crop at (x1=%d, y1=%d) does not fit a %dx%d "
+                         "image" % (h, w, x1, y1, im_h, im_w))
+
+
+def crop_run_lengths(crop, x1, y1, im_h, im_w):
+    """COCO run lengths (column-major, first run zeros) of an (im_h, im_w) mask that is zero
+    except for ``crop`` (h, w) at (x1, y1), computed on the crop's w image columns only.
+    NumPy reference of lib.masks.mask_voting_cython.crop_run_lengths. -> (n,) int64."""
+    crop = np.asarray(crop)
+    h, w = crop.shape
+    if crop.size == 0:
+        return np.array([im_h * im_w], dtype=np.int64)
+    strip = np.zeros((w, im_h), dtype=np.uint8)  # (w, H): the crop's image columns
+    strip[:, y1:y1 + h] = crop.T != 0
+    values = strip.ravel()  # column-major order of the (H, w) strip
+    starts = np.flatnonzero(values[1:] != values[:-1]) + 1
+    runs = np.diff(np.concatenate([[0], starts, [values.size]]))  # alternating runs
+    before, after = x1 * im_h, (im_w - x1 - w) * im_h  # zeros left / right of the strip
+    runs = np.concatenate([[before], runs]) if values[0] else \
+        np.concatenate([[runs[0] + before], runs[1:]])
+    if after:
+        runs = np.concatenate([runs, [after]]) if values[-1] else \
+            np.concatenate([runs[:-1], [runs[-1] + after]])
+    return runs.astype(np.int64)
+
+
 def encode_crop(crop, x1, y1, im_h, im_w):
     """RLE of an (im_h, im_w) mask that is zero except for ``crop`` placed at (x1, y1).
 
     crop: (h, w) array (nonzero = foreground) covering rows y1..y1+h-1 and columns
-    x1..x1+w-1, inside the image (an empty crop gives the empty mask). Returns the same dict as encode_mask of the full mask,
-    but only touches the w image columns of the crop: the run lengths of that strip (in
-    COCO's column-major order) are computed here and pycocotools compresses them.
+    x1..x1+w-1, inside the image (an empty crop gives the empty mask). Returns the dict
+    encode_mask gives for the full mask without building it (crop_run_lengths).
     """
     crop = np.asarray(crop)
-    h, w = crop.shape
-    if crop.size and (x1 < 0 or y1 < 0 or x1 + w > im_w or y1 + h > im_h):
-        raise ValueError("encode_crop: a %dx%d crop at (x1=%d, y1=%d) does not fit a %dx%d "
-                         "image" % (h, w, x1, y1, im_h, im_w))
-    if crop.size == 0:
-        runs = np.array([im_h * im_w], dtype=np.int64)
-    else:
-        strip = np.zeros((w, im_h), dtype=np.uint8)  # (w, H): the crop's image columns
-        strip[:, y1:y1 + h] = crop.T != 0
-        values = strip.ravel()  # column-major order of the (H, w) strip
-        starts = np.flatnonzero(values[1:] != values[:-1]) + 1
-        runs = np.diff(np.concatenate([[0], starts, [values.size]]))  # alternating runs
-        before, after = x1 * im_h, (im_w - x1 - w) * im_h  # zeros left / right of the strip
-        runs = np.concatenate([[before], runs]) if values[0] else \
-            np.concatenate([[runs[0] + before], runs[1:]])
-        if after:
-            runs = np.concatenate([runs, [after]]) if values[-1] else \
-                np.concatenate([runs[:-1], [runs[-1] + after]])
-    rle = mask_util.frPyObjects({"counts": runs.tolist(), "size": [im_h, im_w]}, im_h, im_w)
-    return _to_str(rle)
+    check_crop_fits(crop.shape, x1, y1, im_h, im_w)
+    return encode_runs(crop_run_lengths(crop, x1, y1, im_h, im_w), im_h, im_w)
+
+
+def encode_runs(runs, im_h, im_w):
+    """COCO run lengths (column-major, first run zeros) of an (im_h, im_w) mask -> the
+    compressed RLE dict of encode_mask."""
+    counts = np.asarray(runs, dtype=np.int64).tolist()
+    return _to_str(mask_util.frPyObjects({"counts": counts, "size": [im_h, im_w]}, im_h, im_w))
 
 
 def decode_rle(rle):

@@ -26,7 +26,7 @@ import numpy as np
 
 from lib.boxes import bbox_overlaps
 from lib.masks.paste import box_extent, clip_extent
-from lib.masks.rle import encode_crop
+from lib.masks.rle import crop_run_lengths, encode_runs
 from lib.masks.voting_numpy import vote_region_numpy
 from lib.nms import nms as cpu_nms
 
@@ -179,10 +179,25 @@ def crops_to_full(dets, crops, im_h, im_w):
     return full
 
 
-def crops_to_rles(dets, crops, im_h, im_w):
-    """Detection mask crops -> list of n COCO RLEs (str counts) of size (im_h, im_w)."""
+def _run_lengths_function(backend):
+    if backend == "numpy":
+        return crop_run_lengths
+    _vote_function(backend)  # the same checks and build hint
+    from lib.masks.mask_voting_cython import crop_run_lengths as compiled
+    return compiled
+
+
+def crops_to_rles(dets, crops, im_h, im_w, backend="cython"):
+    """Detection mask crops -> list of n COCO RLEs (str counts) of size (im_h, im_w).
+
+    backend: 'cython' (compiled run lengths) or 'numpy' (lib.masks.rle.crop_run_lengths);
+    both give the RLEs encode_mask gives for the image-sized masks.
+    """
+    run_lengths = _run_lengths_function(backend)
     rles = []
     for n, crop in enumerate(crops):
         x1, y1, _, _ = _check_crop(dets[n], crop, im_h, im_w)
-        rles.append(encode_crop(crop, x1, y1, im_h, im_w))
+        binary = crop if crop.dtype == np.uint8 else (crop != 0).astype(np.uint8)
+        runs = run_lengths(np.ascontiguousarray(binary), x1, y1, im_h, im_w)
+        rles.append(encode_runs(runs, im_h, im_w))
     return rles

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from lib.masks import crops_to_full, crops_to_rles, decode_rle, mask_nms, mask_voting
+from lib.masks.mask_voting_cython import crop_run_lengths as compiled_run_lengths
 from lib.masks.mask_voting_cython import vote_region
+from lib.masks.rle import crop_run_lengths, encode_mask
 from lib.masks.voting_numpy import vote_region_numpy
 
 
@@ -237,3 +239,30 @@ def test_merge_threshold_decides_who_votes():
     expected = np.zeros((10, 10), np.uint8)
     expected[0:5] = [0, 0, 0, 1, 1, 1, 1, 0, 0, 0]
     np.testing.assert_array_equal(crops[1][0], expected)
+
+
+def test_crop_run_lengths_compiled_equal_numpy_and_full_frame():
+    """Run lengths of a crop in a frame: compiled == NumPy, and the RLEs of crops_to_rles
+    (both backends, uint8 and bool crops) == pycocotools on the image-sized masks."""
+    rng = np.random.RandomState(3)
+    im_h, im_w = 13, 17
+    cases = [(np.ones((im_h, im_w), np.uint8), 0, 0), (np.zeros((im_h, im_w), np.uint8), 0, 0),
+             (np.ones((1, 1), np.uint8), im_w - 1, im_h - 1), (np.ones((im_h, 2), np.uint8), 5, 0),
+             (np.full((3, 4), 9, np.uint8), 2, 3), (np.zeros((0, 3), np.uint8), 0, 0)]
+    for _ in range(300):
+        h, w = rng.randint(1, im_h + 1), rng.randint(1, im_w + 1)
+        crop = (rng.uniform(size=(h, w)) > rng.uniform(0.05, 0.95)).astype(np.uint8)
+        cases.append((crop, rng.randint(0, im_w - w + 1), rng.randint(0, im_h - h + 1)))
+    for crop, x1, y1 in cases:
+        ours = compiled_run_lengths(crop, x1, y1, im_h, im_w)
+        np.testing.assert_array_equal(ours, crop_run_lengths(crop, x1, y1, im_h, im_w))
+        frame = np.zeros((im_h, im_w), np.uint8)
+        frame[y1:y1 + crop.shape[0], x1:x1 + crop.shape[1]] = crop != 0
+        det = np.array([[x1, y1, x1 + max(crop.shape[1], 1) - 1,
+                         y1 + max(crop.shape[0], 1) - 1, 1.0]], np.float32)
+        if crop.size == 0:
+            det[0, :4] = [0, im_h + 3, 2, im_h + 5]  # a box under the image: empty (0, 3) crop
+        for backend in ("cython", "numpy"):
+            for kind in (crop, crop.astype(bool)):
+                assert crops_to_rles(det, [kind], im_h, im_w, backend=backend) == \
+                    [encode_mask(frame)]
