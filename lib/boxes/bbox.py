@@ -7,6 +7,8 @@ Conventions (as in the original FCIS / Faster R-CNN code):
 """
 import numpy as np
 
+from lib.utils.native import import_extension
+
 # Largest allowed log scale in bbox_pred: exp(4.135) = 62.5, i.e. a box never grows by more
 # than 1000/16 in one regression step; this keeps exp() far from overflow for any input.
 BBOX_XFORM_CLIP = float(np.log(1000.0 / 16.0))
@@ -26,12 +28,7 @@ def _as_boxes(name, array, columns=4):
 
 
 def _compiled():
-    try:
-        from lib.boxes import bbox_cython
-    except ImportError as err:
-        raise ImportError("lib.boxes.bbox_cython is not built; run `python setup.py build_ext "
-                          "--inplace` in the repository root (%s)" % err) from err
-    return bbox_cython
+    return import_extension('lib.boxes.bbox_cython')
 
 
 def bbox_overlaps(boxes, query_boxes):

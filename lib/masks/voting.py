@@ -29,19 +29,20 @@ from lib.masks.paste import box_extent, clip_extent
 from lib.masks.rle import crop_run_lengths, encode_runs
 from lib.masks.voting_numpy import vote_region_numpy
 from lib.nms import nms as cpu_nms
+from lib.utils.native import import_extension
+
+
+def _backend_function(backend, name, numpy_twin):
+    """The compiled ``name`` of lib.masks.mask_voting_cython ('cython') or its NumPy twin."""
+    if backend == "numpy":
+        return numpy_twin
+    if backend != "cython":
+        raise ValueError("mask voting: backend must be 'cython' or 'numpy', got %r" % (backend,))
+    return getattr(import_extension('lib.masks.mask_voting_cython'), name)
 
 
 def _vote_function(backend):
-    if backend == "numpy":
-        return vote_region_numpy
-    if backend != "cython":
-        raise ValueError("mask voting: backend must be 'cython' or 'numpy', got %r" % (backend,))
-    try:
-        from lib.masks.mask_voting_cython import vote_region
-    except ImportError as err:
-        raise ImportError("lib.masks.mask_voting_cython is not built; run `python setup.py "
-                          "build_ext --inplace` in the repository root (%s)" % err) from err
-    return vote_region
+    return _backend_function(backend, 'vote_region', vote_region_numpy)
 
 
 def mask_region(box, im_h, im_w):
@@ -180,11 +181,7 @@ def crops_to_full(dets, crops, im_h, im_w):
 
 
 def _run_lengths_function(backend):
-    if backend == "numpy":
-        return crop_run_lengths
-    _vote_function(backend)  # the same checks and build hint
-    from lib.masks.mask_voting_cython import crop_run_lengths as compiled
-    return compiled
+    return _backend_function(backend, 'crop_run_lengths', crop_run_lengths)
 
 
 def crops_to_rles(dets, crops, im_h, im_w, backend="cython"):

@@ -2,6 +2,8 @@
 GPU kernel when it was built (CUDA builds only) and a GPU id is given."""
 import numpy as np
 
+from lib.utils.native import import_extension
+
 
 def _as_dets(dets):
     """(N, >=5) float64 C-contiguous copy of dets, or a one-line error."""
@@ -18,12 +20,7 @@ def _as_dets(dets):
 
 
 def _cpu_module():
-    try:
-        from lib.nms import cpu_nms
-    except ImportError as err:
-        raise ImportError("lib.nms.cpu_nms is not built; run `python setup.py build_ext "
-                          "--inplace` in the repository root (%s)" % err) from err
-    return cpu_nms
+    return import_extension('lib.nms.cpu_nms')
 
 
 def gpu_nms_available():
