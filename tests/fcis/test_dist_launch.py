@@ -6,7 +6,6 @@ import os
 import re
 import shlex
 import signal
-import subprocess
 import sys
 import time
 
@@ -16,6 +15,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 LAUNCHER = os.path.join(ROOT, 'experiments', 'fcis', 'launch_dist.py')
 sys.path.insert(0, os.path.dirname(LAUNCHER))   # the launcher is a script, not a package
 import launch_dist  # noqa: E402
+from bounded_run import run_bounded  # noqa: E402
 sys.path.pop(0)
 
 # A kvstore worker: MODE 'sum' pushes rank+1 and prints the sum; 'die' / 'raise' make rank 1
@@ -91,20 +91,6 @@ with open(os.environ['FAKE_SSH_LOG'], 'a') as f:
     f.write(repr(sys.argv[1:]) + '\n')
 os.execvp('sh', ['sh', '-c', sys.argv[-1]])
 '''
-
-
-def run_bounded(command, timeout, **kwargs):
-    """(status, output, seconds) of ``command`` in its own process group, killed if too slow."""
-    start = time.time()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True, **kwargs)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        pytest.fail('%s did not finish in %d s:\n%s' % (command[:3], timeout, out.decode()[-3000:]))
-    return proc.returncode, out.decode('utf-8', 'replace'), time.time() - start
 
 
 def launch(tmp_path, mode, *options):

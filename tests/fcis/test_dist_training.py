@@ -23,14 +23,11 @@ import json
 import logging
 import os
 import runpy
-import signal
-import subprocess
 import sys
 import zlib
 
 import mxnet as mx
 import numpy as np
-import pytest
 
 import fcis.operators.proposal as proposal
 import fcis.operators.proposal_target as proposal_target
@@ -41,6 +38,7 @@ from fcis.core.params import FCISInitializer, load_params
 from fcis.symbols import TRAIN_DATA_NAMES, TRAIN_LABEL_NAMES, get_train_symbol
 import fcis.train_end2end as train_end2end
 from fcis.train_end2end import make_train_loader, train_roidb
+from bounded_run import run_bounded
 
 ROOT = os.path.join(os.path.dirname(__file__), '..', '..')
 SHAPES = os.path.join(ROOT, 'experiments', 'fcis', 'cfgs', 'shapes_fcis_end2end.yaml')
@@ -198,19 +196,6 @@ def worker_main(argv):
     runpy.run_path(TRAIN_TEST, run_name='fcis_train_test')['main'](cli_args)
 
 
-def run_bounded(command, timeout, **kwargs):
-    """subprocess.run in its own process group, killed as a group if it outlives ``timeout``."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True, **kwargs)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        pytest.fail('%s did not finish in %d s:\n%s' % (command[:3], timeout, out.decode()[-3000:]))
-    return proc.returncode, out.decode('utf-8', 'replace')
-
-
 def load_dump(path):
     with np.load(path) as f:
         params = {k: f[k] for k in f.files if k != 'seen'}
@@ -227,7 +212,7 @@ def test_two_workers_match_one_process_with_two_contexts(tmp_path, monkeypatch):
 
     env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT), OMP_NUM_THREADS='1')
     cli = ['--cfg', SHAPES, '--skip-test'] + dist_overrides(root, 'dist')
-    code, out = run_bounded(
+    code, out, _ = run_bounded(
         [sys.executable, LAUNCHER, '--workers', '2', '--servers', '1', '--timeout', '90',
          '--grace', '5', '--', sys.executable, os.path.abspath(__file__), 'worker', str(dump),
          '--'] + cli, timeout=110, cwd=ROOT, env=env)
