@@ -1,10 +1,10 @@
 """Training loop of FCIS on MXNet's symbolic Module API, with variable input shapes.
 
-Every batch may have its own input shapes (image size, number of GT instances). One
-``mx.mod.Module`` is bound once (to ``max_data_shapes`` if given, else to the first batch) and
-``Module.reshape`` is called whenever a batch's data/label shapes differ from the current
-ones. Reshaped executors share the parameter, gradient and auxiliary arrays, and the
-optimizer/kvstore are untouched, so parameters and momentum are shared by all shapes.
+Every batch may have its own input shapes (image size, number of GT instances). One base
+``mx.mod.Module`` is bound once (to ``max_data_shapes`` if given, else to the first batch);
+each other shape key gets a Module bound once and kept (``shape_cache.ShapeModules``) that
+shares the base's parameter, gradient and auxiliary arrays, memory pool and optimizer, so
+parameters and momentum are shared by all shapes and no batch pays for a rebind.
 
 Optimizer (``FCISSGD``, registered as 'fcissgd'): SGD with momentum; no weight decay on
 biases and BatchNorm gamma/beta (every parameter whose name does not end in ``_weight``)
@@ -31,6 +31,7 @@ import numpy as np
 from .callback import BatchInfo, NonFiniteLossError, check_finite
 from .checkpoint import restore_optimizer_states, save_training_checkpoint
 from .dist import is_distributed
+from .shape_cache import ShapeModules
 
 
 @mx.optimizer.Optimizer.register
@@ -77,23 +78,6 @@ def _epoch_size(train_iter, epoch_size):
         return int(train_iter.num_batches)
     raise ValueError("fit(): epoch_size (batches per epoch) is needed; the iterator %s has no "
                      "len() or num_batches" % type(train_iter).__name__)
-
-
-def _shapes(batch, names, arrays, provided):
-    """[(name, shape)] of a batch (its provide_data/label if set, else its arrays' shapes)."""
-    if provided:
-        return [(d.name, tuple(d.shape)) for d in provided]
-    return [(n, tuple(a.shape)) for n, a in zip(names, arrays or [])]
-
-
-def _reshape_for(module, batch):
-    """Reshape ``module`` if ``batch``'s input shapes differ from the bound ones."""
-    data = _shapes(batch, module.data_names, batch.data, getattr(batch, 'provide_data', None))
-    label = _shapes(batch, module.label_names, batch.label, getattr(batch, 'provide_label', None))
-    current = [(d.name, tuple(d.shape)) for d in module.data_shapes]
-    current_label = [(d.name, tuple(d.shape)) for d in (module.label_shapes or [])]
-    if data != current or (label and label != current_label):
-        module.reshape(data, label or None)
 
 
 def _check_params(symbol, data_names, label_names, arg_params, aux_params):
@@ -156,7 +140,7 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, fixed_pa
         begin_num_update: updates done before begin_epoch (default begin_epoch*epoch_size).
         seed: run seed; epoch e reseeds all generators from (seed, e).
         max_data_shapes, max_label_shapes: [(name, shape)] to bind once to the largest
-            shapes so later reshapes reuse that memory (None: bind to the first batch).
+            shapes so the modules of other shapes reuse its memory (None: bind to the first batch).
         logger: logging.Logger (default: the root logger).
     """
     logger = logger or logging.getLogger()
@@ -179,8 +163,9 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, fixed_pa
         restore_optimizer_states(module, optimizer_states)
     eval_metric = eval_metric or mx.metric.CompositeEvalMetric()
     batch_size = train_iter.batch_size * num_workers(module)   # images per update, all workers
+    modules = ShapeModules(module)
     for epoch in range(begin_epoch, end_epoch):
-        num_update, nbatch = _train_epoch(module, train_iter, epoch, seed, eval_metric,
+        num_update, nbatch = _train_epoch(modules, train_iter, epoch, seed, eval_metric,
                                           callbacks, num_update, lr, lr_scheduler, batch_size)
         if checkpoint_dir:
             # BatchNorm's backward writes the moving mean/var without telling MXNet's engine
@@ -264,9 +249,11 @@ def nonfinite_params(module):
     return bad
 
 
-def _train_epoch(module, train_iter, epoch, seed, eval_metric, callbacks, num_update, lr,
+def _train_epoch(modules, train_iter, epoch, seed, eval_metric, callbacks, num_update, lr,
                  lr_scheduler, batch_size):
-    """One epoch of forward/backward/update -> (update count after it, batches done)."""
+    """One epoch of forward/backward/update -> (update count after it, batches done).
+
+    ``modules``: ShapeModules giving the Module bound to each batch's shapes."""
     reseed(seed, epoch)
     if hasattr(train_iter, 'set_epoch'):
         train_iter.set_epoch(epoch)
@@ -276,19 +263,19 @@ def _train_epoch(module, train_iter, epoch, seed, eval_metric, callbacks, num_up
     _call(callbacks, 'epoch_begin', epoch)
     nbatch = 0
     for batch in train_iter:
-        _reshape_for(module, batch)
+        module = modules.get(batch)
         try:
             module.forward_backward(batch)
             module.update_metric(eval_metric, batch.label)
         except mx.base.MXNetError as err:
             # e.g. the NMS of the proposal op refusing NaN boxes made by a diverged update
-            bad = nonfinite_params(module)
+            bad = nonfinite_params(modules.base)
             if bad:
                 raise NonFiniteLossError(epoch, nbatch + 1, bad[:5]) from err
             raise
         nbatch += 1
         check_finite(eval_metric, epoch, nbatch)
-        module.update()
+        modules.update(module)
         num_update += 1
         info = BatchInfo(epoch, nbatch, eval_metric, num_update,
                          _lr(lr, lr_scheduler, num_update), batch_size)

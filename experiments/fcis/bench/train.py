@@ -13,7 +13,8 @@ shapes set for 'shapes'. ``--warmup`` iterations are dropped, the next ``--runs`
   data wait   time the training thread waits in the loader's ``next()`` (includes the
               NumPy -> NDArray copy of the batch), after waiting for the engine to finish
               the previous iteration (which that copy would wait for anyway)
-  reshape     time of Module.reshape when a batch's shapes change (GT count, image size)
+  bind        time binding a Module for a batch shape not seen before (GT count, image
+              size; fcis.core.shape_cache): with few warm-up iterations, first binds show here
 
 Shares are of the measured window (mean iteration x runs).
 """
@@ -32,6 +33,7 @@ from experiments.fcis.bench.data import BenchData
 from experiments.fcis.bench.timing import format_table
 from fcis.core import metric as fcis_metric
 from fcis.core import module as fcis_module
+from fcis.core import shape_cache
 from fcis.config.symbol_args import network_args
 from fcis.core.params import fixed_param_names
 from fcis.core.schedule import scheduler_from_config
@@ -140,8 +142,8 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
     fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS)
     patches = [mock.patch.object(cls, method, watch.wrap(name, getattr(cls, method)))
                for name, cls in CUSTOM_OPS.items() for method in ('forward', 'backward')]
-    patches.append(mock.patch.object(fcis_module, '_reshape_for',
-                                     watch.wrap('reshape', fcis_module._reshape_for)))
+    patches.append(mock.patch.object(shape_cache.ShapeModules, '_bind',
+                                     watch.wrap('bind', shape_cache.ShapeModules._bind)))
     for patch in patches:
         patch.start()
     try:
@@ -175,20 +177,21 @@ def summarize(watch, clock, warmup, batch_images):
         'iteration_mean_s': window / len(intervals), 'images_per_s': batch_images * len(
             intervals) / window,
         'custom_ops_s': custom, 'custom_share': custom_s / window,
-        'data_wait_share': data_s / window, 'reshape_share': watch.total('reshape', begin, end)
+        'data_wait_share': data_s / window, 'bind_share': watch.total('bind', begin, end)
         / window, 'custom_and_data_share': (custom_s + data_s) / window,
     }
 
 
-def run(config, runs, warmup, seed=0, num_images=12):
-    """Training figures of ``config`` ('coco' or 'shapes') as a dict."""
-    cfg = common.load_bench_config(config)
+def run(config, runs, warmup, seed=0, num_images=12, overrides=()):
+    """Training figures of ``config`` ('coco' or 'shapes') with config ``overrides``
+    (KEY=VALUE strings) as a dict."""
+    cfg = common.load_bench_config(config, overrides)
     watch, clock = Stopwatch(), BatchClock()
     with BenchData(cfg, config, num_images, seed) as roidb:
         train_iterations(cfg, roidb, warmup + runs, watch, clock, seed)
     result = summarize(watch, clock, warmup, batch_images=1)
     result.update({'config': config, 'ohem': bool(cfg.TRAIN.ENABLE_OHEM), 'runs': runs,
-                   'warmup': warmup})
+                   'warmup': warmup, 'overrides': list(overrides)})
     return result
 
 
@@ -197,14 +200,17 @@ def table(results):
     for r in results:
         custom = ", ".join("%s %s" % (k, common.ms(v / r['iterations']))
                            for k, v in r['custom_ops_s'].items() if v)
-        rows.append([r['config'] + (' (OHEM)' if r['ohem'] else ''),
+        label = r['config'] + (' (OHEM)' if r['ohem'] else '')
+        if r.get('overrides'):
+            label += ' ' + ' '.join(r['overrides'])
+        rows.append([label,
                      common.ms(r['iteration_median_s']), common.ms(r['iteration_mean_s']),
                      "%.2f" % r['images_per_s'], "%.1f%%" % (100 * r['custom_share']),
                      "%.1f%%" % (100 * r['data_wait_share']),
                      "%.1f%%" % (100 * r['custom_and_data_share']),
-                     "%.1f%%" % (100 * r['reshape_share']), custom])
+                     "%.1f%%" % (100 * r['bind_share']), custom])
     return format_table(["training", "median ms", "mean ms", "img/s", "custom ops",
-                         "data wait", "both", "reshape", "custom ops ms/iter"], rows)
+                         "data wait", "both", "bind", "custom ops ms/iter"], rows)
 
 
 def main(argv):
@@ -217,12 +223,17 @@ def main(argv):
     parser.add_argument("--shapes-factor", type=int, default=4,
                         help="shapes runs/warm-up are this many times the COCO ones")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variant", action="append", default=[], metavar="'KEY=VALUE ...'",
+                        help="also run each config with these config overrides (one more "
+                             "row per --variant), e.g. --variant 'SCALES=[[320,448]]'")
     args = parser.parse_args(argv)
     common.load_ops()
     results = []
     for config in args.config or ['coco', 'shapes']:
         factor = args.shapes_factor if config == 'shapes' else 1
-        results.append(run(config, args.runs * factor, args.warmup * factor, args.seed))
+        for overrides in [[]] + [v.split() for v in args.variant]:
+            results.append(run(config, args.runs * factor, args.warmup * factor, args.seed,
+                               overrides=overrides))
     print("OMP_NUM_THREADS=%s" % os.environ.get("OMP_NUM_THREADS"))
     print(table(results))
     print(json.dumps({"omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
