@@ -30,6 +30,7 @@ CYTHON_MODULES = [
 # (module name, [.pyx sources], [.cu sources]) -- Cython extensions that need CUDA.
 CUDA_CYTHON_MODULES = [
     ("lib.nms.gpu_nms", ["lib/nms/gpu_nms.pyx"], ["lib/nms/nms_kernel.cu"]),
+    ("lib.masks.gpu_mask_voting", ["lib/masks/gpu_mask_voting.pyx"], ["lib/masks/mask_voting_kernel.cu"]),
 ]
 
 # The MXNet operator library: one shared object from the C++ sources, plus the CUDA
@@ -131,7 +132,7 @@ class BuildExt(build_ext):
 
 
 def extensions():
-    exts = [Extension(name, srcs, include_dirs=[numpy.get_include()],
+    exts = [Extension(name, srcs, include_dirs=[numpy.get_include(), os.path.dirname(srcs[0])],
                       extra_compile_args=["-O3"],
                       define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
             for name, srcs in CYTHON_MODULES]
@@ -142,9 +143,11 @@ def extensions():
             for src in cu:
                 obj = os.path.join(ROOT, "build", os.path.basename(src) + ".o")
                 os.makedirs(os.path.dirname(obj), exist_ok=True)
-                run(["nvcc", "-O3", "-Xcompiler", "-fPIC", "-c", src, "-o", obj])
+                run(["nvcc", "-O3", "--fmad=false", "-Xcompiler", "-fPIC",
+                     "-I" + os.path.join(ROOT, os.path.dirname(src)), "-c", src, "-o", obj])
                 objects.append(obj)
-            exts.append(Extension(name, pyx, include_dirs=[numpy.get_include()],
+            exts.append(Extension(name, pyx,
+                                  include_dirs=[numpy.get_include(), os.path.dirname(pyx[0])],
                                   extra_objects=objects, libraries=["cudart", "stdc++"],
                                   library_dirs=cuda_library_dirs(),
                                   runtime_library_dirs=cuda_library_dirs()))

@@ -3,33 +3,29 @@
 """Compiled core of mask voting: weighted accumulation of ROI masks resampled into a region.
 
 The arithmetic is exactly that of lib.masks.voting_numpy.vote_region_numpy (float32, same
-operation order, no fused multiply-add), so the two give identical bits.
+operation order, no fused multiply-add), so the two give identical bits. The per-element
+steps come from mask_voting_kernel.h, which the GPU twin (gpu_mask_voting) shares.
 """
 import numpy as np
-from libc.math cimport floorf
+
+
+cdef extern from "mask_voting_kernel.h":
+    void fcis_axis_tap(int src_len, int dst_len, int dst, int *s0, int *s1, float *c0,
+                       float *c1) noexcept nogil
+    float fcis_horizontal(const float *row, int s0x, int s1x, float c0x, float c1x) noexcept nogil
+    float fcis_vertical(float h0, float h1, float c0y, float c1y) noexcept nogil
+    float fcis_binarize(float value, float thresh) noexcept nogil
+    float fcis_accumulate(float acc, float weight, float value) noexcept nogil
+    unsigned char fcis_vote(float acc, float total, float thresh) noexcept nogil
 
 
 cdef inline void axis_taps(int src_len, int dst_len, int start, int count, int *s0, int *s1,
                            float *c0, float *c1) noexcept nogil:
     """Bilinear taps (cv2.INTER_LINEAR, half-pixel centers) of destination pixels
-    start..start+count-1 of a src_len -> dst_len resize."""
-    cdef double scale = <double>src_len / <double>dst_len
-    cdef float pos, frac
-    cdef int d, s
+    start..start+count-1 of a src_len -> dst_len resize; each tap is fcis_axis_tap."""
+    cdef int d
     for d in range(count):
-        pos = <float>((start + d + 0.5) * scale - 0.5)
-        s = <int>floorf(pos)
-        frac = pos - <float>s
-        if s < 0:
-            s = 0
-            frac = 0.0
-        if s >= src_len - 1:
-            s = src_len - 1
-            frac = 0.0
-        s0[d] = s
-        s1[d] = s + 1 if s + 1 < src_len else src_len - 1
-        c0[d] = 1.0 - frac
-        c1[d] = frac
+        fcis_axis_tap(src_len, dst_len, start + d, &s0[d], &s1[d], &c0[d], &c1[d])
 
 
 def vote_region(const float[:, :, ::1] masks, const int[:, ::1] extents,
@@ -95,19 +91,18 @@ def vote_region(const float[:, :, ::1] masks, const int[:, ::1] extents,
             axis_taps(src_h, by2 - by1 + 1, y_lo - by1, ny, &ys0[0], &ys1[0], &yc0[0], &yc1[0])
             for r in range(ys0[0], ys1[ny - 1] + 1):
                 for x in range(nx):
-                    hrows[r, x] = masks[i, r, xs0[x]] * xc0[x] + masks[i, r, xs1[x]] * xc1[x]
+                    hrows[r, x] = fcis_horizontal(&masks[i, r, 0], xs0[x], xs1[x], xc0[x], xc1[x])
             oy = y_lo - ry1
             ox = x_lo - rx1
             for y in range(ny):
                 for x in range(nx):
-                    v = hrows[ys0[y], x] * yc0[y] + hrows[ys1[y], x] * yc1[y]
+                    v = fcis_vertical(hrows[ys0[y], x], hrows[ys1[y], x], yc0[y], yc1[y])
                     if binarize_inputs:
-                        v = 1.0 if v >= binary_thresh else 0.0
-                    acc[oy + y, ox + x] = acc[oy + y, ox + x] + w * v
-        if total > 0:
-            for y in range(rh):
-                for x in range(rw):
-                    out[y, x] = (acc[y, x] / total) >= binary_thresh
+                        v = fcis_binarize(v, binary_thresh)
+                    acc[oy + y, ox + x] = fcis_accumulate(acc[oy + y, ox + x], w, v)
+        for y in range(rh):
+            for x in range(rw):
+                out[y, x] = fcis_vote(acc[y, x], total, binary_thresh)
     return out_array
 
 
