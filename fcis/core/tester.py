@@ -29,6 +29,7 @@ class Predictor(object):
         self.module.bind(data_shapes, for_training=False)
         self.module.set_params(arg_params, aux_params, allow_missing=False, allow_extra=True)
         self._shapes = list(data_shapes)
+        self.ctx = ctx
 
     def predict(self, batch):
         """Forward one DataBatch -> dict of NumPy outputs keyed by TEST_OUTPUT_NAMES."""
@@ -41,13 +42,25 @@ class Predictor(object):
         return {name: out.asnumpy() for name, out in zip(TEST_OUTPUT_NAMES, outputs)}
 
 
-def image_detections(outputs, scale, im_h, im_w, num_classes, test_cfg):
+def voting_backend(test_cfg, ctx):
+    """Mask-voting backend: 'gpu:N' with TEST.USE_GPU_MASK_MERGE on GPU context N, else
+    'cython' (the same bits either way; lib.masks.voting)."""
+    if not test_cfg.USE_GPU_MASK_MERGE:
+        return 'cython'
+    if ctx.device_type != 'gpu':
+        raise ValueError("TEST.USE_GPU_MASK_MERGE needs a GPU context (gpus: '0' and a CUDA "
+                         "build); set it to false on the CPU")
+    return 'gpu:%d' % ctx.device_id
+
+
+def image_detections(outputs, scale, im_h, im_w, num_classes, test_cfg, backend='cython'):
     """Detections of one image from the test outputs.
 
     outputs: rois (R, 5) in the resized image, cls_prob (R, C), seg_pred (R, 2, S, S).
     scale: resize factor of the image; im_h, im_w: original image size.
     Returns (dets, rles): per class j a (n_j, 5) array [x1, y1, x2, y2, score] in original
     pixels and a list of n_j full-image RLEs (index 0, background, stays empty).
+    backend: mask-voting backend (:func:`voting_backend`).
     """
     boxes = outputs['rois'][:, 1:5] / scale  # (R, 4) original image pixels
     scores = outputs['cls_prob']  # (R, C)
@@ -58,13 +71,13 @@ def image_detections(outputs, scale, im_h, im_w, num_classes, test_cfg):
     boxes, scores, masks = boxes[keep], scores[keep], masks[keep]
     common = dict(num_classes=num_classes, max_per_image=test_cfg.max_per_image, im_h=im_h,
                   im_w=im_w, nms_thresh=test_cfg.NMS, binary_thresh=test_cfg.BINARY_THRESH,
-                  score_thresh=test_cfg.SCORE_THRESH)
+                  score_thresh=test_cfg.SCORE_THRESH, backend=backend)
     if test_cfg.USE_MASK_MERGE:
         dets, crops = mask_voting(masks, boxes, scores, merge_thresh=test_cfg.MASK_MERGE_THRESH,
                                   **common)
     else:
         dets, crops = mask_nms(masks, boxes, scores, **common)
-    rles = [crops_to_rles(dets[j], crops[j], im_h, im_w) if j > 0 else []
+    rles = [crops_to_rles(dets[j], crops[j], im_h, im_w, backend) if j > 0 else []
             for j in range(num_classes)]
     return dets, rles
 
@@ -78,12 +91,13 @@ def run_test(predictor, test_loader, num_classes, test_cfg, logger=None, frequen
     all_boxes, all_masks, image_ids = [], [], []
     total = len(test_loader)
     start = time.time()
+    backend = voting_backend(test_cfg, predictor.ctx)
     test_loader.reset()
     for i, batch in enumerate(test_loader):
         outputs = predictor.predict(batch)
         entry = batch.entry
         dets, rles = image_detections(outputs, batch.scale, entry['height'], entry['width'],
-                                      num_classes, test_cfg)
+                                      num_classes, test_cfg, backend)
         all_boxes.append(dets)
         all_masks.append(rles)
         image_ids.append(entry['image_id'])

@@ -22,6 +22,8 @@ Masks are returned as crops: the detection [x1, y1, x2, y2, score] of dets[j][n]
 masks[j][n], a uint8 array covering `mask_region(dets[j][n, :4], im_h, im_w)`; use
 `crops_to_full` / `crops_to_rles` for image-sized masks or COCO RLEs.
 """
+import functools
+
 import numpy as np
 
 from lib.boxes import bbox_overlaps
@@ -37,11 +39,35 @@ def _backend_function(backend, name, numpy_twin):
     if backend == "numpy":
         return numpy_twin
     if backend != "cython":
-        raise ValueError("mask voting: backend must be 'cython' or 'numpy', got %r" % (backend,))
+        raise ValueError("mask voting: backend must be 'cython', 'numpy' or 'gpu[:N]', got %r"
+                         % (backend,))
     return getattr(import_extension('lib.masks.mask_voting_cython'), name)
 
 
+def _gpu_device(backend):
+    """Device id of a 'gpu' / 'gpu:N' backend name, None for other names."""
+    if not isinstance(backend, str) or not (backend == "gpu" or backend.startswith("gpu:")):
+        return None
+    try:
+        return int(backend[4:]) if backend != "gpu" else 0
+    except ValueError:
+        raise ValueError("mask voting: backend %r: write 'gpu' or 'gpu:N' with a device number"
+                         % (backend,))
+
+
 def _vote_function(backend):
+    """vote_region of the backend: 'cython', 'numpy' or 'gpu[:N]' (CUDA builds,
+    lib.masks.gpu_mask_voting; the same bits as 'cython')."""
+    device = _gpu_device(backend)
+    if device is not None:
+        try:
+            vote_gpu = import_extension('lib.masks.gpu_mask_voting').vote_region_gpu
+        except ImportError as err:
+            raise ImportError("mask voting backend %r: lib.masks.gpu_mask_voting is built only "
+                              "where nvcc and a CUDA MXNet exist (FCIS_GPU=1 sh init.sh); use "
+                              "the 'cython' backend (TEST.USE_GPU_MASK_MERGE: false)"
+                              % (backend,)) from err
+        return functools.partial(vote_gpu, device_id=device)
     return _backend_function(backend, 'vote_region', vote_region_numpy)
 
 
@@ -181,7 +207,9 @@ def crops_to_full(dets, crops, im_h, im_w):
 
 
 def _run_lengths_function(backend):
-    return _backend_function(backend, 'crop_run_lengths', crop_run_lengths)
+    # run lengths have no GPU version: a 'gpu' backend encodes them with the compiled CPU code
+    return _backend_function('cython' if _gpu_device(backend) is not None else backend,
+                             'crop_run_lengths', crop_run_lengths)
 
 
 def crops_to_rles(dets, crops, im_h, im_w, backend="cython"):

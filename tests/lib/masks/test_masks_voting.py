@@ -266,3 +266,17 @@ def test_crop_run_lengths_compiled_equal_numpy_and_full_frame():
             for kind in (crop, crop.astype(bool)):
                 assert crops_to_rles(det, [kind], im_h, im_w, backend=backend) == \
                     [encode_mask(frame)]
+
+
+def test_backend_names_are_checked():
+    masks = np.full((1, 4, 4), 0.9, dtype=np.float32)
+    boxes = np.array([[2, 2, 9, 9]], dtype=np.float32)
+    scores = np.array([[0.1, 0.9]], dtype=np.float32)
+    for bad in ("cuda", "gpu:x"):
+        with pytest.raises(ValueError, match="backend"):
+            mask_voting(masks, boxes, scores, 2, 10, 20, 20, backend=bad)
+    try:
+        import lib.masks.gpu_mask_voting  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="nvcc and a CUDA MXNet"):
+            mask_voting(masks, boxes, scores, 2, 10, 20, 20, backend="gpu")
