@@ -111,6 +111,7 @@ def _train_net(cfg, dist, output_dir, logger):
     monitor = TrainingMonitor(logger, output_dir, cfg.default.frequent,
                               train_iter.batch_size * dist.num_workers, epoch_size, begin_epoch,
                               cfg.TRAIN.end_epoch) if dist.rank == 0 else None
+    max_data, max_label = train_iter.max_shapes()
     try:
         fit(symbol, train_iter, ctx, arg_params, aux_params, fixed_param_names=fixed,
             initializer=None, lr=cfg.TRAIN.lr,
@@ -122,7 +123,7 @@ def _train_net(cfg, dist, output_dir, logger):
             callbacks=[monitor] if monitor else [],
             checkpoint_dir=output_dir if dist.rank == 0 else None, prefix=cfg.TRAIN.model_prefix,
             kvstore=dist.kvstore, optimizer_states=states, begin_num_update=num_update,
-            seed=cfg.seed, logger=logger)
+            seed=cfg.seed, max_data_shapes=max_data, max_label_shapes=max_label, logger=logger)
     except NonFiniteLossError as err:
         logger.error('%s', err)   # into train.log too; the launcher prints it as one line
         raise

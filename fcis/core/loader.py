@@ -234,12 +234,24 @@ class TrainLoader(mx.io.DataIter):
     def provide_label(self):
         return self._descs(self._current or self._peek(), LABEL_NAMES)
 
-    def max_data_shape(self, max_instances=100):
-        """Largest shapes a batch can have (for binding): list of (name, shape)."""
-        long_side = round_up(max(s[1] for s in self.scales), self.image_stride)
+    def max_shapes(self):
+        """([(name, shape)] data, [(name, shape)] label) at least as large as every batch's.
+
+        Binding the training Module to these lets the Modules of all other shapes take their
+        input memory from it. Images fit a square of the largest max-size side (padded to
+        ``image_stride``); instances: the most of any image in the roidb.
+        """
+        side = round_up(max(max_size for _, max_size in self.scales), self.image_stride)
+        num_gt = max(len(entry['boxes']) for entry in self.roidb)
         n = self.batch_size
-        return [('data', (n, 3, long_side, long_side)), ('im_info', (n, 3)),
-                ('gt_boxes', (n, max_instances, 5)), ('gt_masks', (n, max_instances, long_side, long_side))]
+        data = [('data', (n, 3, side, side)), ('im_info', (n, 3)),
+                ('gt_boxes', (n, num_gt, 5)), ('gt_masks', (n, num_gt, side, side))]
+        fh, fw = self.feat_shape(side, side)
+        num_anchors = len(self.anchor_args['scales']) * len(self.anchor_args['ratios'])
+        label = [('label', (n, num_anchors * fh * fw)),                  # (A, fh, fw) flattened
+                 ('bbox_target', (n, 4 * num_anchors, fh, fw)),
+                 ('bbox_weight', (n, 4 * num_anchors, fh, fw))]
+        return data, label
 
     def close(self):
         """Stop the background threads (they restart on the next ``next()``)."""

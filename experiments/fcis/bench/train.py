@@ -140,6 +140,7 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
     arg_params, aux_params = common.random_params(
         symbol, shapes['data'], network_args(cfg, is_train=True).trunk, seed)
     fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS)
+    max_data, max_label = loader.max_shapes()
     patches = [mock.patch.object(cls, method, watch.wrap(name, getattr(cls, method)))
                for name, cls in CUSTOM_OPS.items() for method in ('forward', 'backward')]
     patches.append(mock.patch.object(shape_cache.ShapeModules, '_bind',
@@ -152,7 +153,8 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
                         lr_scheduler=scheduler_from_config(cfg.TRAIN, iterations),
                         momentum=cfg.TRAIN.momentum, wd=cfg.TRAIN.wd, epoch_size=iterations,
                         eval_metric=fcis_metric.get_metrics(TRAIN_OUTPUT_NAMES),
-                        callbacks=[clock], kvstore=cfg.default.kvstore, seed=seed)
+                        callbacks=[clock], kvstore=cfg.default.kvstore, seed=seed,
+                        max_data_shapes=max_data, max_label_shapes=max_label)
         mx.nd.waitall()
     finally:
         for patch in patches:

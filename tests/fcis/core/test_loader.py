@@ -176,3 +176,26 @@ def test_test_loader_yields_each_image_with_its_scale(roidb):
     strided = ImageTestLoader(entries[:1], scales=SCALES, pixel_means=MEANS, image_stride=32, num_workers=0)
     shape = next(iter(strided)).data[0].shape
     assert shape[2] % 32 == 0 and shape[3] % 32 == 0
+
+
+@pytest.mark.parametrize('stride', [0, 32])
+def test_max_shapes_cover_every_batch(roidb, stride):
+    """Every batch of an epoch fits max_shapes() (the shapes the training Module binds to),
+    and the bound is reached for the instance count (the most of any image)."""
+    it = loader(roidb, ctx=1, image_stride=stride)
+    data, label = it.max_shapes()
+    bound = dict(data + label)
+    most_instances = max(len(entry['boxes']) for entry in roidb)
+    assert bound['gt_boxes'][1] == most_instances
+    side = bound['data'][2]
+    assert side == bound['data'][3] and side >= SCALES[1] and (stride == 0 or side % stride == 0)
+    names = [d.name for d in it.provide_data + it.provide_label]
+    seen = 0
+    for batch in it:
+        for name, array in zip(names, batch.data + batch.label):
+            assert len(array.shape) == len(bound[name]), name
+            assert all(a <= b for a, b in zip(array.shape, bound[name])), (name, array.shape)
+        seen += 1
+    assert seen == it.num_batches
+    fh, fw = default_feat_shape(side, side)
+    assert bound['bbox_target'][2:] == (fh, fw) and bound['label'][1] == 9 * fh * fw
