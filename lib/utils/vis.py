@@ -87,17 +87,27 @@ def draw_label(image, text, x, y, color, font_scale, thickness):
                 cv2.LINE_AA)
 
 
+def zoom_for(height, width, min_side):
+    """Integer zoom that brings the shorter side to at least ``min_side`` pixels (>= 1)."""
+    return max(1, int(np.ceil(float(min_side) / max(1, min(height, width)))))
+
+
 def draw_instances(image, boxes, masks, labels, class_names, scores=None, score_thresh=0.0,
-                   alpha=0.5, colors=None):
-    """Draw K instances on a copy of ``image``; returns (H, W, 3) uint8 BGR.
+                   alpha=0.5, colors=None, zoom=1):
+    """Draw K instances on a copy of ``image``; returns (zoom*H, zoom*W, 3) uint8 BGR.
 
     boxes: (K, 4) x1, y1, x2, y2 inclusive; masks: K RLEs or (H, W) arrays, or None;
     labels: (K,) class indices into class_names; scores: (K,) or None (ground truth, no
     score text); instances with score < score_thresh are skipped. colors: (K, 3) BGR or None
-    (distinct colors). Masks are blended with weight ``alpha`` and outlined.
+    (distinct colors). Masks are blended with weight ``alpha`` and outlined. zoom: integer
+    pixel replication of image and masks before drawing, so that text and outlines stay
+    readable on small images.
     """
     canvas = to_bgr_uint8(image)
     height, width = canvas.shape[:2]
+    zoom = int(zoom)
+    if zoom > 1:
+        canvas = cv2.resize(canvas, (width * zoom, height * zoom), interpolation=cv2.INTER_NEAREST)
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)  # (K, 4)
     labels = np.asarray(labels, np.int64).reshape(-1)  # (K,)
     count = boxes.shape[0]
@@ -106,18 +116,21 @@ def draw_instances(image, boxes, masks, labels, class_names, scores=None, score_
         raise ValueError("draw_instances needs one label, mask and score per box (%d boxes)"
                          % count)
     colors = distinct_colors(count) if colors is None else np.asarray(colors, np.uint8)
-    font_scale, thickness = drawing_sizes(height, width)
+    font_scale, thickness = drawing_sizes(height * zoom, width * zoom)
     keep = [k for k in range(count) if scores is None or scores[k] >= score_thresh]
     for k in keep:
         if masks is not None:
             mask = mask_to_array(masks[k], height, width)
+            if zoom > 1:  # (H, W) -> (zoom*H, zoom*W) replicated pixels
+                mask = np.repeat(np.repeat(mask, zoom, axis=0), zoom, axis=1)
             blended = (1.0 - alpha) * canvas[mask] + alpha * colors[k].astype(np.float64)
             canvas[mask] = np.round(blended).astype(np.uint8)
             contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
                                            cv2.CHAIN_APPROX_NONE)
             cv2.drawContours(canvas, contours, -1, tuple(int(c) for c in colors[k]), 1)
     for k in keep:
-        x1, y1, x2, y2 = [int(round(v)) for v in boxes[k]]
+        x1, y1 = [int(round(v * zoom)) for v in boxes[k, :2]]
+        x2, y2 = [int(round((v + 1) * zoom)) - 1 for v in boxes[k, 2:]]  # inclusive ends
         color = tuple(int(c) for c in colors[k])
         cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness)
         name = class_names[labels[k]] if 0 <= labels[k] < len(class_names) else str(labels[k])
@@ -145,20 +158,20 @@ def flatten_detections(boxes_per_class, masks_per_class):
 
 
 def draw_detections(image, boxes_per_class, masks_per_class, class_names, score_thresh=0.5,
-                    alpha=0.5):
+                    alpha=0.5, zoom=1):
     """Draw the detections of one image (tester's per-class structure, see
-    ``flatten_detections``) with score >= score_thresh; returns (H, W, 3) uint8 BGR."""
+    ``flatten_detections``) with score >= score_thresh; returns (zoom*H, zoom*W, 3) uint8 BGR."""
     boxes, scores, labels, masks = flatten_detections(boxes_per_class, masks_per_class)
     has_masks = masks_per_class is not None
     return draw_instances(image, boxes, masks if has_masks else None, labels, class_names,
-                          scores=scores, score_thresh=score_thresh, alpha=alpha)
+                          scores=scores, score_thresh=score_thresh, alpha=alpha, zoom=zoom)
 
 
-def draw_ground_truth(image, entry, class_names, alpha=0.5):
+def draw_ground_truth(image, entry, class_names, alpha=0.5, zoom=1):
     """Draw a roidb entry's ground truth ('boxes' (K, 4), 'gt_classes' (K,), optional
-    'masks' K RLEs) on ``image``; returns (H, W, 3) uint8 BGR."""
+    'masks' K RLEs) on ``image``; returns (zoom*H, zoom*W, 3) uint8 BGR."""
     return draw_instances(image, entry['boxes'], entry.get('masks'), entry['gt_classes'],
-                          class_names, alpha=alpha)
+                          class_names, alpha=alpha, zoom=zoom)
 
 
 def make_grid(images, titles=None, columns=2, gap=6, background=255):
@@ -170,7 +183,8 @@ def make_grid(images, titles=None, columns=2, gap=6, background=255):
     titles = list(titles) if titles is not None else [None] * len(images)
     title_h = 22 if any(titles) else 0
     cell_h = max(im.shape[0] for im in images) + title_h
-    cell_w = max(im.shape[1] for im in images)
+    title_w = max([cv2.getTextSize(str(t), FONT, 0.5, 1)[0][0] + 4 for t in titles if t] or [0])
+    cell_w = max(max(im.shape[1] for im in images), title_w)  # titles are never cut
     rows = (len(images) + columns - 1) // columns
     columns = min(columns, len(images))
     grid = np.full((rows * cell_h + (rows + 1) * gap, columns * cell_w + (columns + 1) * gap, 3),
@@ -186,10 +200,13 @@ def make_grid(images, titles=None, columns=2, gap=6, background=255):
 
 
 def draw_gt_vs_pred(image, gt_entry, boxes_per_class, masks_per_class, class_names,
-                    score_thresh=0.5):
-    """Side-by-side picture: ground truth (left) and detections >= score_thresh (right)."""
-    gt = draw_ground_truth(image, gt_entry, class_names)
-    pred = draw_detections(image, boxes_per_class, masks_per_class, class_names, score_thresh)
+                    score_thresh=0.5, min_side=400):
+    """Side-by-side picture: ground truth (left) and detections >= score_thresh (right);
+    images whose shorter side is under ``min_side`` are drawn at an integer zoom."""
+    zoom = zoom_for(image.shape[0], image.shape[1], min_side)
+    gt = draw_ground_truth(image, gt_entry, class_names, zoom=zoom)
+    pred = draw_detections(image, boxes_per_class, masks_per_class, class_names, score_thresh,
+                           zoom=zoom)
     return make_grid([gt, pred], ['ground truth', 'predictions (score >= %.2f)' % score_thresh],
                      columns=2)
 

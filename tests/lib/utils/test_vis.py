@@ -97,7 +97,7 @@ def test_gt_vs_pred_side_by_side_and_png(tmp_path):
     image = np.full((height, width, 3), 90, np.uint8)
     boxes, masks, mask = one_detection(height, width)
     gt_entry = {'boxes': boxes[1][:, :4], 'gt_classes': np.array([1]), 'masks': masks[1]}
-    picture = draw_gt_vs_pred(image, gt_entry, boxes, masks, CLASS_NAMES)
+    picture = draw_gt_vs_pred(image, gt_entry, boxes, masks, CLASS_NAMES, min_side=1)
     assert picture.ndim == 3 and picture.shape[0] > height and picture.shape[1] >= 2 * width
     # The picture holds the ground-truth drawing on the left and the prediction on the right.
     gt = draw_instances(image, gt_entry['boxes'], masks[1], [1], CLASS_NAMES)
@@ -115,6 +115,36 @@ def test_gt_vs_pred_side_by_side_and_png(tmp_path):
     assert (cv2.imread(path) == picture).all()
     with pytest.raises(ValueError, match='.png'):
         write_png(str(tmp_path / 'example.jpg'), picture)
+
+
+def test_small_images_are_drawn_zoomed_with_replicated_mask_pixels():
+    height, width = 45, 31
+    image = np.random.RandomState(0).randint(0, 255, (height, width, 3)).astype(np.uint8)
+    boxes, masks, mask = one_detection(height, width)
+    plain = draw_detections(image, boxes, masks, CLASS_NAMES)
+    zoomed = draw_detections(image, boxes, masks, CLASS_NAMES, zoom=3)
+    assert zoomed.shape == (3 * height, 3 * width, 3)
+    # away from outlines and labels (the bottom-right of the mask), every 3x3 block of the
+    # zoomed drawing repeats the plain drawing's pixel; outside any drawing, the image's
+    inner = [(y, x) for y in range(height // 2 - 4, height // 2) for x in range(width // 2 - 4, width // 2)]
+    outside = [(y, x) for y in range(height - 8, height) for x in range(width - 8, width)]
+    for y, x in inner + outside:
+        block = zoomed[3 * y:3 * y + 3, 3 * x:3 * x + 3].reshape(-1, 3)
+        assert (block == plain[y, x]).all(), (y, x)
+    assert all((plain[y, x] != image[y, x]).any() for y, x in inner)   # really recolored
+    # the box's inclusive corners scale to the corners of the zoomed pixels
+    x2, y2 = width // 2, height // 2
+    assert (zoomed[3 * y2 + 2, 3 * 3:3 * x2] != zoomed[3 * y2 + 4, 3 * 3:3 * x2]).any()
+    picture = draw_gt_vs_pred(image, {'boxes': boxes[1][:, :4], 'gt_classes': np.array([1]),
+                                      'masks': masks[1]}, boxes, masks, CLASS_NAMES, min_side=120)
+    assert picture.shape[1] >= 2 * 3 * width                       # ceil(120 / 31) = 4 >= 3
+
+
+def test_titles_are_never_cut():
+    title = 'predictions (score >= 0.50)'
+    grid = make_grid([np.zeros((10, 20), np.uint8)], titles=[title])
+    text_width = cv2.getTextSize(title, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0]
+    assert grid.shape[1] >= text_width
 
 
 def test_grid_layout():
