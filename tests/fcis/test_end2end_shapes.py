@@ -32,7 +32,8 @@ def tiny_config(tmp_path):
         'output_path=%s' % (tmp_path / 'out'), 'dataset.root_path=%s' % data,
         'dataset.dataset_path=%s' % os.path.join(data, 'shapes'),
         'dataset.num_train_images=12', 'dataset.num_val_images=2',
-        'dataset.test_image_set=train', 'SCALES=[[128, 160]]', 'default.frequent=50',
+        'dataset.test_image_set=train', 'SCALES=[[128, 160]]', 'network.ANCHOR_SCALES=[2,4,8]',
+        'TRAIN.FLIP=true', 'default.frequent=50',
         'TRAIN.end_epoch=%d' % EPOCHS, 'TRAIN.lr_step=%d' % (EPOCHS - 2),
         'TRAIN.warmup_step=20', 'TEST.test_epoch=%d' % EPOCHS, 'TEST.VIS_NUM=2'])
 

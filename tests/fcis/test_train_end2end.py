@@ -54,11 +54,13 @@ def data_root(tmp_path_factory):
 
 
 def overrides(data_root, output_path, *extra):
-    """Command-line overrides of a tiny, fast run (128-pixel images, a log line per batch)."""
+    """Command-line overrides of a tiny, fast run (128-pixel images with anchors and flips to
+    match, a log line per batch)."""
     return ['output_path=%s' % output_path, 'dataset.root_path=%s' % data_root,
             'dataset.dataset_path=%s' % os.path.join(data_root, 'shapes'),
             'dataset.num_train_images=%d' % NUM_TRAIN, 'dataset.num_val_images=2',
-            'SCALES=[[128, 160]]', 'default.frequent=1', 'TRAIN.warmup_step=4'] + list(extra)
+            'SCALES=[[128, 160]]', 'network.ANCHOR_SCALES=[2,4,8]', 'TRAIN.FLIP=true',
+            'default.frequent=1', 'TRAIN.warmup_step=4'] + list(extra)
 
 
 def train(data_root, output_path, *extra):
