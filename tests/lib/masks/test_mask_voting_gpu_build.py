@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from lib.masks.mask_voting_cython import vote_region
+from tests.lib.cuda_build import cuda_lib_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 MASKS_DIR = os.path.join(ROOT, "lib", "masks")
@@ -154,15 +155,6 @@ def test_per_pixel_sums_equal_cython_to_the_last_bit(per_pixel):
             expected = vote_region(masks, extents, members, weights, *region, thresh, False)
             np.testing.assert_array_equal(expected, average >= thresh, err_msg="trial %d" % trial)
     assert checked >= 8
-
-
-def cuda_lib_dir():
-    nvcc = shutil.which("nvcc")
-    for home in [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
-                 os.path.dirname(os.path.dirname(os.path.realpath(nvcc))) if nvcc else None]:
-        if home and os.path.exists(os.path.join(home, "lib64", "libcudart.so")):
-            return os.path.join(home, "lib64")
-    return None
 
 
 GPU_SCRIPT = r"""

@@ -9,17 +9,10 @@ import sysconfig
 import numpy as np
 import pytest
 
+from tests.lib.cuda_build import cuda_lib_dir
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 NMS_DIR = os.path.join(ROOT, "lib", "nms")
-
-
-def cuda_lib_dir():
-    nvcc = shutil.which("nvcc")
-    for home in [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
-                 os.path.dirname(os.path.dirname(os.path.realpath(nvcc))) if nvcc else None]:
-        if home and os.path.exists(os.path.join(home, "lib64", "libcudart.so")):
-            return os.path.join(home, "lib64")
-    return None
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None or cuda_lib_dir() is None,
