@@ -40,6 +40,11 @@ def threshold_key(threshold):
     return 'mAP^r@%g' % threshold
 
 
+def recall_key(threshold):
+    """Key of a class's recall at a threshold: 0.5 -> 'recall@0.5'."""
+    return 'recall@%g' % threshold
+
+
 def voc07_ap(recall, precision):
     """VOC07 11-point AP from (n,) recall and (n,) precision of the ranked detections."""
     recall, precision = np.asarray(recall, np.float64), np.asarray(precision, np.float64)
@@ -124,10 +129,14 @@ def label_class_detections(dets_by_image, gt_by_image, thresholds):
 
 
 def class_average_precisions(scores, order_keys, labels, num_gt):
-    """(T,) AP of one class from its (n,) scores, (n,) file indices and (n, T) labels."""
+    """AP and recall of one class from its (n,) scores, (n,) file indices and (n, T) labels.
+
+    Returns ((T,) AP, (T,) recall of all its detections = found instances / num_gt). With
+    VOC07 11-point AP a recall below 1 loses the recall-1.0 point: AP <= 10/11.
+    """
     order = np.lexsort((order_keys, -scores))  # score descending, file order on ties
     labels = labels[order]  # (n, T)
-    aps = np.zeros(labels.shape[1])
+    aps, recalls = np.zeros(labels.shape[1]), np.zeros(labels.shape[1])
     for k in range(labels.shape[1]):
         kept = labels[labels[:, k] != IGNORED, k]  # (m,)
         tp = np.cumsum(kept == TRUE_POSITIVE)
@@ -135,7 +144,8 @@ def class_average_precisions(scores, order_keys, labels, num_gt):
         recall = tp / float(num_gt)
         precision = tp / np.maximum(tp + fp, np.finfo(np.float64).eps)
         aps[k] = voc07_ap(recall, precision)
-    return aps
+        recalls[k] = recall[-1] if recall.size else 0.0
+    return aps, recalls
 
 
 def sds_eval(coco_gt, results, thresholds=DEFAULT_THRESHOLDS, image_ids=None):
@@ -145,7 +155,8 @@ def sds_eval(coco_gt, results, thresholds=DEFAULT_THRESHOLDS, image_ids=None):
     ground truth). results: results JSON path or list of result dicts. image_ids: images to
     evaluate (default: all of coco_gt); detections on other images are left out.
     Returns {'mAP^r@0.5': float, 'mAP^r@0.7': float, ..., 'num_classes': int,
-    'per_class': {category name: {'mAP^r@0.5': AP, ...}}} over classes with ground truth.
+    'per_class': {category name: {'mAP^r@0.5': AP, ..., 'recall@0.5': recall, ...}}} over
+    classes with ground truth (recall: instances matched by any detection / instances).
     """
     coco_gt = load_coco_gt(coco_gt)
     results = load_results(results)
@@ -171,9 +182,10 @@ def sds_eval(coco_gt, results, thresholds=DEFAULT_THRESHOLDS, image_ids=None):
             continue
         scores, order_keys, labels = label_class_detections(
             dt_groups.get(category_id, {}), gt_by_image, thresholds)
-        aps = class_average_precisions(scores, order_keys, labels, num_gt)  # (T,)
+        aps, recalls = class_average_precisions(scores, order_keys, labels, num_gt)  # (T,) each
         name = coco_gt.cats[category_id].get('name', str(category_id))
         per_class[name] = {threshold_key(t): float(ap) for t, ap in zip(thresholds, aps)}
+        per_class[name].update({recall_key(t): float(r) for t, r in zip(thresholds, recalls)})
 
     summary = {}
     for t in thresholds:

@@ -46,6 +46,18 @@ def test_perfect_detections_give_one():
     assert out['num_classes'] == 3
     for key in ('mAP^r@0.5', 'mAP^r@0.7', 'mAP^r@0.9'):
         assert out[key] == pytest.approx(1.0)
+    for scores in out['per_class'].values():
+        assert scores['recall@0.5'] == scores['recall@0.9'] == pytest.approx(1.0)
+
+
+def test_recall_counts_found_instances_per_threshold():
+    # One GT square; a detection shifted by 3 columns: mask IoU 70/130 = 0.54 -> found at
+    # 0.5, missed at 0.7 (recall 0 there, AP 0).
+    coco = one_class_gt({1: [square(10)]})
+    out = sds_eval(coco, [det(1, 1, square(13), 0.9)])
+    scores = out['per_class']['thing']
+    assert scores['recall@0.5'] == pytest.approx(1.0) and scores['mAP^r@0.5'] == pytest.approx(1.0)
+    assert scores['recall@0.7'] == 0.0 and scores['mAP^r@0.7'] == 0.0
 
 
 def test_false_positive_ranked_first():
@@ -61,6 +73,7 @@ def test_false_positive_ranked_first():
     expected = 7 * (2 / 3) / 11
     assert out['mAP^r@0.5'] == pytest.approx(expected)
     assert out['per_class']['thing']['mAP^r@0.7'] == pytest.approx(expected)
+    assert out['per_class']['thing']['recall@0.5'] == pytest.approx(2 / 3)  # 1 of 3 never found
 
 
 def test_file_order_does_not_matter_only_scores():
