@@ -6,13 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 
 import numpy as np
 import pytest
 
 from lib.masks.mask_voting_cython import vote_region
-from tests.lib.cuda_build import cuda_lib_dir
+from tests.lib.cuda_build import build_cuda_cython_module, cuda_lib_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 MASKS_DIR = os.path.join(ROOT, "lib", "masks")
@@ -190,18 +189,8 @@ except RuntimeError as err:
                     reason="nvcc / libcudart not on this machine")
 def test_gpu_mask_voting_compiles_links_and_agrees_or_reports(tmp_path):
     from Cython.Build import cythonize  # noqa: F401  (cython must be importable)
-    obj = str(tmp_path / "mask_voting_kernel.o")
-    subprocess.check_call(["nvcc", "-O3", "--fmad=false", "-Xcompiler", "-fPIC", "-I" + MASKS_DIR,
-                           "-c", os.path.join(MASKS_DIR, "mask_voting_kernel.cu"), "-o", obj])
-    c_file = str(tmp_path / "gpu_mask_voting.c")
-    subprocess.check_call([sys.executable, "-m", "cython", "-3",
-                           os.path.join(MASKS_DIR, "gpu_mask_voting.pyx"), "-o", c_file])
-    module = str(tmp_path / ("gpu_mask_voting" + sysconfig.get_config_var("EXT_SUFFIX")))
-    lib_dir = cuda_lib_dir()
-    subprocess.check_call(["gcc", "-shared", "-fPIC", "-O2", c_file, obj, "-I" + MASKS_DIR,
-                           "-I" + np.get_include(), "-I" + sysconfig.get_paths()["include"],
-                           "-L" + lib_dir, "-Wl,-rpath," + lib_dir, "-lcudart", "-lstdc++",
-                           "-o", module])
+    build_cuda_cython_module(str(tmp_path), os.path.join(MASKS_DIR, "gpu_mask_voting.pyx"),
+                             os.path.join(MASKS_DIR, "mask_voting_kernel.cu"), ["--fmad=false"])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
     out = subprocess.run([sys.executable, "-c", GPU_SCRIPT], cwd=str(tmp_path), env=env,
                          capture_output=True, text=True, timeout=60)

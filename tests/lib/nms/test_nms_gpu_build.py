@@ -4,12 +4,10 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 
-import numpy as np
 import pytest
 
-from tests.lib.cuda_build import cuda_lib_dir
+from tests.lib.cuda_build import build_cuda_cython_module, cuda_lib_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 NMS_DIR = os.path.join(ROOT, "lib", "nms")
@@ -19,18 +17,8 @@ NMS_DIR = os.path.join(ROOT, "lib", "nms")
                     reason="nvcc / libcudart not on this machine")
 def test_gpu_nms_compiles_links_and_agrees_or_reports(tmp_path):
     from Cython.Build import cythonize  # noqa: F401  (cython must be importable)
-    obj = str(tmp_path / "nms_kernel.o")
-    subprocess.check_call(["nvcc", "-O3", "-Xcompiler", "-fPIC", "-c",
-                           os.path.join(NMS_DIR, "nms_kernel.cu"), "-o", obj])
-    c_file = str(tmp_path / "gpu_nms.c")
-    subprocess.check_call([sys.executable, "-m", "cython", "-3", os.path.join(NMS_DIR, "gpu_nms.pyx"),
-                           "-o", c_file])
-    module = str(tmp_path / ("gpu_nms" + sysconfig.get_config_var("EXT_SUFFIX")))
-    lib_dir = cuda_lib_dir()
-    subprocess.check_call(["gcc", "-shared", "-fPIC", "-O2", c_file, obj, "-I" + NMS_DIR,
-                           "-I" + np.get_include(), "-I" + sysconfig.get_paths()["include"],
-                           "-L" + lib_dir, "-Wl,-rpath," + lib_dir, "-lcudart", "-lstdc++",
-                           "-o", module])
+    build_cuda_cython_module(str(tmp_path), os.path.join(NMS_DIR, "gpu_nms.pyx"),
+                             os.path.join(NMS_DIR, "nms_kernel.cu"))
     script = (
         "import numpy as np, gpu_nms\n"
         "dets = np.array([[0, 0, 9, 9, 0.9], [5, 0, 14, 9, 0.8], [1, 0, 10, 9, 0.7]])\n"
