@@ -1,7 +1,7 @@
 """Draw FCIS detections on images:
 
     python fcis/demo.py --cfg experiments/fcis/cfgs/shapes_fcis_end2end.yaml \\
-        --params output/fcis/shapes/shapes_fcis_end2end/train/e2e-0009.params \\
+        --params output/fcis/shapes/shapes_fcis_end2end/train/e2e-0006.params \\
         --images data/shapes/images/val --out output/demo [--thresh 0.5] [KEY=VALUE ...]
 
 For every image (any size; grayscale, BGR or BGRA/RGBA files), writes <out>/<name>.png with
@@ -29,9 +29,10 @@ from fcis.core.tester import Predictor, image_detections, voting_backend  # noqa
 from fcis.symbols import get_test_symbol  # noqa: E402
 from lib.utils.checkpoint import CheckpointError, load_params  # noqa: E402
 from lib.utils.image import image_to_tensor, resize_image  # noqa: E402
-from lib.utils.vis import draw_detections, to_bgr_uint8, write_png  # noqa: E402
+from lib.utils.vis import draw_detections, to_bgr_uint8, write_png, zoom_for  # noqa: E402
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+MIN_PICTURE_SIDE = 400  # smaller images are drawn at an integer zoom: labels stay readable
 
 
 def list_images(items):
@@ -92,7 +93,8 @@ def run_demo(cfg, params_path, image_paths, out_dir, thresh, names):
         dets, rles = image_detections(predictor.predict(batch), scale, image.shape[0],
                                       image.shape[1], len(names), cfg.TEST,
                                       voting_backend(cfg.TEST, predictor.ctx))
-        picture = draw_detections(image, dets, rles, names, score_thresh=thresh)
+        picture = draw_detections(image, dets, rles, names, score_thresh=thresh,
+                                  zoom=zoom_for(image.shape[0], image.shape[1], MIN_PICTURE_SIDE))
         name = os.path.splitext(os.path.basename(path))[0] + '.png'
         written.append(write_png(os.path.join(out_dir, name), picture))
         count = sum(int((d[:, 4] >= thresh).sum()) for d in dets[1:])
@@ -103,7 +105,7 @@ def run_demo(cfg, params_path, image_paths, out_dir, thresh, names):
 def main(argv=None):
     parser = argparse.ArgumentParser(description='Draw FCIS detections on images.')
     parser.add_argument('--cfg', required=True, help='experiment YAML the model was trained with')
-    parser.add_argument('--params', required=True, help='trained .params file (e.g. <train dir>/e2e-0009.params)')
+    parser.add_argument('--params', required=True, help='trained .params file (e.g. <train dir>/e2e-0006.params)')
     parser.add_argument('--images', required=True, nargs='+', help='image files and/or folders')
     parser.add_argument('--out', required=True, help='folder for the pictures')
     parser.add_argument('--thresh', type=float, default=0.5, help='score threshold of drawn instances')

@@ -11,6 +11,7 @@ from fcis.config.symbol_args import network_args
 from fcis.core.params import FCISInitializer, load_params
 from fcis.symbols import get_test_symbol
 from lib.utils.checkpoint import save_params
+from lib.utils.vis import zoom_for
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 CFG = os.path.join(ROOT, 'experiments', 'fcis', 'cfgs', 'shapes_fcis_end2end.yaml')
@@ -37,7 +38,8 @@ def test_demo_draws_every_image_layout(tmp_path, params_file):
                '--thresh', '0.0', '--classes', 'circle,square,triangle,star'])
     for name, shape in sizes.items():
         picture = cv2.imread(str(out / (os.path.splitext(name)[0] + '.png')), cv2.IMREAD_UNCHANGED)
-        assert picture is not None and picture.shape == shape[:2] + (3,), name
+        zoom = zoom_for(shape[0], shape[1], demo.MIN_PICTURE_SIDE)  # 97 x 203 -> 5, 333 -> 2
+        assert picture is not None and picture.shape == (zoom * shape[0], zoom * shape[1], 3), name
 
 
 def test_demo_errors_name_the_problem(tmp_path, params_file):
