@@ -1,7 +1,7 @@
 """Draw FCIS detections on images:
 
     python fcis/demo.py --cfg experiments/fcis/cfgs/shapes_fcis_end2end.yaml \\
-        --params output/fcis/shapes/shapes_fcis_end2end/train/e2e-0006.params \\
+        --params output/fcis/shapes/shapes_fcis_end2end/train/e2e-0007.params \\
         --images data/shapes/images/val --out output/demo [--thresh 0.5] [KEY=VALUE ...]
 
 For every image (any size; grayscale, BGR or BGRA/RGBA files), writes <out>/<name>.png with
@@ -105,7 +105,7 @@ def run_demo(cfg, params_path, image_paths, out_dir, thresh, names):
 def main(argv=None):
     parser = argparse.ArgumentParser(description='Draw FCIS detections on images.')
     parser.add_argument('--cfg', required=True, help='experiment YAML the model was trained with')
-    parser.add_argument('--params', required=True, help='trained .params file (e.g. <train dir>/e2e-0006.params)')
+    parser.add_argument('--params', required=True, help='trained .params file (e.g. <train dir>/e2e-0007.params)')
     parser.add_argument('--images', required=True, nargs='+', help='image files and/or folders')
     parser.add_argument('--out', required=True, help='folder for the pictures')
     parser.add_argument('--thresh', type=float, default=0.5, help='score threshold of drawn instances')
