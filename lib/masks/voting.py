@@ -166,6 +166,8 @@ def mask_voting(masks, boxes, scores, num_classes, max_per_image, im_h, im_w, nm
     boxes: (N, 4) float ROI boxes in image pixels; scores: (N, C) class probabilities
     max_per_image: detections kept over all classes (None or <= 0: no limit)
     nms_fn: NMS function fn(dets, thresh) (default lib.nms.nms; see lib.nms.make_nms)
+    backend: voting core, 'cython' (compiled CPU), 'numpy' (reference) or 'gpu' / 'gpu:N'
+        (CUDA builds); all three give the same bits
     returns: (dets, masks), lists of length C (index 0, background, empty):
         dets[j]: (n_j, 5) float32 [x1, y1, x2, y2, score] by descending score;
         masks[j]: list of n_j uint8 crops covering mask_region(dets[j][n, :4], im_h, im_w).
@@ -215,8 +217,9 @@ def _run_lengths_function(backend):
 def crops_to_rles(dets, crops, im_h, im_w, backend="cython"):
     """Detection mask crops -> list of n COCO RLEs (str counts) of size (im_h, im_w).
 
-    backend: 'cython' (compiled run lengths) or 'numpy' (lib.masks.rle.crop_run_lengths);
-    both give the RLEs encode_mask gives for the image-sized masks.
+    backend: 'cython' (compiled run lengths; also used by 'gpu[:N]') or 'numpy'
+    (lib.masks.rle.crop_run_lengths); both give the RLEs encode_mask gives for the
+    image-sized masks.
     """
     run_lengths = _run_lengths_function(backend)
     rles = []
