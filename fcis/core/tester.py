@@ -44,7 +44,7 @@ class Predictor(object):
 
 def voting_backend(test_cfg, ctx):
     """Mask-voting backend: 'gpu:N' with TEST.USE_GPU_MASK_MERGE on GPU context N, else
-    'cython' (the same bits either way; lib.masks.voting)."""
+    'cython' (lib.masks.voting)."""
     if not test_cfg.USE_GPU_MASK_MERGE:
         return 'cython'
     if ctx.device_type != 'gpu':

@@ -57,7 +57,7 @@ def _gpu_device(backend):
 
 def _vote_function(backend):
     """vote_region of the backend: 'cython', 'numpy' or 'gpu[:N]' (CUDA builds,
-    lib.masks.gpu_mask_voting; the same bits as 'cython')."""
+    lib.masks.gpu_mask_voting)."""
     device = _gpu_device(backend)
     if device is not None:
         try:
@@ -166,8 +166,9 @@ def mask_voting(masks, boxes, scores, num_classes, max_per_image, im_h, im_w, nm
     boxes: (N, 4) float ROI boxes in image pixels; scores: (N, C) class probabilities
     max_per_image: detections kept over all classes (None or <= 0: no limit)
     nms_fn: NMS function fn(dets, thresh) (default lib.nms.nms; see lib.nms.make_nms)
-    backend: voting core, 'cython' (compiled CPU), 'numpy' (reference) or 'gpu' / 'gpu:N'
-        (CUDA builds); all three give the same bits
+    backend: voting core, 'cython' (compiled CPU), 'numpy' (reference; the same bits) or
+        'gpu' / 'gpu:N' (CUDA builds; its per-pixel code gives the same bits when compiled
+        for the CPU, tests/lib/masks/test_mask_voting_gpu_build.py)
     returns: (dets, masks), lists of length C (index 0, background, empty):
         dets[j]: (n_j, 5) float32 [x1, y1, x2, y2, score] by descending score;
         masks[j]: list of n_j uint8 crops covering mask_region(dets[j][n, :4], im_h, im_w).
