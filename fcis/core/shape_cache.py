@@ -23,6 +23,11 @@ def _shape_list(descs):
     return [(d.name, tuple(d.shape)) for d in descs or []]
 
 
+def _key(data, label):
+    """Hashable key of [(name, shape)] data and label lists."""
+    return tuple(data), tuple(label)
+
+
 def batch_shapes(module, batch):
     """([(name, shape)] of the data, [(name, shape)] of the labels) of ``batch``."""
     data = getattr(batch, 'provide_data', None)
@@ -45,15 +50,14 @@ class ShapeModules(object):
         self.max_modules = int(max_modules)
         self._modules = collections.OrderedDict()   # key -> Module, least recent first
         self.binds = 0                                # modules bound so far (for tests/logs)
-
-    def _key(self, data, label):
-        return tuple(data), tuple(label)
+        # the base is never reshaped, so its key is fixed
+        self._base_key = _key(_shape_list(base.data_shapes), _shape_list(base.label_shapes))
 
     def get(self, batch):
         """The Module bound to ``batch``'s shapes (the base when they are its own)."""
         data, label = batch_shapes(self.base, batch)
-        key = self._key(data, label)
-        if key == self._key(_shape_list(self.base.data_shapes), _shape_list(self.base.label_shapes)):
+        key = _key(data, label)
+        if key == self._base_key:
             return self.base
         module = self._modules.get(key)
         if module is not None:

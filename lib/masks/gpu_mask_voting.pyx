@@ -1,6 +1,8 @@
 # cython: language_level=3
 """GPU twin of lib.masks.mask_voting_cython.vote_region (built only when MXNet has CUDA);
-see mask_voting_kernel.cu. Same float32 arithmetic (mask_voting_kernel.h), same bits."""
+see mask_voting_kernel.cu. The per-element float32 arithmetic is the CPU core's
+(mask_voting_kernel.h); the per-pixel formulation gives the CPU's bits when compiled for the
+CPU (tests/lib/masks/test_mask_voting_gpu_build.py); the GPU itself has not been run."""
 import numpy as np
 
 

@@ -1,6 +1,11 @@
 """Where the CUDA runtime library is, for the tests that build CUDA sources with nvcc."""
 import os
 import shutil
+import subprocess
+import sys
+import sysconfig
+
+import numpy as np
 
 
 def cuda_lib_dir():
@@ -18,12 +23,6 @@ def build_cuda_cython_module(out_dir, pyx_path, cu_path, nvcc_flags=()):
     """Compile ``cu_path`` with nvcc and ``pyx_path`` with Cython + gcc into an importable
     module in ``out_dir`` (the way setup.py builds CUDA_CYTHON_MODULES); returns its path.
     Needs nvcc, Cython and libcudart (see :func:`cuda_lib_dir`)."""
-    import subprocess
-    import sys
-    import sysconfig
-
-    import numpy as np
-
     name = os.path.splitext(os.path.basename(pyx_path))[0]
     source_dir = os.path.dirname(cu_path)
     obj = os.path.join(out_dir, name + "_kernel.o")
