@@ -107,7 +107,8 @@ def _train_net(cfg, dist, output_dir, logger):
         logger.info('already trained to epoch %d (TRAIN.end_epoch=%d): nothing to do',
                     begin_epoch, cfg.TRAIN.end_epoch)
         return output_dir
-    fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS)
+    fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS,
+                              cfg.network.FIXED_PARAMS_MATCH_SUFFIX)
     monitor = TrainingMonitor(logger, output_dir, cfg.default.frequent,
                               train_iter.batch_size * dist.num_workers, epoch_size, begin_epoch,
                               cfg.TRAIN.end_epoch) if dist.rank == 0 else None
@@ -116,7 +117,7 @@ def _train_net(cfg, dist, output_dir, logger):
         fit(symbol, train_iter, ctx, arg_params, aux_params, fixed_param_names=fixed,
             initializer=None, lr=cfg.TRAIN.lr,
             lr_scheduler=scheduler_from_config(cfg.TRAIN, epoch_size),
-            momentum=cfg.TRAIN.momentum, wd=cfg.TRAIN.wd,
+            momentum=cfg.TRAIN.momentum, wd=cfg.TRAIN.wd, wd_gamma=cfg.TRAIN.WD_GAMMA,
             clip_gradient=cfg.TRAIN.clip_gradient, rescale_grad=1.0, begin_epoch=begin_epoch,
             end_epoch=cfg.TRAIN.end_epoch, epoch_size=epoch_size,
             eval_metric=fcis_metric.get_metrics(TRAIN_OUTPUT_NAMES),

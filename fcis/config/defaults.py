@@ -41,13 +41,22 @@ def default_config():
     config.network.IMAGE_STRIDE = 0      # pad images to a multiple of this (0 = no padding)
     config.network.RPN_FEAT_STRIDE = 16  # stride of the RPN feature map (res4)
     config.network.RCNN_FEAT_STRIDE = 16 # stride of the FCIS score maps (res5, dilated)
-    config.network.FIXED_PARAMS = ['conv1', 'bn_conv1', 'res2', 'bn2', 'gamma', 'beta']  # name prefixes/parts not trained
+    config.network.FIXED_PARAMS = ['conv1', 'bn_conv1', 'res2', 'bn2', 'gamma', 'beta']  # name prefixes not trained
+    config.network.FIXED_PARAMS_MATCH_SUFFIX = False  # also freeze names ending in '_' + an entry
+                                         # (then 'gamma'/'beta' freeze every BatchNorm scale/shift)
     config.network.ANCHOR_SCALES = (8, 16, 32)   # anchor sizes in units of RPN_FEAT_STRIDE
     config.network.ANCHOR_RATIOS = (0.5, 1, 2)   # anchor aspect ratios (h / w)
+    config.network.RPN_ANCHOR_GRID = 'image'  # proposals from anchors on 'image': int(h/16) x
+                                         # int(w/16) cells of the (unpadded) input, the score map
+                                         # cropped to it; 'feature': every cell of the score map
+    config.network.RPN_MIN_SIZE_SCALED = False  # RPN_MIN_SIZE x image scale (False: input pixels)
+    config.network.BBOX_DELTA_CLIP = False  # clip dw, dh at log(1000/16) before exp (proposals,
+                                         # test-time box parser)
     config.network.NUM_ANCHORS = 9       # derived: len(ANCHOR_SCALES) * len(ANCHOR_RATIOS)
     config.network.PSROI_GROUP_SIZE = 7  # k: position-sensitive grid is k x k
     config.network.PSROI_POOLED_SIZE = 21  # side of the assembled per-ROI score maps
     config.network.CONV_NEW_CHANNELS = 1024  # channels of conv_new_1 on res5
+    config.network.CONV_NEW_LR_MULT = 3.0    # lr multiplier of conv_new_1 (weight and bias)
     config.network.RPN_CONV_CHANNELS = 512   # channels of the RPN 3x3 conv
     config.network.FCIS_CLS_SEG_LR_MULT = 1.0  # lr multiplier of fcis_cls_seg: the class score averages
                                          # k*k group votes, so each group's weights get 1/k^2 of the gradient
@@ -74,7 +83,8 @@ def default_config():
     config.TRAIN.warmup_lr = 0.00005     # learning rate during warmup
     config.TRAIN.warmup_step = 250       # number of warmup iterations
     config.TRAIN.momentum = 0.9          # SGD momentum
-    config.TRAIN.wd = 0.0005             # weight decay (not applied to biases and BatchNorm)
+    config.TRAIN.wd = 0.0005             # weight decay of *_weight (and *_gamma: WD_GAMMA)
+    config.TRAIN.WD_GAMMA = True         # also decay BatchNorm scales (MXNet's stock SGD rule)
     config.TRAIN.clip_gradient = 0       # clip each gradient element to +-value (0 = off)
     config.TRAIN.begin_epoch = 0         # first epoch (0 = from the start)
     config.TRAIN.end_epoch = 8           # train until this epoch (exclusive count of epochs)
@@ -88,6 +98,12 @@ def default_config():
     config.TRAIN.BATCH_ROIS = 128        # ROIs per image without OHEM (-1 = all)
     config.TRAIN.BATCH_ROIS_OHEM = 128   # ROIs per image that back-propagate with OHEM
     config.TRAIN.FG_FRACTION = 0.25      # fraction of foreground ROIs (without OHEM)
+    config.TRAIN.ROI_SAMPLING = 'release'  # 'release': BATCH_ROIS -1 keeps every proposal + GT
+                                         # box, missing ROIs drawn without replacement from the
+                                         # non-foreground ones; 'capped': foreground capped at
+                                         # FG_FRACTION also with -1, padding drawn with
+                                         # replacement from the background pool
+    config.TRAIN.GAP_SELECT_FROM_ALL = False  # 'release' padding drawn from all ROIs instead
     config.TRAIN.FG_THRESH = 0.5         # IoU with a GT box for a foreground ROI
     config.TRAIN.BG_THRESH_HI = 0.5      # background ROIs have IoU in [BG_THRESH_LO, BG_THRESH_HI)
     config.TRAIN.BG_THRESH_LO = 0.0      # (0.1 for VOC, 0.0 for COCO)

@@ -12,12 +12,15 @@ def trunk_args(cfg, is_train=True):
                      bn_image_stats=not is_train and bool(cfg.TEST.BN_IMAGE_STATS))
 
 
-def proposal_args(section):
-    """TRAIN.* or TEST.* -> ProposalArgs (RPN_MIN_SIZE is already resolved by load_config)."""
+def proposal_args(section, net):
+    """TRAIN.* or TEST.* with network.* -> ProposalArgs (RPN_MIN_SIZE is already resolved
+    by load_config)."""
     return ProposalArgs(pre_nms_top_n=int(section.RPN_PRE_NMS_TOP_N),
                         post_nms_top_n=int(section.RPN_POST_NMS_TOP_N),
                         nms_thresh=float(section.RPN_NMS_THRESH),
                         min_size=int(section.RPN_MIN_SIZE),
+                        min_size_scaled=bool(net.RPN_MIN_SIZE_SCALED),
+                        anchor_grid=str(net.RPN_ANCHOR_GRID),
                         cxx_proposal=bool(section.CXX_PROPOSAL))
 
 
@@ -25,6 +28,7 @@ def train_args(cfg):
     """TRAIN.* -> TrainArgs."""
     t = cfg.TRAIN
     return TrainArgs(batch_images=int(t.BATCH_IMAGES), batch_rois=int(t.BATCH_ROIS),
+                     roi_sampling=str(t.ROI_SAMPLING), gap_from_all=bool(t.GAP_SELECT_FROM_ALL),
                      enable_ohem=bool(t.ENABLE_OHEM), batch_rois_ohem=int(t.BATCH_ROIS_OHEM),
                      fg_fraction=float(t.FG_FRACTION), fg_thresh=float(t.FG_THRESH),
                      bg_thresh_hi=float(t.BG_THRESH_HI), bg_thresh_lo=float(t.BG_THRESH_LO),
@@ -65,7 +69,9 @@ def network_args(cfg, is_train):
                     conv_new_channels=int(net.CONV_NEW_CHANNELS),
                     cls_seg_lr_mult=float(net.FCIS_CLS_SEG_LR_MULT),
                     rpn_conv_channels=int(net.RPN_CONV_CHANNELS),
-                    trunk=trunk_args(cfg, is_train), proposal=proposal_args(section),
+                    conv_new_lr_mult=float(net.CONV_NEW_LR_MULT),
+                    bbox_delta_clip=bool(net.BBOX_DELTA_CLIP),
+                    trunk=trunk_args(cfg, is_train), proposal=proposal_args(section, net),
                     train=train, test=test)
     if args.num_anchors != net.NUM_ANCHORS:
         raise ValueError("network.NUM_ANCHORS (%d) differs from len(ANCHOR_SCALES) x "

@@ -6,9 +6,10 @@ each other shape key gets a Module bound once and kept (``shape_cache.ShapeModul
 shares the base's parameter, gradient and auxiliary arrays, memory pool and optimizer, so
 parameters and momentum are shared by all shapes and no batch pays for a rebind.
 
-Optimizer (``FCISSGD``, registered as 'fcissgd'): SGD with momentum; no weight decay on
-biases and BatchNorm gamma/beta (every parameter whose name does not end in ``_weight``)
-unless the symbol sets ``__wd_mult__``; ``__lr_mult__`` symbol attributes are honored
+Optimizer (``FCISSGD``, registered as 'fcissgd'): SGD with momentum; weight decay on the
+parameters named ``*_weight`` and ``*_gamma`` (MXNet's stock rule; ``decay_gamma=False``
+leaves BatchNorm scales undecayed too), none on biases and ``*_beta``, unless the symbol
+sets ``__wd_mult__``; ``__lr_mult__`` symbol attributes are honored
 (``mx.sym.Variable('conv_new_1_weight', lr_mult=3)``). Gradients are summed over devices
 (``rescale_grad=1.0`` by default, as the original: each loss is normalized per image).
 With a dist kvstore the sum runs over all devices of all workers and every worker applies
@@ -36,21 +37,22 @@ from .shape_cache import ShapeModules
 
 @mx.optimizer.Optimizer.register
 class FCISSGD(mx.optimizer.SGD):
-    """SGD (momentum) whose weight decay applies only to parameters named ``*_weight``.
+    """SGD (momentum) whose weight decay applies to parameters named ``*_weight`` and, with
+    ``decay_gamma`` (the default, as MXNet's stock SGD), ``*_gamma``.
 
-    MXNet's own default also decays ``*_gamma`` (BatchNorm scale); FCIS decays neither
-    biases nor BatchNorm parameters. Symbol ``__wd_mult__`` attributes and explicit
-    ``set_wd_mult`` entries still override.
+    Symbol ``__wd_mult__`` attributes and explicit ``set_wd_mult`` entries still override.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, decay_gamma=True, **kwargs):
+        self.decay_gamma = bool(decay_gamma)  # read by set_wd_mult, which __init__ calls
         super(FCISSGD, self).__init__(**kwargs)
         # one multi_sgd_mom_update call per 45 parameters instead of MXNet's default 4:
         # the update of the small shapes trunk is call overhead (benchmark.py train)
         self.aggregate_num = int(os.getenv('MXNET_OPTIMIZER_AGGREGATION_SIZE', '45'))
 
     def set_wd_mult(self, args_wd_mult):
-        self.wd_mult = {n: 0.0 for n in self.idx2name.values() if not n.endswith('_weight')}
+        decayed = ('_weight', '_gamma') if self.decay_gamma else ('_weight',)
+        self.wd_mult = {n: 0.0 for n in self.idx2name.values() if not n.endswith(decayed)}
         if self.sym_info:
             attr, arg_names = self.sym_info
             for name in arg_names:
@@ -110,7 +112,7 @@ def bind_module(symbol, train_iter, contexts, fixed_param_names=(), max_data_sha
 
 
 def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, fixed_param_names=(),
-        initializer=None, lr=0.0005, lr_scheduler=None, momentum=0.9, wd=0.0005,
+        initializer=None, lr=0.0005, lr_scheduler=None, momentum=0.9, wd=0.0005, wd_gamma=True,
         clip_gradient=0.0, rescale_grad=1.0, begin_epoch=0, end_epoch=1, epoch_size=None,
         eval_metric=None, callbacks=(), checkpoint_dir=None, prefix='e2e', kvstore='device',
         optimizer_states=None, begin_num_update=None, seed=3, max_data_shapes=None,
@@ -130,7 +132,8 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, fixed_pa
             every parameter must be given).
         lr: base learning rate. lr_scheduler: mx.lr_scheduler.LRScheduler called with the
             absolute update count (e.g. schedule.WarmupMultiFactorScheduler), or None.
-        momentum, wd, clip_gradient (0 = off), rescale_grad: SGD settings.
+        momentum, wd, clip_gradient (0 = off), rescale_grad: SGD settings; wd_gamma: decay
+            ``*_gamma`` as well as ``*_weight`` (FCISSGD's decay_gamma).
         begin_epoch, end_epoch: 0-based epoch range; the checkpoint after epoch e is e + 1.
         epoch_size: batches per epoch (default len(train_iter) / train_iter.num_batches).
         eval_metric: mx.metric.EvalMetric (e.g. metric.get_metrics(...)); checked for NaN/inf
@@ -162,7 +165,8 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, fixed_pa
                        aux_params=aux_params, allow_missing=initializer is not None,
                        force_init=True)
     init_optimizer(module, kvstore, {
-        'learning_rate': lr, 'momentum': momentum, 'wd': wd, 'rescale_grad': rescale_grad,
+        'learning_rate': lr, 'momentum': momentum, 'wd': wd, 'decay_gamma': wd_gamma,
+        'rescale_grad': rescale_grad,
         'clip_gradient': clip_gradient if clip_gradient else None,
         'lr_scheduler': lr_scheduler, 'begin_num_update': num_update})
     if optimizer_states:

@@ -205,10 +205,12 @@ def load_params(sym, input_shapes, prefix='', epoch=0, logger=None, initializer=
     return _fill(arg_shapes, saved_args, initializer), _fill(aux_shapes, saved_auxs, initializer)
 
 
-def fixed_param_names(arg_names, fixed_parts):
+def fixed_param_names(arg_names, fixed_parts, match_suffix=False):
     """Parameters not trained: those whose name starts with an entry of ``fixed_parts``
-    (network.FIXED_PARAMS: prefixes such as 'conv1', 'res2', 'bn2') or ends with '_' + an
-    entry (parts such as 'gamma', 'beta'). Inputs (data, labels) are never listed."""
+    (network.FIXED_PARAMS: prefixes such as 'conv1', 'res2', 'bn2'; an entry such as
+    'gamma' is a prefix too and so matches no BatchNorm parameter) or, with
+    ``match_suffix`` (network.FIXED_PARAMS_MATCH_SUFFIX), ends with '_' + an entry ('gamma',
+    'beta': every BatchNorm scale and shift). Inputs (data, labels) are never listed."""
     parts = [p for p in fixed_parts if p]
     return [n for n in arg_names if n not in INPUT_NAMES
-            and any(n.startswith(p) or n.endswith('_' + p) for p in parts)]
+            and any(n.startswith(p) or (match_suffix and n.endswith('_' + p)) for p in parts)]

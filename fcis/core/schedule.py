@@ -9,10 +9,12 @@ repeated.
 With ``epoch_size`` batches per epoch, ``lr_step='5.33'`` becomes the step iteration
 ``int(5.33 * epoch_size)``; the learning rate is
 
-    warmup_lr                                  if warmup and num_update <= warmup_step
+    warmup_lr                                  if warmup and num_update < warmup_step
     base_lr * factor ** #{s in step_iters : num_update > s}   otherwise
 
-so with ``lr_step='14'`` the updates 1 .. 14*epoch_size (the first 14 epochs) use base_lr.
+so ``warmup_step=250`` warms the updates 1 .. 249 and update 250 is the first at base_lr
+(the original release's rule), and with ``lr_step='14'`` the updates 1 .. 14*epoch_size
+(the first 14 epochs) use base_lr.
 """
 import mxnet as mx
 
@@ -48,7 +50,7 @@ def epochs_to_iters(epochs, epoch_size):
 
 def lr_at(num_update, base_lr, step_iters, factor, warmup=False, warmup_lr=0.0, warmup_step=0):
     """Learning rate of update number ``num_update`` (1-based, absolute over the run)."""
-    if warmup and num_update <= warmup_step:
+    if warmup and num_update < warmup_step:
         return warmup_lr
     passed = sum(1 for s in step_iters if num_update > s)
     return base_lr * factor ** passed

@@ -68,3 +68,11 @@ def parse_floats(op, name, value, length=None):
     if length is not None and len(parsed) != length:
         raise _error(op, name, value, expected)
     return parsed
+
+
+def parse_choice(op, name, value, choices):
+    """'image' -> 'image' when it is one of ``choices`` (case-sensitive)."""
+    text = str(value).strip()
+    if text not in choices:
+        raise _error(op, name, value, ('one of %s' % (choices,), "%s='%s'" % (name, choices[0])))
+    return text

@@ -1,12 +1,23 @@
 """'fcis_proposal_target': sample training ROIs and build their class, box and mask targets.
 
 One image per call. The valid GT boxes (class > 0) are appended to the proposals; each
-candidate is matched to the GT box it overlaps most. Foreground: IoU >= fg_thresh, at most
-round(fg_fraction * B) of them; background: IoU in [bg_thresh_lo, bg_thresh_hi), filling
-the rest. When fewer than B were drawn, the batch is padded by drawing with replacement
-from the background pool (from the foreground pool when it is empty). Without any valid
-GT every candidate is background. Output rows: foreground first, then background, then
-padding. Randomness comes from the NumPy global random state.
+candidate is matched to the GT box it overlaps most. Foreground: IoU >= fg_thresh;
+background: IoU in [bg_thresh_lo, bg_thresh_hi). B is batch_rois; with batch_rois -1 it
+is R + K ('release': every proposal and every GT row of gt_boxes (1, K, 5)) or R
+('capped'). Two samplers (attribute sampling):
+
+  'release'  foreground: at most round(fg_fraction * B) drawn without replacement, or all
+             of them when batch_rois is -1; background fills the rest (drawn without
+             replacement when there are more). Missing rows are drawn without replacement
+             from the candidates that are not drawn foreground (from all candidates with
+             gap_from_all), and are background whatever their IoU. With batch_rois -1 and
+             bg_thresh_lo 0 every candidate is kept once, in index order, foreground first.
+  'capped'   foreground: at most round(fg_fraction * B), also when batch_rois is -1;
+             background fills the rest; missing rows are drawn with replacement from the
+             background pool (from the foreground pool, as foreground, when it is empty).
+
+Without any valid GT every candidate is background. Output rows: foreground first, then
+background, then padding. Randomness comes from the NumPy global random state.
 
 Targets: label = class of the matched GT (0 for background); box targets (class-agnostic)
 in columns 4:8 = (bbox_transform(roi, gt) - mean) / std with weight 1, for foreground only;
@@ -18,9 +29,10 @@ import numpy as np
 
 from lib.boxes.bbox import bbox_overlaps, bbox_transform
 from lib.masks.paste import crop_and_resize_mask
-from fcis.operators._attrs import parse_float, parse_floats, parse_int
+from fcis.operators._attrs import parse_bool, parse_choice, parse_float, parse_floats, parse_int
 
 OP_NAME = 'fcis_proposal_target'
+SAMPLERS = ('release', 'capped')
 
 
 def _draw(pool, count, replace):
@@ -32,21 +44,59 @@ def _draw(pool, count, replace):
     return np.random.choice(pool, size=count, replace=replace)
 
 
+def _pools(max_overlaps, has_gt, params):
+    """Foreground and background candidate indices (increasing)."""
+    if not has_gt:
+        return np.zeros(0, dtype=np.int64), np.arange(max_overlaps.size)
+    fg_pool = np.where(max_overlaps >= params['fg_thresh'])[0]
+    bg_pool = np.where((max_overlaps < params['bg_thresh_hi']) &
+                       (max_overlaps >= params['bg_thresh_lo']))[0]
+    return fg_pool, bg_pool
+
+
 def sample_rois(max_overlaps, has_gt, num_rois, params):
-    """Choose num_rois candidates.
+    """Choose num_rois candidates with params['sampling'] (see the module docstring).
 
     max_overlaps: (M,) best IoU of each candidate with a valid GT box
     has_gt: whether the image has any valid GT box
-    params: dict with fg_fraction, fg_thresh, bg_thresh_hi, bg_thresh_lo
+    num_rois: B (M when batch_rois is -1)
+    params: dict with sampling, gap_from_all, all_rois, fg_fraction, fg_thresh,
+        bg_thresh_hi, bg_thresh_lo
     returns: keep (num_rois,) int64 candidate indices and is_fg (num_rois,) bool.
     """
-    if has_gt:
-        fg_pool = np.where(max_overlaps >= params['fg_thresh'])[0]
-        bg_pool = np.where((max_overlaps < params['bg_thresh_hi']) &
-                           (max_overlaps >= params['bg_thresh_lo']))[0]
-    else:
-        fg_pool = np.zeros(0, dtype=np.int64)
-        bg_pool = np.arange(max_overlaps.size)
+    fg_pool, bg_pool = _pools(max_overlaps, has_gt, params)
+    if params['sampling'] == 'release':
+        return _sample_release(fg_pool, bg_pool, max_overlaps.size, num_rois, params)
+    return _sample_capped(fg_pool, bg_pool, num_rois, params)
+
+
+def _sample_release(fg_pool, bg_pool, num_candidates, num_rois, params):
+    """'release' sampler: all foreground with -1, padding without replacement."""
+    fg_cap = num_rois if params['all_rois'] else int(np.round(params['fg_fraction'] * num_rois))
+    fg_keep = _draw(fg_pool, min(fg_cap, fg_pool.size), replace=False)
+    bg_keep = _draw(bg_pool, min(num_rois - fg_keep.size, bg_pool.size), replace=False)
+    parts = [fg_keep, bg_keep]
+    missing = num_rois - fg_keep.size - bg_keep.size
+    if missing > 0:
+        if params['gap_from_all']:
+            gap_pool = np.arange(num_candidates)
+        else:
+            gap_pool = np.setdiff1d(np.arange(num_candidates), fg_keep)  # increasing
+        if gap_pool.size == 0:
+            raise ValueError("%s: every candidate is drawn foreground and %d ROIs are still "
+                             "missing; lower batch_rois or fg_fraction" % (OP_NAME, missing))
+        while missing > 0:  # more rows than candidates: draw the pool again
+            gap = min(missing, gap_pool.size)
+            parts.append(np.random.choice(gap_pool, size=gap, replace=False))
+            missing -= gap
+    keep = np.concatenate(parts).astype(np.int64)
+    is_fg = np.zeros(num_rois, dtype=bool)
+    is_fg[:fg_keep.size] = True
+    return keep, is_fg
+
+
+def _sample_capped(fg_pool, bg_pool, num_rois, params):
+    """'capped' sampler: foreground capped at fg_fraction, padding with replacement."""
     num_fg = min(int(np.round(params['fg_fraction'] * num_rois)), fg_pool.size)
     fg_keep = _draw(fg_pool, num_fg, replace=False)
     bg_keep = _draw(bg_pool, min(num_rois - num_fg, bg_pool.size), replace=False)
@@ -140,18 +190,22 @@ class ProposalTargetOperator(mx.operator.CustomOp):
 
 @mx.operator.register(OP_NAME)
 class ProposalTargetProp(mx.operator.CustomOpProp):
-    """Attributes: num_classes, batch_images, batch_rois, fg_fraction, fg_thresh,
-    bg_thresh_hi, bg_thresh_lo, bbox_means, bbox_stds, mask_size, binary_thresh."""
+    """Attributes: num_classes, batch_images, batch_rois, sampling, gap_from_all,
+    fg_fraction, fg_thresh, bg_thresh_hi, bg_thresh_lo, bbox_means, bbox_stds, mask_size,
+    binary_thresh."""
 
-    def __init__(self, num_classes, batch_images='1', batch_rois='128', fg_fraction='0.25',
-                 fg_thresh='0.5', bg_thresh_hi='0.5', bg_thresh_lo='0.0',
-                 bbox_means='(0.0, 0.0, 0.0, 0.0)', bbox_stds='(0.2, 0.2, 0.5, 0.5)',
-                 mask_size='21', binary_thresh='0.4'):
+    def __init__(self, num_classes, batch_images='1', batch_rois='128', sampling='release',
+                 gap_from_all='False', fg_fraction='0.25', fg_thresh='0.5', bg_thresh_hi='0.5',
+                 bg_thresh_lo='0.0', bbox_means='(0.0, 0.0, 0.0, 0.0)',
+                 bbox_stds='(0.2, 0.2, 0.5, 0.5)', mask_size='21', binary_thresh='0.4'):
         super().__init__(need_top_grad=False)
         self._num_classes = parse_int(OP_NAME, 'num_classes', num_classes)
         self._batch_images = parse_int(OP_NAME, 'batch_images', batch_images)
         self._batch_rois = parse_int(OP_NAME, 'batch_rois', batch_rois)
         self._params = {
+            'sampling': parse_choice(OP_NAME, 'sampling', sampling, SAMPLERS),
+            'gap_from_all': parse_bool(OP_NAME, 'gap_from_all', gap_from_all),
+            'all_rois': self._batch_rois == -1,
             'fg_fraction': parse_float(OP_NAME, 'fg_fraction', fg_fraction),
             'fg_thresh': parse_float(OP_NAME, 'fg_thresh', fg_thresh),
             'bg_thresh_hi': parse_float(OP_NAME, 'bg_thresh_hi', bg_thresh_hi),
@@ -174,8 +228,11 @@ class ProposalTargetProp(mx.operator.CustomOpProp):
     def list_outputs(self):
         return ['rois', 'label', 'bbox_target', 'bbox_weight', 'mask_target']
 
-    def _num_rois(self, num_proposals):
-        return num_proposals if self._batch_rois == -1 else self._batch_rois
+    def _num_rois(self, num_proposals, num_gt):
+        """B: batch_rois, or with -1 every proposal (and, 'release', every GT row)."""
+        if self._batch_rois != -1:
+            return self._batch_rois
+        return num_proposals + (num_gt if self._params['sampling'] == 'release' else 0)
 
     def infer_shape(self, in_shape):
         rois_shape, gt_shape, mask_shape = (tuple(shape) for shape in in_shape)
@@ -189,7 +246,7 @@ class ProposalTargetProp(mx.operator.CustomOpProp):
             if not ok:
                 raise ValueError("%s: %s has shape %s, expected %s; check the data loader"
                                  % (OP_NAME, name, shape, want))
-        num_rois, size = self._num_rois(rois_shape[0]), self._params['mask_size']
+        num_rois, size = self._num_rois(rois_shape[0], num_gt), self._params['mask_size']
         out_shape = [(num_rois, 5), (num_rois,), (num_rois, 8), (num_rois, 8),
                      (num_rois, size, size)]
         return in_shape, out_shape, []
@@ -198,4 +255,4 @@ class ProposalTargetProp(mx.operator.CustomOpProp):
         return []
 
     def create_operator(self, ctx, shapes, dtypes):
-        return ProposalTargetOperator(self._num_rois(shapes[0][0]), self._params)
+        return ProposalTargetOperator(self._num_rois(shapes[0][0], shapes[1][1]), self._params)

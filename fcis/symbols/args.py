@@ -75,6 +75,8 @@ class ProposalArgs:
     post_nms_top_n: int = 300
     nms_thresh: float = 0.7
     min_size: int = 16
+    min_size_scaled: bool = False  # True: min_size x image scale (False: input pixels)
+    anchor_grid: str = 'image'     # 'image': int(h/16) x int(w/16) cells; 'feature': whole map
     cxx_proposal: bool = False  # True: mx.sym.contrib.Proposal instead of 'fcis_proposal'
 
 
@@ -83,6 +85,8 @@ class TrainArgs:
     """Training-only arguments: ROI sampling, OHEM and loss scaling."""
     batch_images: int = 1
     batch_rois: int = 128            # ROIs per image without OHEM (-1 = all proposals + GT)
+    roi_sampling: str = 'release'    # 'release' or 'capped' (fcis.operators.proposal_target)
+    gap_from_all: bool = False       # 'release' padding drawn from all ROIs, not non-foreground
     enable_ohem: bool = False
     batch_rois_ohem: int = 128       # ROIs per image that back-propagate with OHEM
     fg_fraction: float = 0.25
@@ -122,6 +126,8 @@ class FCISArgs:
     conv_new_channels: int = 1024
     cls_seg_lr_mult: float = 1.0     # lr multiplier of fcis_cls_seg (weight and bias)
     rpn_conv_channels: int = 512
+    conv_new_lr_mult: float = 3.0    # lr multiplier of conv_new_1 (weight and bias)
+    bbox_delta_clip: bool = False    # clip dw, dh at log(1000/16) before exp (proposals, parser)
     trunk: TrunkArgs = field(default_factory=TrunkArgs)
     proposal: ProposalArgs = field(default_factory=ProposalArgs)
     train: TrainArgs = field(default_factory=TrainArgs)
@@ -147,6 +153,15 @@ class FCISArgs:
         if not self.cls_seg_lr_mult > 0:
             raise ValueError("network.FCIS_CLS_SEG_LR_MULT must be > 0, got %r"
                              % (self.cls_seg_lr_mult,))
+        if not self.conv_new_lr_mult > 0:
+            raise ValueError("network.CONV_NEW_LR_MULT must be > 0, got %r"
+                             % (self.conv_new_lr_mult,))
+        if self.proposal.anchor_grid not in ('image', 'feature'):
+            raise ValueError("network.RPN_ANCHOR_GRID must be 'image' or 'feature', got %r"
+                             % (self.proposal.anchor_grid,))
+        if self.train.roi_sampling not in ('release', 'capped'):
+            raise ValueError("TRAIN.ROI_SAMPLING must be 'release' or 'capped', got %r"
+                             % (self.train.roi_sampling,))
         if self.test.iters not in (1, 2):
             raise ValueError("test iters (TEST.ITER) must be 1 or 2, got %r" % (self.test.iters,))
         return self

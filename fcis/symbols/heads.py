@@ -9,7 +9,6 @@ from . import ops
 
 NEW_LAYERS = ('rpn_conv_3x3', 'rpn_cls_score', 'rpn_bbox_pred',
               'conv_new_1', 'fcis_cls_seg', 'fcis_bbox')
-CONV_NEW_LR_MULT = 3.0
 
 
 def conv1x1(data, name, num_filter, lr_mult=None):
@@ -55,12 +54,13 @@ def fcis_head(conv5, args):
 
     Returns fcis_cls_seg (N, k*k*2C, h, w) (channel (c*k + gh)*k + gw of output channel
     c = cls*2 + j, j=1 inside) and fcis_bbox (N, k*k*8, h, w). conv_new_1 has lr multiplier
-    CONV_NEW_LR_MULT; fcis_cls_seg ``args.cls_seg_lr_mult`` (network.FCIS_CLS_SEG_LR_MULT,
-    1 = none as in the paper: its class scores average k*k group votes, so each group's
-    weights get 1/k^2 of the class gradient).
+    ``args.conv_new_lr_mult`` (network.CONV_NEW_LR_MULT, 3 as in the paper); fcis_cls_seg
+    ``args.cls_seg_lr_mult`` (network.FCIS_CLS_SEG_LR_MULT, 1 = none as in the paper: its
+    class scores average k*k group votes, so each group's weights get 1/k^2 of the class
+    gradient).
     """
     k2 = args.group_size * args.group_size
-    x = conv1x1(conv5, 'conv_new_1', args.conv_new_channels, lr_mult=CONV_NEW_LR_MULT)
+    x = conv1x1(conv5, 'conv_new_1', args.conv_new_channels, lr_mult=args.conv_new_lr_mult)
     x = mx.sym.Activation(x, act_type='relu', name='conv_new_1_relu')
     lr_mult = args.cls_seg_lr_mult if args.cls_seg_lr_mult != 1.0 else None
     fcis_cls_seg = conv1x1(x, 'fcis_cls_seg', k2 * 2 * args.num_classes, lr_mult=lr_mult)

@@ -60,7 +60,8 @@ def proposal(name, cls_prob, bbox_pred, im_info, args, prop):
     """ROIs from the RPN. cls_prob (N, 2A, fh, fw) (first A background), bbox_pred
     (N, 4A, fh, fw), im_info (N, 3) -> rois (N*post_nms_top_n, 5) [batch, x1, y1, x2, y2].
 
-    ``args`` is an FCISArgs (anchors, stride), ``prop`` a ProposalArgs.
+    ``args`` is an FCISArgs (anchors, stride, delta clip), ``prop`` a ProposalArgs.
+    contrib.Proposal (cxx_proposal) scales the min size and uses the whole map.
     """
     if prop.cxx_proposal:
         return mx.sym.contrib.Proposal(
@@ -74,7 +75,9 @@ def proposal(name, cls_prob, bbox_pred, im_info, args, prop):
         op_type='fcis_proposal', feat_stride=str(args.rpn_feat_stride),
         scales=_tuple_attr(args.anchor_scales), ratios=_tuple_attr(args.anchor_ratios),
         rpn_pre_nms_top_n=str(prop.pre_nms_top_n), rpn_post_nms_top_n=str(prop.post_nms_top_n),
-        threshold=str(prop.nms_thresh), rpn_min_size=str(prop.min_size), output_score='False')
+        threshold=str(prop.nms_thresh), rpn_min_size=str(prop.min_size),
+        min_size_scaled=str(prop.min_size_scaled), anchor_grid=prop.anchor_grid,
+        delta_clip=str(args.bbox_delta_clip), output_score='False')
 
 
 def proposal_target(name, rois, gt_boxes, gt_masks, args):
@@ -88,7 +91,7 @@ def proposal_target(name, rois, gt_boxes, gt_masks, args):
         rois=rois, gt_boxes=gt_boxes, gt_masks=gt_masks, name=name,
         op_type='fcis_proposal_target', num_classes=str(args.num_classes),
         batch_images=str(t.batch_images), batch_rois=str(t.batch_rois),
-        fg_fraction=str(t.fg_fraction), fg_thresh=str(t.fg_thresh),
+        sampling=t.roi_sampling, gap_from_all=str(t.gap_from_all), fg_fraction=str(t.fg_fraction), fg_thresh=str(t.fg_thresh),
         bg_thresh_hi=str(t.bg_thresh_hi), bg_thresh_lo=str(t.bg_thresh_lo),
         bbox_means=_tuple_attr(t.bbox_means), bbox_stds=_tuple_attr(t.bbox_stds),
         mask_size=str(args.pooled_size), binary_thresh=str(t.binary_thresh))
@@ -114,4 +117,5 @@ def box_parser(name, rois, bbox_pred, im_info, args):
     (normalized by ``args.test`` means/stds) and clipped to the image -> (R, 5)."""
     return mx.sym.Custom(
         rois=rois, bbox_pred=bbox_pred, im_info=im_info, name=name, op_type='fcis_box_parser',
-        bbox_means=_tuple_attr(args.test.bbox_means), bbox_stds=_tuple_attr(args.test.bbox_stds))
+        bbox_means=_tuple_attr(args.test.bbox_means), bbox_stds=_tuple_attr(args.test.bbox_stds),
+        delta_clip=str(args.bbox_delta_clip))

@@ -84,10 +84,11 @@ def tiny_config(root):
 
 
 def multipliers(symbol, name):
-    """(lr_mult, wd_mult) of a parameter as FCISSGD applies them (no wd unless *_weight)."""
+    """(lr_mult, wd_mult) of a parameter as FCISSGD applies them by default (wd on *_weight
+    and *_gamma only)."""
     attr = symbol.attr_dict().get(name, {})
     lr_mult = float(attr.get('__lr_mult__', attr.get('lr_mult', 1.0)))
-    default_wd = 1.0 if name.endswith('_weight') else 0.0
+    default_wd = 1.0 if name.endswith(('_weight', '_gamma')) else 0.0
     return lr_mult, float(attr.get('__wd_mult__', attr.get('wd_mult', default_wd)))
 
 

@@ -139,7 +139,8 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
     shapes = dict(loader.provide_data + loader.provide_label)
     arg_params, aux_params = common.random_params(
         symbol, shapes['data'], network_args(cfg, is_train=True).trunk, seed)
-    fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS)
+    fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS,
+                              cfg.network.FIXED_PARAMS_MATCH_SUFFIX)
     max_data, max_label = loader.max_shapes()
     patches = [mock.patch.object(cls, method, watch.wrap(name, getattr(cls, method)))
                for name, cls in CUSTOM_OPS.items() for method in ('forward', 'backward')]
@@ -151,7 +152,8 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
         fcis_module.fit(symbol, train_iter, ctx, arg_params, aux_params,
                         fixed_param_names=fixed, lr=cfg.TRAIN.lr,
                         lr_scheduler=scheduler_from_config(cfg.TRAIN, iterations),
-                        momentum=cfg.TRAIN.momentum, wd=cfg.TRAIN.wd, epoch_size=iterations,
+                        momentum=cfg.TRAIN.momentum, wd=cfg.TRAIN.wd,
+                        wd_gamma=cfg.TRAIN.WD_GAMMA, epoch_size=iterations,
                         eval_metric=fcis_metric.get_metrics(TRAIN_OUTPUT_NAMES),
                         callbacks=[clock], kvstore=cfg.default.kvstore, seed=seed,
                         max_data_shapes=max_data, max_label_shapes=max_label)

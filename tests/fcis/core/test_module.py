@@ -143,7 +143,8 @@ def test_training_lowers_the_loss_over_varying_shapes(tmp_path):
     assert untrained > 0.6 and trained < 0.5 * untrained, (trained, untrained)
 
 
-def test_one_step_honors_lr_mult_wd_fixed_and_sums_device_gradients():
+@pytest.mark.parametrize('wd_gamma', [True, False])
+def test_one_step_honors_lr_mult_wd_fixed_and_sums_device_gradients(wd_gamma):
     arg0, aux0 = initial_params(1)
     it = RandomShapeIter(num_batches=1, batch_size=4)
     reseed(7, 0)
@@ -165,7 +166,7 @@ def test_one_step_honors_lr_mult_wd_fixed_and_sums_device_gradients():
     assert fixed == ['conv1_bias']
     module = fit(tiny_symbol(), RandomShapeIter(num_batches=1, batch_size=4),
                  [mx.cpu(0), mx.cpu(1)], arg0, aux0, fixed_param_names=fixed, lr=0.1,
-                 momentum=0.9, wd=0.01, end_epoch=1, seed=7)
+                 momentum=0.9, wd=0.01, wd_gamma=wd_gamma, end_epoch=1, seed=7)
     new = params_of(module)
     lr_mult = {'conv_new_1_weight': 3.0}
     for name, w0 in arg0.items():
@@ -173,7 +174,8 @@ def test_one_step_honors_lr_mult_wd_fixed_and_sums_device_gradients():
         if name in fixed:
             np.testing.assert_array_equal(new[name], w0)
             continue
-        wd = 0.01 if name.endswith('_weight') else 0.0    # no decay on bias, gamma, beta
+        decayed = ('_weight', '_gamma') if wd_gamma else ('_weight',)
+        wd = 0.01 if name.endswith(decayed) else 0.0    # never on biases and beta
         expected = w0 - 0.1 * lr_mult.get(name, 1.0) * (grads[name] + wd * w0)
         np.testing.assert_allclose(new[name], expected, rtol=1e-4, atol=1e-6, err_msg=name)
 

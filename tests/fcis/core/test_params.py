@@ -154,13 +154,28 @@ def test_msra_init_unknown_layer_is_an_error_naming_the_key():
         FCISInitializer(['res5a_branch2a'])
 
 
-def test_fixed_param_names(voc_symbol):
+def test_fixed_param_names_are_prefixes(voc_symbol):
+    """The release's rule: an entry freezes the names starting with it, so 'gamma' and
+    'beta' match nothing and the BatchNorm scales/shifts of res3..res5 train."""
     names = voc_symbol.list_arguments()
-    fixed = set(fixed_param_names(names, load_config(VOC).network.FIXED_PARAMS))
+    cfg = load_config(VOC)
+    assert not cfg.network.FIXED_PARAMS_MATCH_SUFFIX
+    fixed = set(fixed_param_names(names, cfg.network.FIXED_PARAMS))
     for name in ('conv1_weight', 'bn_conv1_gamma', 'res2a_branch1_weight', 'res2c_branch2c_weight',
-                 'bn2b_branch2a_beta', 'bn4b22_branch2c_gamma', 'bn5a_branch1_beta'):
+                 'bn2b_branch2a_beta', 'bn2a_branch1_gamma'):
         assert name in fixed, name
     for name in ('res3a_branch2a_weight', 'res5c_branch2c_weight', 'rpn_conv_3x3_weight',
-                 'conv_new_1_bias', 'data', 'label', 'gt_masks'):
+                 'conv_new_1_bias', 'data', 'label', 'gt_masks', 'bn4b22_branch2c_gamma',
+                 'bn5a_branch1_beta', 'bn3a_branch2a_gamma'):
         assert name not in fixed, name
+    expected = {n for n in names if n.startswith(('conv1', 'bn_conv1', 'res2', 'bn2'))}
+    assert fixed == expected
     assert fixed_param_names(names, []) == []
+
+
+def test_fixed_param_names_with_suffix_match(voc_symbol):
+    names = voc_symbol.list_arguments()
+    fixed = set(fixed_param_names(names, load_config(VOC).network.FIXED_PARAMS, True))
+    for name in ('bn4b22_branch2c_gamma', 'bn5a_branch1_beta', 'bn3a_branch2a_gamma'):
+        assert name in fixed, name
+    assert 'res3a_branch2a_weight' not in fixed

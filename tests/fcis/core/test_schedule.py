@@ -8,8 +8,9 @@ from fcis.core.schedule import (WarmupMultiFactorScheduler, epochs_to_iters, lr_
 
 
 def reference_lr(k, base_lr, epochs, epoch_size, factor, warmup_lr=None, warmup_step=0):
-    """Update number k (1-based): count whole step iterations already completed."""
-    if warmup_lr is not None and k <= warmup_step:
+    """Update number k (1-based): count whole step iterations already completed. Warmup
+    covers the updates before number warmup_step (the release: num_update < warmup_step)."""
+    if warmup_lr is not None and k < warmup_step:
         return warmup_lr
     lr = base_lr
     for e in epochs:
@@ -27,7 +28,7 @@ def test_coco_like_schedule_with_warmup():
     for k in [1, 2, 249, 250, 251, 1000, step - 1, step, step + 1, step + 2, 8 * epoch_size]:
         expected = reference_lr(k, 5e-4, [5.33], epoch_size, 0.1, 5e-5, 250)
         assert sched(k) == pytest.approx(expected, rel=1e-12), k
-    assert sched(250) == 5e-5 and sched(251) == 5e-4
+    assert sched(249) == 5e-5 and sched(250) == 5e-4
     assert sched(step) == 5e-4 and sched(step + 1) == pytest.approx(5e-5)
 
 
@@ -54,6 +55,21 @@ def test_optimizer_uses_schedule_with_restored_update_count():
     opt.update(0, weight, grad, state)       # update number 6: decayed
     assert opt.num_update == 6
     assert weight.asnumpy() == pytest.approx([0.8 - 0.02, 0.8 - 0.02])
+
+
+def test_first_update_at_base_lr_is_update_number_warmup_step():
+    """MXNet counts the first update of a run as 1: with warmup_step 3 the updates 1 and 2
+    use warmup_lr and the third is the first at base lr (as in the release)."""
+    sched = WarmupMultiFactorScheduler([], warmup=True, warmup_lr=0.01, warmup_step=3)
+    opt = mx.optimizer.SGD(learning_rate=0.1, lr_scheduler=sched)
+    weight, grad = mx.nd.zeros((1,)), mx.nd.ones((1,))
+    state = opt.create_state(0, weight)
+    steps = []
+    for _ in range(4):
+        before = weight.asscalar()
+        opt.update(0, weight, grad, state)
+        steps.append(before - weight.asscalar())
+    assert steps == pytest.approx([0.01, 0.01, 0.1, 0.1], rel=1e-5)
 
 
 def test_from_config():

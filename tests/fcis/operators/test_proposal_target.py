@@ -1,6 +1,7 @@
 """'fcis_proposal_target': sampling, class/box targets and mask targets computed by hand."""
 import mxnet as mx
 import numpy as np
+import pytest
 
 import fcis.operators  # noqa: F401  (registers the ops)
 
@@ -26,8 +27,10 @@ def l_shaped_mask():
 
 
 def run(rois, gt_boxes, gt_masks, **attrs):
+    """The op with the 'capped' sampler unless attrs say otherwise."""
     params = dict(num_classes='3', batch_rois='8', fg_fraction='0.5', bg_thresh_lo='0.0',
-                  mask_size='5', binary_thresh='0.4', bbox_stds='(0.2, 0.2, 0.5, 0.5)')
+                  mask_size='5', binary_thresh='0.4', bbox_stds='(0.2, 0.2, 0.5, 0.5)',
+                  sampling='capped')
     params.update(attrs)
     outs = mx.nd.Custom(mx.nd.array(rois), mx.nd.array(gt_boxes), mx.nd.array(gt_masks),
                         op_type='fcis_proposal_target', **params)
@@ -147,10 +150,13 @@ def test_padding_from_foreground_when_no_background():
 def test_symbol_shapes_and_zero_gradient():
     data = [mx.sym.Variable(name) for name in ('rois', 'gt_boxes', 'gt_masks')]
     sym = mx.sym.Custom(*data, op_type='fcis_proposal_target', num_classes='3',
-                        batch_rois='-1', mask_size='21')
+                        batch_rois='-1', mask_size='21', sampling='capped')
     shapes = dict(rois=(300, 5), gt_boxes=(1, 4, 5), gt_masks=(1, 4, 60, 80))
     _, out_shapes, _ = sym.infer_shape(**shapes)
     assert out_shapes == [(300, 5), (300,), (300, 8), (300, 8), (300, 21, 21)]
+    release = mx.sym.Custom(*data, op_type='fcis_proposal_target', num_classes='3',
+                            batch_rois='-1', mask_size='21')  # every proposal and GT row
+    assert release.infer_shape(**shapes)[1][0] == (304, 5)
     exe = sym.simple_bind(mx.cpu(), grad_req='write', rois=(5, 5), gt_boxes=(1, 1, 5),
                           gt_masks=(1, 1, IM_H, IM_W))
     np.random.seed(5)
@@ -159,3 +165,56 @@ def test_symbol_shapes_and_zero_gradient():
     exe.backward()
     for grad in exe.grad_arrays:
         assert not grad.asnumpy().any()
+
+
+def near_gt_rois(count, seed):
+    """`count` proposals jittered by at most 2 px around GT_BOX (IoU >= 0.67: foreground)."""
+    jitter = np.random.RandomState(seed).randint(-2, 3, size=(count, 4))
+    return np.hstack([np.zeros((count, 1)), np.array(GT_BOX[:4]) + jitter])
+
+
+def test_release_all_rois_keeps_every_candidate_in_index_order():
+    """batch_rois -1 ('release', OHEM's pool): the 5 proposals + the GT box, foreground
+    first (proposals 0, 1, GT), then background (2, 3, 4), without any random draw."""
+    np.random.seed(6)
+    state = np.random.get_state()[1].copy()
+    rois, label, _, bbox_weight, mask_target = run(
+        ROIS, np.array([[GT_BOX]]), l_shaped_mask()[None, None], batch_rois='-1',
+        sampling='release')
+    assert [source_row(box) for box in rois[:, 1:]] == [0, 1, 5, 2, 3, 4]
+    np.testing.assert_array_equal(label, [2, 2, 2, 0, 0, 0])
+    assert (mask_target[:3] >= 0).all() and (mask_target[3:] == -1).all()
+    np.testing.assert_array_equal(np.random.get_state()[1], state)
+
+
+def test_release_all_rois_has_no_foreground_cap():
+    rois = np.vstack([near_gt_rois(30, 1), ROIS[BG_ROWS]]).astype(np.float32)
+    out_rois, label, _, _, _ = run(rois, np.array([[GT_BOX]]), l_shaped_mask()[None, None],
+                                   batch_rois='-1', sampling='release', fg_fraction='0.25')
+    np.testing.assert_array_equal(label, [2] * 31 + [0] * 3)  # 30 near + GT, then 3 bg
+    capped = run(rois, np.array([[GT_BOX]]), l_shaped_mask()[None, None], batch_rois='-1',
+                 sampling='capped', fg_fraction='0.25')[1]
+    assert (capped > 0).sum() == round(0.25 * 33)             # the project's cap
+
+
+@pytest.mark.parametrize('gap_from_all', [False, True])
+def test_release_padding_without_replacement_from_non_foreground(gap_from_all):
+    """batch 8 at fg_fraction 0.25: 2 of the 31 foreground candidates are drawn, the 3
+    background ones follow, and the 3 missing rows are drawn without replacement from the
+    candidates that were not drawn as foreground (from all with gap_from_all); they are
+    background whatever their IoU."""
+    rois = np.vstack([near_gt_rois(30, 2), ROIS[BG_ROWS]]).astype(np.float32)
+    np.random.seed(7)
+    out_rois, label, _, bbox_weight, mask_target = run(
+        rois, np.array([[GT_BOX]]), l_shaped_mask()[None, None], sampling='release',
+        fg_fraction='0.25', gap_from_all=str(gap_from_all))
+    candidates = np.vstack([rois[:, 1:], [GT_BOX[:4]]])     # 34: proposals, then the GT
+    # reference draws with the same generator: fg, then the gap (bg is taken whole)
+    np.random.seed(7)
+    fg = np.random.choice(np.r_[0:30, 33], size=2, replace=False)
+    pool = np.arange(34) if gap_from_all else np.setdiff1d(np.arange(34), fg)
+    gap = np.random.choice(pool, size=3, replace=False)
+    expected = np.concatenate([fg, [30, 31, 32], gap])
+    np.testing.assert_array_equal(out_rois[:, 1:], candidates[expected])
+    np.testing.assert_array_equal(label, [2, 2, 0, 0, 0, 0, 0, 0])
+    assert (mask_target[2:] == -1).all() and not bbox_weight[2:].any()

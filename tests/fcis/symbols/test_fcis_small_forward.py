@@ -50,7 +50,7 @@ def train_module(cfg):
     sym = get_train_symbol(args)
     data, labels = synthetic_batch(args.num_anchors)
     arg_params, aux_params = load_params(sym, {'data': data[0].shape})
-    fixed = fixed_param_names(sym.list_arguments(), FIXED)
+    fixed = fixed_param_names(sym.list_arguments(), FIXED, match_suffix=True)  # every BN frozen
     mod = mx.mod.Module(sym, data_names=TRAIN_DATA_NAMES, label_names=TRAIN_LABEL_NAMES,
                         fixed_param_names=fixed, context=mx.cpu())
     mod.bind(data_shapes=list(zip(TRAIN_DATA_NAMES, [d.shape for d in data])),

@@ -23,8 +23,9 @@ def train_shapes(sym):
     return dict(zip(sym.list_arguments(), args)), dict(zip(sym.list_outputs(), outs))
 
 
-# (config, classes C, anchors A, ROIs per image in training)
-CASES = [(VOC, 21, 9, 128), (COCO, 81, 12, 300)]
+# (config, classes C, anchors A, ROIs per image in training: VOC 128 sampled, COCO (OHEM's
+# pool) every one of the 300 proposals and K GT rows)
+CASES = [(VOC, 21, 9, 128), (COCO, 81, 12, 300 + K)]
 
 
 @pytest.mark.parametrize('cfg_file,num_classes,num_anchors,train_rois', CASES)
