@@ -2,8 +2,9 @@
 
     cfg = load_config('experiments/fcis/cfgs/shapes.yaml', ['TRAIN.end_epoch=2'])
 
-Every key of the YAML and of the overrides must exist in ``defaults.py``; a value must
-have the default's type (ints are accepted where floats are expected, lists and tuples
+Every key of the YAML and of the overrides must exist in ``defaults.py`` (the original
+release's own keys are translated first: ``release_keys``); a value must have the default's
+type (ints are accepted where floats are expected, lists and tuples
 are interchangeable). Any violation raises ``ConfigError`` naming the key and the file.
 """
 import math
@@ -13,10 +14,27 @@ import yaml
 from easydict import EasyDict as edict
 
 from .defaults import default_config
+from .release_keys import (ReleaseKeyError, check_release_values, log_notes,
+                           translate_release_keys)
 
 
 class ConfigError(ValueError):
     """A configuration file or override is invalid; the message names the key and the fix."""
+
+
+def _read_yaml(cfg_file):
+    """The mapping of a YAML config file, or ConfigError naming the file."""
+    if not os.path.isfile(cfg_file):
+        raise ConfigError("config file not found: %s (the shipped ones are in "
+                          "experiments/fcis/cfgs/)" % cfg_file)
+    with open(cfg_file) as f:
+        try:
+            data = yaml.safe_load(f) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError("%s is not valid YAML: %s" % (cfg_file, err))
+    if not isinstance(data, dict):
+        raise ConfigError("%s must hold a mapping of config keys" % cfg_file)
+    return data
 
 
 def _coerce(key, value, default, source):
@@ -115,22 +133,24 @@ def finalize(config):
 def load_config(cfg_file=None, overrides=None):
     """Defaults <- YAML file <- overrides, then derived values. Returns an EasyDict."""
     config = default_config()
+    checks = []
     if cfg_file:
-        if not os.path.isfile(cfg_file):
-            raise ConfigError("config file not found: %s (the shipped ones are in "
-                              "experiments/fcis/cfgs/)" % cfg_file)
-        with open(cfg_file) as f:
-            try:
-                data = yaml.safe_load(f) or {}
-            except yaml.YAMLError as err:
-                raise ConfigError("%s is not valid YAML: %s" % (cfg_file, err))
-        if not isinstance(data, dict):
-            raise ConfigError("%s must hold a mapping of config keys" % cfg_file)
+        data = _read_yaml(cfg_file)
+        try:
+            notes, checks = translate_release_keys(data, cfg_file)
+        except ReleaseKeyError as err:
+            raise ConfigError(str(err)) from None
         _merge(config, data, cfg_file)
+        log_notes(notes)
     apply_overrides(config, overrides)
     config.cfg_file = cfg_file or ''
     config.cfg_name = os.path.splitext(os.path.basename(cfg_file))[0] if cfg_file else 'default'
-    return finalize(config)
+    config = finalize(config)
+    try:
+        check_release_values(config, checks, cfg_file)
+    except ReleaseKeyError as err:
+        raise ConfigError(str(err)) from None
+    return config
 
 
 def to_plain(value):

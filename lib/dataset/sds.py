@@ -6,7 +6,8 @@ Layout (the SBD ``benchmark_RELEASE/dataset`` folder)::
     <dataset_path>/inst/<name>.mat   struct GTinst: Segmentation (H, W) uint8 instance ids,
                                      Categories (per instance, class 1..20), Boundaries
     <dataset_path>/cls/<name>.mat    struct GTcls: Segmentation (H, W) class ids, ...
-    <dataset_path>/train.txt, val.txt  one image name per line
+    <dataset_path>/train.txt, val.txt  one image name per line (or, as the original FCIS
+                                     release lays out VOCSDS, ImageSets/Main/<set>.txt)
 
 Instances are the values of the instance map other than 0 (background) and 255 (object
 boundaries / void). An instance's class is taken from GTinst.Categories; when that field
@@ -75,6 +76,18 @@ def instance_class(inst_id, mask, categories, class_map, num_classes):
     return None
 
 
+def split_file(dataset_path, image_set):
+    """<dataset_path>/<image_set>.txt, else <dataset_path>/ImageSets/Main/<image_set>.txt."""
+    candidates = [os.path.join(dataset_path, image_set + '.txt'),
+                  os.path.join(dataset_path, 'ImageSets', 'Main', image_set + '.txt')]
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    raise IOError("SDS image list not found: %s or %s (expected the SBD layout "
+                  "<dataset_path>/{img,inst,cls}/ and <image_set>.txt, see data/README.md)"
+                  % tuple(candidates))
+
+
 class SDSDataset(IMDB):
     """PASCAL VOC SDS (SBD layout, see the module docstring).
 
@@ -87,11 +100,7 @@ class SDSDataset(IMDB):
 
     def __init__(self, image_set, root_path, dataset_path, num_classes=None, use_cache=True):
         IMDB.__init__(self, 'sds', image_set, root_path, dataset_path)
-        self.split_file = os.path.join(dataset_path, image_set + '.txt')
-        if not os.path.isfile(self.split_file):
-            raise IOError("SDS image list not found: %s (expected the SBD layout "
-                          "<dataset_path>/{img,inst,cls}/ and <image_set>.txt, see data/README.md)"
-                          % self.split_file)
+        self.split_file = split_file(dataset_path, image_set)
         with open(self.split_file) as f:
             self.image_ids = [line.strip() for line in f if line.strip()]
         self.classes = ['__background__'] + list(VOC_CLASSES)
