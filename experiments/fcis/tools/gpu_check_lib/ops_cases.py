@@ -50,14 +50,15 @@ def _random_rois(rng, num, image_h, image_w):
     return np.stack([np.zeros(num), x1, y1, x1 + w, y1 + h], axis=1).astype(np.float32)
 
 
-def _backward(mx, op, inputs, out_grad):
-    """(output, [input grads]) of op(*inputs) through autograd on the CPU."""
-    arrays = [mx.nd.array(a) for a in inputs]
+def _backward(mx, op, inputs, out_grad, ctx=None):
+    """(output, [input grads]) of op(*inputs) through autograd on ctx (default CPU)."""
+    ctx = ctx or mx.cpu()
+    arrays = [mx.nd.array(a, ctx=ctx) for a in inputs]
     for a in arrays:
         a.attach_grad()
     with mx.autograd.record():
         out = op(*arrays)
-    out.backward(mx.nd.array(out_grad))
+    out.backward(mx.nd.array(out_grad, ctx=ctx))
     return out.asnumpy(), [a.grad.asnumpy() for a in arrays]
 
 
