@@ -9,6 +9,9 @@ import numpy as np
 
 from lib.masks.mask_voting_cython import vote_region
 from lib.nms import nms
+from lib.ops import load_ops
+
+load_ops()
 
 
 def _array(ptr, count, ctype=ctypes.c_float):
