@@ -80,10 +80,10 @@ def result(name, rule, ok, detail, times_ms=None):
 
 def print_table(results, out=print):
     """Aligned table: case, PASS/FAIL, rule, median time, detail."""
-    out("%-34s %-4s %-17s %10s  %s" % ("case", "ok", "rule", "median ms", "detail"))
+    out("%-40s %-4s %-16s %10s  %s" % ("case", "ok", "rule", "median ms", "detail"))
     for r in results:
         ms = "%10.4f" % r["median_ms"] if r["median_ms"] is not None else "%10s" % "-"
-        out("%-34s %-4s %-17s %s  %s" % (r["case"], "PASS" if r["ok"] else "FAIL", r["rule"],
+        out("%-40s %-4s %-16s %s  %s" % (r["case"], "PASS" if r["ok"] else "FAIL", r["rule"],
                                          ms, r["detail"]))
 
 
