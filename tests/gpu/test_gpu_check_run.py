@@ -1,0 +1,95 @@
+"""gpu_check.py without a GPU: the harness compiles with nvcc and links (one module-scoped
+build for sm_90, ~9 s), `run` reports "skipped: no GPU" with exit code 3, and the run's
+Python side -- with a CPU stand-in answering the harness's calls -- passes on correct
+results and fails on a single altered element of any kernel's output."""
+import ctypes
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mxnet", reason="making the inputs needs MXNet (CPU side)")
+import tools_path
+import gpu_check
+from fake_harness import FakeHarness
+from gpu_check_lib import native
+
+NO_GPU = native.detect_gpu()[0] is None
+CASES = "psroi_edge,chan_edge,chan_flat,nms_ties,nms_block_65,vote"
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("gpu_check") / "inputs.npz")
+    assert gpu_check.main(["make-inputs", "--out", path, "--only", CASES]) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc is not on the PATH")
+    path, seconds, cached = native.build(["90"], str(tmp_path_factory.mktemp("build")),
+                                         log=lambda *_: None)
+    assert not cached and os.path.getsize(path) > 0
+    return path
+
+
+def test_harness_links_and_exports_every_entry_point(library):
+    lib = ctypes.CDLL(library)
+    for name in ("gc_psroi", "gc_channel_op", "gc_timer_start", "gc_timer_stop",
+                 "gc_device_info", "fcis_gpu_nms", "fcis_gpu_vote_region"):
+        assert hasattr(lib, name), name
+    assert native.build(["90"], os.path.dirname(os.path.dirname(library)))[2]  # cached
+
+
+@pytest.mark.skipif(not NO_GPU, reason="a GPU is visible; this checks the no-GPU path")
+def test_harness_call_without_gpu_raises_one_line_cuda_error(library):
+    with pytest.raises(RuntimeError, match=r"^gpu_check: cudaGetDeviceCount: [^\n]+$"):
+        native.Harness(library).device_info()
+
+
+def test_arch_choice_and_flags():
+    assert native.choose_archs("sm_80, 90") == ["80", "90"]
+    if NO_GPU:
+        assert native.choose_archs() == list(native.FALLBACK_ARCHS)
+    assert native.arch_flags(["native"]) == ["-arch=native"]
+    assert native.arch_flags(["80", "90"])[-1] == "-gencode=arch=compute_90,code=compute_90"
+
+
+@pytest.mark.skipif(not NO_GPU, reason="a GPU is visible; this checks the no-GPU path")
+def test_run_without_gpu_skips_with_exit_code_3(inputs, tmp_path):
+    out = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, tools_path.GPU_CHECK, "run", "--inputs", inputs,
+                           "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == gpu_check.EXIT_SKIPPED == 3, proc.stderr
+    assert proc.stdout.startswith("skipped: no GPU") and proc.stdout.count("\n") == 1
+    assert json.loads(out.read_text())["status"] == "skipped"
+
+
+def run_with(harness, inputs):
+    with np.load(inputs) as npz:
+        return gpu_check.run_cases(harness, npz, dict(warmup=1, repeats=2))
+
+
+def test_run_side_passes_when_the_kernels_give_the_cpu_results(inputs):
+    rows = run_with(FakeHarness(), inputs)
+    assert rows and all(r["ok"] for r in rows), [r for r in rows if not r["ok"]]
+    names = {r["case"] for r in rows}
+    for op in ("Group_Max", "Group_Softmax", "Label_Pick", "Score_Pick"):
+        assert "chan_edge %s backward" % op in names
+    assert rows[-1]["case"].startswith("vote_")  # mask voting last
+
+
+@pytest.mark.parametrize("entry, prefix", [("gc_psroi", "psroi_edge"),
+                                           ("gc_channel_op", "chan_"),
+                                           ("fcis_gpu_nms", "nms_"),
+                                           ("fcis_gpu_vote_region", "vote_")])
+def test_run_side_fails_on_one_altered_element(inputs, entry, prefix):
+    rows = run_with(FakeHarness(corrupt=entry), inputs)
+    failed = [r["case"] for r in rows if not r["ok"]]
+    assert failed and all(name.startswith(prefix) for name in failed), failed
