@@ -11,11 +11,14 @@ import numpy as np
 def read_image(path, flipped=False):
     """Read an image file as (H, W, 3) uint8 BGR, mirrored left-right when ``flipped``.
 
+    The pixels are taken as stored: an EXIF orientation tag is ignored, since COCO-style
+    annotations are drawn on the stored pixel grid (the original release reads images the
+    same way).
     Raises IOError naming the file when it is missing, unreadable or corrupt.
     """
     if not os.path.isfile(path):
         raise IOError("image file not found: %s (check the dataset layout in data/README.md)" % path)
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    image = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise IOError("cannot decode image %s: the file is corrupt or not an image "
                       "(replace it or remove it from the annotations)" % path)
