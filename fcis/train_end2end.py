@@ -49,7 +49,8 @@ def make_train_loader(cfg, symbol, ctx, roidb, shard=(0, 1)):
                        rpn_fg_fraction=t.RPN_FG_FRACTION,
                        rpn_positive_overlap=t.RPN_POSITIVE_OVERLAP,
                        rpn_negative_overlap=t.RPN_NEGATIVE_OVERLAP,
-                       rpn_clobber_positives=t.RPN_CLOBBER_POSITIVES, shuffle=t.SHUFFLE,
+                       rpn_clobber_positives=t.RPN_CLOBBER_POSITIVES,
+                       rpn_match_zero_overlap=t.RPN_MATCH_ZERO_OVERLAP_GT, shuffle=t.SHUFFLE,
                        aspect_grouping=t.ASPECT_GROUPING, seed=cfg.seed, shard=shard)
 
 

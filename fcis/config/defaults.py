@@ -120,6 +120,8 @@ def default_config():
     config.TRAIN.RPN_POSITIVE_OVERLAP = 0.7  # IoU for a foreground anchor
     config.TRAIN.RPN_NEGATIVE_OVERLAP = 0.3  # IoU below which an anchor is background
     config.TRAIN.RPN_CLOBBER_POSITIVES = False  # let negatives override positives
+    config.TRAIN.RPN_MATCH_ZERO_OVERLAP_GT = True  # a GT box overlapping no anchor makes every
+                                         # anchor of IoU 0 with it foreground (the release's rule)
     config.TRAIN.RPN_ALLOWED_BORDER = 0  # anchors crossing the border by more are ignored
     config.TRAIN.RPN_BBOX_WEIGHTS = [1.0, 1.0, 1.0, 1.0]  # weights of RPN box targets
     config.TRAIN.RPN_POSITIVE_WEIGHT = -1.0  # -1: uniform weighting of RPN samples

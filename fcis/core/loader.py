@@ -80,7 +80,8 @@ class TrainLoader(mx.io.DataIter):
         image_stride: pad the batch's H and W to a multiple of this (0: none).
         feat_stride, anchor_scales, anchor_ratios, allowed_border, rpn_batch_size,
         rpn_fg_fraction, rpn_positive_overlap, rpn_negative_overlap,
-        rpn_clobber_positives: anchor targets (``lib.rpn.assign_anchor``).
+        rpn_clobber_positives, rpn_match_zero_overlap: anchor targets
+            (``lib.rpn.assign_anchor``).
         shuffle, aspect_grouping: batch order.
         seed: base of every random choice (image order, scale, anchor sampling).
         num_workers: background threads (0: prepare each batch in ``next()``).
@@ -94,7 +95,8 @@ class TrainLoader(mx.io.DataIter):
                  pixel_means=DEFAULT_PIXEL_MEANS, image_stride=0, feat_stride=16,
                  anchor_scales=(8, 16, 32), anchor_ratios=(0.5, 1, 2), allowed_border=0,
                  rpn_batch_size=256, rpn_fg_fraction=0.5, rpn_positive_overlap=0.7,
-                 rpn_negative_overlap=0.3, rpn_clobber_positives=False, shuffle=True,
+                 rpn_negative_overlap=0.3, rpn_clobber_positives=False,
+                 rpn_match_zero_overlap=False, shuffle=True,
                  aspect_grouping=True, seed=0, num_workers=2, prefetch=4, shard=(0, 1)):
         super(TrainLoader, self).__init__(batch_size=num_devices(ctx))
         self.roidb = filter_roidb(roidb)
@@ -109,7 +111,8 @@ class TrainLoader(mx.io.DataIter):
                                 batch_size=rpn_batch_size, fg_fraction=rpn_fg_fraction,
                                 positive_overlap=rpn_positive_overlap,
                                 negative_overlap=rpn_negative_overlap,
-                                clobber_positives=rpn_clobber_positives)
+                                clobber_positives=rpn_clobber_positives,
+                                match_zero_overlap=rpn_match_zero_overlap)
         self._feat_shape_fn, self._feat_lock = feat_shape_fn, threading.Lock()
         self.shuffle, self.aspect_grouping, self.seed = shuffle, aspect_grouping, seed
         self.num_workers, self.prefetch = int(num_workers), max(1, int(prefetch))

@@ -12,8 +12,10 @@ The classic Faster R-CNN rules, per image:
   ``batch_size`` anchors are labelled in all;
 * box targets are ``bbox_transform(anchor, its best GT)``; weights are 1 for foreground.
 
-A GT box that overlaps no inside anchor at all takes no anchor (the classic code would
-mark every zero-overlap anchor as its "best").
+A GT box that overlaps no inside anchor at all takes no anchor, unless
+``match_zero_overlap`` (the original release's rule, from the classic code): then every
+anchor whose IoU with that box is 0, i.e. its maximum, is "best" for it and foreground
+(before the foreground subsampling).
 """
 import numpy as np
 
@@ -40,7 +42,8 @@ def valid_gt_boxes(gt_boxes):
     return gt[:, :4]
 
 
-def label_anchors(overlaps, positive_overlap=0.7, negative_overlap=0.3, clobber_positives=False):
+def label_anchors(overlaps, positive_overlap=0.7, negative_overlap=0.3, clobber_positives=False,
+                  match_zero_overlap=False):
     """Labels (N,) int32 in {-1, 0, 1} from (N, K) anchor/GT IoUs, before subsampling."""
     num_anchors, num_gt = overlaps.shape
     labels = np.full(num_anchors, -1, dtype=np.int32)
@@ -51,7 +54,7 @@ def label_anchors(overlaps, positive_overlap=0.7, negative_overlap=0.3, clobber_
     if not clobber_positives:
         labels[max_overlaps < negative_overlap] = 0
     gt_max = overlaps.max(axis=0)                                # (K,)
-    has_anchor = gt_max > 0
+    has_anchor = np.ones_like(gt_max, dtype=bool) if match_zero_overlap else gt_max > 0
     best_for_gt = np.where((overlaps == gt_max[None, :]) & has_anchor[None, :])[0]
     labels[best_for_gt] = 1
     labels[max_overlaps >= positive_overlap] = 1
@@ -75,7 +78,8 @@ def subsample_labels(labels, batch_size, fg_fraction, rng):
 
 def assign_anchor(feat_shape, gt_boxes, im_info, rng, feat_stride=16, scales=(8, 16, 32),
                   ratios=(0.5, 1, 2), allowed_border=0, batch_size=256, fg_fraction=0.5,
-                  positive_overlap=0.7, negative_overlap=0.3, clobber_positives=False):
+                  positive_overlap=0.7, negative_overlap=0.3, clobber_positives=False,
+                  match_zero_overlap=False):
     """RPN targets of one image.
 
     Args:
@@ -85,6 +89,8 @@ def assign_anchor(feat_shape, gt_boxes, im_info, rng, feat_stride=16, scales=(8,
         im_info: (height, width, scale) of the scaled image (padding excluded).
         rng: np.random.RandomState used for subsampling.
         feat_stride, scales, ratios: anchor layout (A = len(scales) * len(ratios)).
+        match_zero_overlap: a GT box without any overlapping anchor takes every anchor
+            (see the module docstring).
     Returns dict:
         label (1, A * fh * fw) float32 in {-1, 0, 1}, flattened in (A, fh, fw) order;
         bbox_target (1, 4A, fh, fw) float32, channel 4a + j = delta j of anchor a;
@@ -100,7 +106,8 @@ def assign_anchor(feat_shape, gt_boxes, im_info, rng, feat_stride=16, scales=(8,
     gt = valid_gt_boxes(gt_boxes)                                # (K, 4)
 
     overlaps = bbox_overlaps(anchors, gt)                        # (N, K)
-    labels = label_anchors(overlaps, positive_overlap, negative_overlap, clobber_positives)
+    labels = label_anchors(overlaps, positive_overlap, negative_overlap, clobber_positives,
+                           match_zero_overlap)
     labels = subsample_labels(labels, batch_size, fg_fraction, rng)
 
     targets = np.zeros((len(inds), 4), dtype=np.float32)

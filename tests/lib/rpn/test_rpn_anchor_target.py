@@ -142,3 +142,15 @@ def test_clobber_positives(clobber):
     out = run([[8, 0, 23, 15]], negative_overlap=0.5, clobber_positives=clobber)
     expected = 0 if clobber else 1
     np.testing.assert_array_equal(out['label'].reshape(2, 3)[0, :2], [expected, expected])
+
+
+def test_gt_without_overlapping_anchor_release_rule():
+    """GT 1 overlaps no anchor: skipped by default; with match_zero_overlap (the release)
+    every anchor, all at IoU 0 = its maximum, is 'best' for it and foreground."""
+    from lib.rpn.anchor_target import label_anchors
+    overlaps = np.array([[0.8, 0.0], [0.1, 0.0], [0.0, 0.0], [0.25, 0.0]])
+    np.testing.assert_array_equal(label_anchors(overlaps), [1, 0, 0, 0])
+    np.testing.assert_array_equal(label_anchors(overlaps, match_zero_overlap=True), [1, 1, 1, 1])
+    # a GT with some overlap is unaffected by the rule: its best anchor only
+    overlaps[2, 1] = 0.05
+    np.testing.assert_array_equal(label_anchors(overlaps, match_zero_overlap=True), [1, 0, 1, 0])
