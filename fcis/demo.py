@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 from fcis.config import ConfigError, load_config  # noqa: E402
 from fcis.config.symbol_args import network_args  # noqa: E402
 from fcis.core.run import contexts, load_imdb  # noqa: E402
-from fcis.core.tester import Predictor, image_detections, voting_backend  # noqa: E402
+from fcis.core.tester import ImageFrame, Predictor, image_detections, voting_backend  # noqa: E402
 from fcis.symbols import get_test_symbol  # noqa: E402
 from lib.utils.checkpoint import CheckpointError, load_params  # noqa: E402
 from lib.utils.image import image_to_tensor, resize_image  # noqa: E402
@@ -90,8 +90,8 @@ def run_demo(cfg, params_path, image_paths, out_dir, thresh, names):
         if predictor is None:
             shapes = [('data', batch.data[0].shape), ('im_info', batch.data[1].shape)]
             predictor = Predictor(symbol, arg_params, aux_params, contexts(cfg)[0], shapes)
-        dets, rles = image_detections(predictor.predict(batch), scale, image.shape[0],
-                                      image.shape[1], len(names), cfg.TEST,
+        frame = ImageFrame(scale, image.shape[0], image.shape[1], *batch.data[0].shape[2:4])
+        dets, rles = image_detections(predictor.predict(batch), frame, len(names), cfg.TEST,
                                       voting_backend(cfg.TEST, predictor.ctx))
         picture = draw_detections(image, dets, rles, names, score_thresh=thresh,
                                   zoom=zoom_for(image.shape[0], image.shape[1], MIN_PICTURE_SIDE))
