@@ -12,7 +12,7 @@ Algorithm of `release_mask_voting` (H x W is the vote image, N ROIs, S x S masks
      the threshold stays, ties included.
   4. The voters of a kept detection of class j are all ROIs (whatever their score) whose box
      IoU with it is >= merge_thresh, in ROI order, weighted by their class-j scores divided by
-     the sum of those scores (float32). Each voter's mask is resized bilinearly
+     the sum of those scores (voter_weights). Each voter's mask is resized bilinearly
      (cv2.INTER_LINEAR) to its box, binarized at binary_thresh and added, times its weight,
      into an image-sized vote (float64). The vote is not limited to the kept box.
   5. The detection's box is the tight box of the pixels whose vote is >= binary_thresh, or the
@@ -116,11 +116,13 @@ def kept_per_class(boxes, scores, settings):
 
 def voter_weights(scores_j):
     """(M,) float32 class scores of the voters -> (M,) float32 weights: each score divided by
-    their sum, the sum taken in order in float32."""
-    total = np.float32(0.0)
-    for s in np.asarray(scores_j, dtype=np.float32):
-        total = np.float32(total + s)
-    return (np.asarray(scores_j, dtype=np.float32) / total).astype(np.float32)
+    their sum, the sum taken in order in float64 and rounded to float32 (what the release's
+    ``scores / sum(scores)`` computes with Python's sum over a float32 array)."""
+    scores_j = np.asarray(scores_j, dtype=np.float32)
+    total = 0.0
+    for s in scores_j:
+        total = total + float(s)
+    return (scores_j / np.float32(total)).astype(np.float32)
 
 
 def _tight_box_and_mask(vote, origin, im_h, im_w, binary_thresh, mask_size):

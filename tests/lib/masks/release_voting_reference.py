@@ -51,13 +51,11 @@ def reference_release_voting(masks, boxes, scores, num_classes, max_per_image, i
             if scores[k, j] < thresh:
                 continue
             voters = [i for i in range(len(boxes)) if iou(boxes[i], boxes[k]) >= merge_thresh]
-            total = np.float32(0)
-            for i in voters:
-                total = np.float32(total + scores[i, j])
+            weights = scores[voters, j] / sum(scores[voters, j])  # Python's sum, as the release
             vote = np.zeros((im_h, im_w))
-            for i in voters:
+            for i, w in zip(voters, weights):
                 (x1, y1, x2, y2), binary = pasted[i]
-                vote[y1:y2 + 1, x1:x2 + 1] += binary * np.float32(scores[i, j] / total)
+                vote[y1:y2 + 1, x1:x2 + 1] += binary * w
             rows, cols = np.where(vote >= binary_thresh)
             if len(rows):
                 box = [cols.min(), rows.min(), cols.max(), rows.max()]

@@ -50,6 +50,14 @@ def test_soft_vote_cython_equals_numpy():
         assert 0 < a.max() <= 1.0 + 1e-6
 
 
+def test_voter_weights_are_scores_over_their_sum():
+    weights = voter_weights(np.float32([0.9, 0.3, 0.3]))
+    assert weights.dtype == np.float32
+    np.testing.assert_allclose(weights, [0.6, 0.2, 0.2], rtol=1e-6)
+    scores = np.random.RandomState(2).uniform(0, 1, 25).astype(np.float32)
+    np.testing.assert_array_equal(voter_weights(scores), scores / sum(scores))
+
+
 def two_roi_case(kept_score, voter_score):
     """A kept ROI [10, 10, 29, 29] and a voter [14, 10, 33, 29] (IoU 0.67) in a 40x50 image,
     both with all-ones masks; the voter reaches 4 columns past the kept box."""
