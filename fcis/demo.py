@@ -6,8 +6,12 @@
 
 For every image (any size; grayscale, BGR or BGRA/RGBA files), writes <out>/<name>.png with
 each instance's mask in its own color, its box, class name and score, and prints how many
-instances it drew. Class names come from the config's dataset when it is on disk, from
---classes otherwise.
+instances it drew. Class names come from --classes (comma-separated, or 'coco' for the 80
+COCO categories), else from the config's dataset when it is on disk. --params takes any
+MXNet .params file with our names, the FCIS release's fcis_coco-0000.params included:
+
+    python fcis/demo.py --cfg experiments/fcis/cfgs/resnet_v1_101_coco_fcis_end2end_ohem.yaml \
+        --params model/fcis_coco-0000.params --images demo/ --out output/demo --classes coco
 """
 import argparse
 import logging
@@ -24,10 +28,12 @@ import numpy as np  # noqa: E402
 
 from fcis.config import ConfigError, load_config  # noqa: E402
 from fcis.config.symbol_args import network_args  # noqa: E402
+from fcis.core.model_file import load_model_file  # noqa: E402
 from fcis.core.run import contexts, load_imdb  # noqa: E402
-from fcis.core.tester import Predictor, image_detections, voting_backend  # noqa: E402
+from fcis.core.tester import ImageFrame, Predictor, image_detections, voting_backend  # noqa: E402
 from fcis.symbols import get_test_symbol  # noqa: E402
-from lib.utils.checkpoint import CheckpointError, load_params  # noqa: E402
+from lib.dataset.coco_classes import COCO_CLASSES  # noqa: E402
+from lib.utils.checkpoint import CheckpointError  # noqa: E402
 from lib.utils.image import image_to_tensor, resize_image  # noqa: E402
 from lib.utils.vis import draw_detections, to_bgr_uint8, write_png, zoom_for  # noqa: E402
 
@@ -52,8 +58,11 @@ def list_images(items):
 
 
 def class_names(cfg, given):
-    """Names of classes 0..C-1: --classes, else the dataset's, else 'class j'."""
-    if given:
+    """Names of classes 0..C-1: --classes ('coco': the COCO categories), else the
+    dataset's, else 'class j'."""
+    if given.strip().lower() == 'coco':
+        names = ['__background__'] + list(COCO_CLASSES)
+    elif given:
         names = ['__background__'] + [n.strip() for n in given.split(',')]
     else:
         try:
@@ -77,8 +86,10 @@ def prepare(image, cfg):
 
 def run_demo(cfg, params_path, image_paths, out_dir, thresh, names):
     """Detect and draw on every image; returns the written PNG paths."""
-    arg_params, aux_params = load_params(params_path)
-    symbol = get_test_symbol(network_args(cfg, is_train=False))
+    args = network_args(cfg, is_train=False)
+    arg_params, aux_params = load_model_file(params_path, args.test.bbox_means,
+                                             args.test.bbox_stds)
+    symbol = get_test_symbol(args)
     os.makedirs(out_dir, exist_ok=True)
     predictor, written = None, []
     for path in image_paths:
@@ -90,8 +101,8 @@ def run_demo(cfg, params_path, image_paths, out_dir, thresh, names):
         if predictor is None:
             shapes = [('data', batch.data[0].shape), ('im_info', batch.data[1].shape)]
             predictor = Predictor(symbol, arg_params, aux_params, contexts(cfg)[0], shapes)
-        dets, rles = image_detections(predictor.predict(batch), scale, image.shape[0],
-                                      image.shape[1], len(names), cfg.TEST,
+        frame = ImageFrame(scale, image.shape[0], image.shape[1], *batch.data[0].shape[2:4])
+        dets, rles = image_detections(predictor.predict(batch), frame, len(names), cfg.TEST,
                                       voting_backend(cfg.TEST, predictor.ctx))
         picture = draw_detections(image, dets, rles, names, score_thresh=thresh,
                                   zoom=zoom_for(image.shape[0], image.shape[1], MIN_PICTURE_SIDE))
@@ -109,7 +120,7 @@ def main(argv=None):
     parser.add_argument('--images', required=True, nargs='+', help='image files and/or folders')
     parser.add_argument('--out', required=True, help='folder for the pictures')
     parser.add_argument('--thresh', type=float, default=0.5, help='score threshold of drawn instances')
-    parser.add_argument('--classes', default='', help='comma-separated class names (no background)')
+    parser.add_argument('--classes', default='', help="comma-separated class names (no background), or 'coco'")
     parser.add_argument('overrides', nargs='*', help='config overrides KEY=VALUE')
     args = parser.parse_args(argv)
     try:

@@ -3,6 +3,9 @@
 Writes to ``<output_path>/<cfg name>/<test_image_set>/``: the detections as a COCO results
 file (``detections_results.json``), ``metrics.json`` (COCO segm/bbox and SDS mAP^r), and
 ``vis/*.png`` pictures of the first TEST.VIS_NUM images (ground truth beside predictions).
+A COCO image-info file without annotations (test-dev2015) is not evaluated: the results go to
+``detections_<test_image_set>_<cfg name>_results.json``, named as the COCO evaluation server
+expects (underscores of the cfg name become '-').
 """
 import os
 
@@ -11,6 +14,7 @@ import cv2
 from fcis.config.symbol_args import network_args
 from fcis.core.checkpoint import load_training_state
 from fcis.core.loader import TestLoader
+from fcis.core.model_file import load_model_file
 from fcis.core.run import contexts, ground_truth, load_imdb, test_output_dir, train_output_dir
 from fcis.core.tester import Predictor, run_test
 from fcis.symbols import get_test_symbol
@@ -22,6 +26,26 @@ from lib.utils.logger import create_logger
 from lib.utils.vis import draw_gt_vs_pred, write_png
 
 RESULTS_FILE = 'detections_results.json'
+
+
+def has_annotations(imdb):
+    """False for a COCO image-info file without an 'annotations' list (a test-dev set)."""
+    coco = getattr(imdb, 'coco', None)
+    return coco is None or 'annotations' in coco.dataset
+
+
+def submission_file_name(cfg):
+    """'detections_<test set>_<algorithm>_results.json' of the COCO evaluation server; the
+    algorithm name is the cfg name without underscores."""
+    return 'detections_%s_%s_results.json' % (cfg.dataset.test_image_set,
+                                              cfg.cfg_name.replace('_', '-'))
+
+
+def load_params_file(cfg, path, logger=None):
+    """(arg_params, aux_params) of any .params file (ours or the release's) for the test
+    symbol of ``cfg`` (fcis.core.model_file)."""
+    test_args = network_args(cfg, is_train=False).test
+    return load_model_file(path, test_args.bbox_means, test_args.bbox_stds, logger)
 
 
 def load_model(cfg, epoch, params_dir=None):
@@ -73,10 +97,16 @@ def test_net(cfg, epoch=None, params=None, logger=None):
     all_boxes, all_masks, image_ids, seconds = run_test(predictor, loader, imdb.num_classes,
                                                         cfg.TEST, logger)
     _, class_map = ground_truth(imdb, roidb)
-    results_path = os.path.join(output_dir, RESULTS_FILE)
+    annotated = has_annotations(imdb)
+    results_path = os.path.join(output_dir, RESULTS_FILE if annotated else submission_file_name(cfg))
     count = write_coco_results(results_path, all_boxes, all_masks, image_ids, class_map)
     logger.info('%d detections written to %s (%.3f s/image)', count, results_path, seconds)
-    metrics = evaluate(imdb, roidb, results_path, output_dir, {'seconds_per_image': seconds})
+    if annotated:
+        metrics = evaluate(imdb, roidb, results_path, output_dir, {'seconds_per_image': seconds})
+    else:
+        logger.info('%s has no annotations: evaluation skipped; zip %s and submit it to the COCO '
+                    'evaluation server', cfg.dataset.test_image_set, os.path.basename(results_path))
+        metrics = {'seconds_per_image': seconds, 'results_file': results_path}
     if cfg.TEST.VIS_NUM > 0:
         paths = draw_pictures(roidb, all_boxes, all_masks, imdb.classes, cfg.TEST.VIS_NUM,
                               cfg.TEST.VIS_THRESH, os.path.join(output_dir, 'vis'))

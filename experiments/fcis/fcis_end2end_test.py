@@ -1,6 +1,9 @@
 """Test a trained FCIS epoch with a config:
 
     python experiments/fcis/fcis_end2end_test.py --cfg experiments/fcis/cfgs/<exp>.yaml [--epoch N] [KEY=VALUE ...]
+    python experiments/fcis/fcis_end2end_test.py --cfg <yaml> --params model/fcis_coco-0000.params
+
+--params tests any MXNet .params file with the config's names, the FCIS release's included.
 """
 import argparse
 import os
@@ -16,14 +19,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--cfg', required=True, help='experiment YAML (experiments/fcis/cfgs/)')
     parser.add_argument('--epoch', type=int, default=None, help='epoch to test (default TEST.test_epoch)')
+    parser.add_argument('--params', default=None,
+                        help='a .params file to test instead of a checkpoint of the run')
     parser.add_argument('overrides', nargs='*', help='config overrides KEY=VALUE')
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.cfg, args.overrides)
     except ConfigError as err:
         sys.exit('error: %s' % err)
-    from fcis.test import test_net
-    test_net(cfg, epoch=args.epoch)
+    from fcis.test import load_params_file, test_net
+    from lib.utils.checkpoint import CheckpointError
+    params = None
+    if args.params:
+        try:
+            params = load_params_file(cfg, args.params)
+        except CheckpointError as err:
+            sys.exit('error: %s' % err)
+    return test_net(cfg, epoch=args.epoch, params=params)
 
 
 if __name__ == '__main__':

@@ -114,6 +114,9 @@ def apply_overrides(config, overrides):
     return config
 
 
+_CHOICES = {'MASK_VOTE_MODE': ('release', 'roi'), 'MIN_DROP_MODE': ('release', 'original')}
+
+
 def finalize(config):
     """Compute derived values and check cross-key consistency."""
     net = config.network
@@ -123,6 +126,10 @@ def finalize(config):
                           "network.PSROI_GROUP_SIZE (%d)" % (net.PSROI_POOLED_SIZE, net.PSROI_GROUP_SIZE))
     if config.dataset.NUM_CLASSES < 2:
         raise ConfigError("dataset.NUM_CLASSES must count the background and at least one class")
+    for key, allowed in _CHOICES.items():
+        if config.TEST[key] not in allowed:
+            raise ConfigError("TEST.%s must be one of %s, got %r"
+                              % (key, ', '.join(allowed), config.TEST[key]))
     if config.TRAIN.RPN_MIN_SIZE == 0:
         config.TRAIN.RPN_MIN_SIZE = net.RPN_FEAT_STRIDE
     if config.TEST.RPN_MIN_SIZE == 0:

@@ -144,13 +144,26 @@ def default_config():
                                          # training with BN_USE_GLOBAL_STATS false, 1 image/device) instead
                                          # of the moving averages
     config.TEST.ITER = 2                 # 2: regressed boxes of the first pass are ROIs of a second
-    config.TEST.MIN_DROP_SIZE = 2        # drop ROIs smaller than this (original image pixels)
+    config.TEST.MIN_DROP_SIZE = 2        # drop ROIs with a side smaller than this (0 = keep all)
+    config.TEST.MIN_DROP_MODE = 'release'  # 'release': MIN_DROP_SIZE in input (resized) pixels,
+                                         # applied only with ITER 2 (as FCIS); 'original': in
+                                         # original-image pixels, with any ITER
     config.TEST.NMS = 0.3                # per-class NMS threshold
     config.TEST.USE_MASK_MERGE = True    # mask voting instead of plain NMS
     config.TEST.USE_GPU_MASK_MERGE = False  # mask voting on the GPU (CUDA builds only)
     config.TEST.MASK_MERGE_THRESH = 0.5  # box IoU of the ROIs voting for a kept detection
+    config.TEST.MASK_VOTE_MODE = 'release'  # 'release' (as FCIS): every ROI with IoU >= MASK_MERGE_THRESH
+                                         # votes, weights = its class score / their sum, over the
+                                         # whole image of round(input size / scale); the box is the
+                                         # tight box of the vote >= BINARY_THRESH (centre pixel when
+                                         # empty), the mask the vote resized to 21x21 and back; per
+                                         # class max_per_image after NMS, then one threshold: the
+                                         # max_per_image-th best score, at least SCORE_THRESH (ties
+                                         # kept). 'roi': ROIs scoring > SCORE_THRESH vote inside the
+                                         # kept ROI, which is the box; the max_per_image best stay
     config.TEST.BINARY_THRESH = 0.4      # mask probability threshold
-    config.TEST.SCORE_THRESH = 0.001     # minimum class score of a detection
+    config.TEST.SCORE_THRESH = 0.001     # minimum class score of a detection (MASK_VOTE_MODE release:
+                                         # the least value of the per-image score threshold)
     config.TEST.max_per_image = 100      # detections kept per image
     config.TEST.test_epoch = 8           # epoch of the model to test
     config.TEST.VIS_NUM = 8              # number of test images drawn as pictures (0 = none)

@@ -1,11 +1,15 @@
 """Run the FCIS test symbol over a test set and turn its outputs into detections.
 
 Per image: the test symbol gives R ROIs (R = TEST.RPN_POST_NMS_TOP_N * TEST.ITER) with
-class probabilities and the mask of each ROI's top foreground class. The ROIs themselves
-are the final boxes (as in FCIS); they are mapped back to the original image, tiny ones
-dropped, and then either mask voting (TEST.USE_MASK_MERGE) or per-class NMS keeps at most
-TEST.max_per_image detections, whose masks are pasted into the image and stored as RLE.
+class probabilities and the mask of each ROI's top foreground class. ROIs with a side under
+TEST.MIN_DROP_SIZE are dropped (TEST.MIN_DROP_MODE 'release': input pixels, only with ITER
+2; 'original': original-image pixels, always); the rest are mapped back to the original
+image. Then mask voting (TEST.USE_MASK_MERGE; TEST.MASK_VOTE_MODE 'release':
+lib.masks.voting_release, whose boxes are the voted masks' tight boxes; 'roi':
+lib.masks.voting.mask_voting, whose boxes are the ROIs) or per-class NMS gives the
+detections, whose masks are pasted into the image and stored as RLE.
 """
+import dataclasses
 import time
 
 import mxnet as mx
@@ -13,6 +17,27 @@ import numpy as np
 
 from fcis.symbols.names import TEST_DATA_NAMES, TEST_OUTPUT_NAMES
 from lib.masks.voting import crops_to_rles, mask_nms, mask_voting
+from lib.masks.voting_release import ReleaseVoting, release_mask_voting, soft_masks_to_crops
+
+MASK_VOTE_MODES = ('release', 'roi')
+MIN_DROP_MODES = ('release', 'original')
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFrame:
+    """Sizes of one test image: scale (resize factor of the network input), height and
+    width of the original image, input_height and input_width of the data tensor."""
+    scale: float
+    height: int
+    width: int
+    input_height: int
+    input_width: int
+
+    def vote_size(self):
+        """(H, W) of the image the release votes in: round(input size / scale), the scale
+        taken as the float32 of im_info, rounded half to even."""
+        scale = float(np.float32(self.scale))
+        return (int(np.round(self.input_height / scale)), int(np.round(self.input_width / scale)))
 
 
 class Predictor(object):
@@ -53,26 +78,58 @@ def voting_backend(test_cfg, ctx):
     return 'gpu:%d' % ctx.device_id
 
 
-def image_detections(outputs, scale, im_h, im_w, num_classes, test_cfg, backend='cython'):
+def kept_rois(rois, scale, test_cfg):
+    """Indices (n,) of the ROIs (R, 4) in input pixels that MIN_DROP_SIZE keeps (see the
+    module docstring for TEST.MIN_DROP_MODE)."""
+    mode = test_cfg.MIN_DROP_MODE
+    if mode not in MIN_DROP_MODES:
+        raise ValueError("TEST.MIN_DROP_MODE must be one of %s, got %r" % (MIN_DROP_MODES, mode))
+    boxes = rois if mode == 'release' else rois / scale
+    if mode == 'release' and (test_cfg.ITER != 2 or test_cfg.MIN_DROP_SIZE <= 0):
+        return np.arange(len(rois))
+    widths = boxes[:, 2] - boxes[:, 0] + 1
+    heights = boxes[:, 3] - boxes[:, 1] + 1
+    return np.where((widths >= test_cfg.MIN_DROP_SIZE) & (heights >= test_cfg.MIN_DROP_SIZE))[0]
+
+
+def _release_voting(masks, boxes, scores, frame, num_classes, test_cfg, backend):
+    settings = ReleaseVoting(num_classes, max_per_image=test_cfg.max_per_image,
+                             nms_thresh=test_cfg.NMS, merge_thresh=test_cfg.MASK_MERGE_THRESH,
+                             binary_thresh=test_cfg.BINARY_THRESH,
+                             score_floor=test_cfg.SCORE_THRESH, backend=backend)
+    dets, soft = release_mask_voting(masks, boxes, scores, frame.vote_size(), settings)
+    crops = [[]]
+    for j in range(1, num_classes):
+        dets[j], cls_crops = soft_masks_to_crops(dets[j], soft[j], frame.height, frame.width,
+                                                 test_cfg.BINARY_THRESH)
+        crops.append(cls_crops)
+    return dets, crops
+
+
+def image_detections(outputs, frame, num_classes, test_cfg, backend='cython'):
     """Detections of one image from the test outputs.
 
     outputs: rois (R, 5) in the resized image, cls_prob (R, C), seg_pred (R, 2, S, S).
-    scale: resize factor of the image; im_h, im_w: original image size.
+    frame: ImageFrame of the image.
     Returns (dets, rles): per class j a (n_j, 5) array [x1, y1, x2, y2, score] in original
     pixels and a list of n_j full-image RLEs (index 0, background, stays empty).
     backend: mask-voting backend (:func:`voting_backend`).
     """
-    boxes = outputs['rois'][:, 1:5] / scale  # (R, 4) original image pixels
-    scores = outputs['cls_prob']  # (R, C)
-    masks = outputs['seg_pred'][:, 1]  # (R, S, S) foreground probability
-    widths = boxes[:, 2] - boxes[:, 0] + 1
-    heights = boxes[:, 3] - boxes[:, 1] + 1
-    keep = np.where((widths >= test_cfg.MIN_DROP_SIZE) & (heights >= test_cfg.MIN_DROP_SIZE))[0]
-    boxes, scores, masks = boxes[keep], scores[keep], masks[keep]
+    keep = kept_rois(outputs['rois'][:, 1:5], frame.scale, test_cfg)
+    boxes = outputs['rois'][keep, 1:5] / frame.scale  # (n, 4) original image pixels
+    scores = outputs['cls_prob'][keep]  # (n, C)
+    masks = outputs['seg_pred'][keep, 1]  # (n, S, S) foreground probability
+    im_h, im_w = frame.height, frame.width
+    mode = test_cfg.MASK_VOTE_MODE
+    if mode not in MASK_VOTE_MODES:
+        raise ValueError("TEST.MASK_VOTE_MODE must be one of %s, got %r" % (MASK_VOTE_MODES, mode))
     common = dict(num_classes=num_classes, max_per_image=test_cfg.max_per_image, im_h=im_h,
                   im_w=im_w, nms_thresh=test_cfg.NMS, binary_thresh=test_cfg.BINARY_THRESH,
                   score_thresh=test_cfg.SCORE_THRESH, backend=backend)
-    if test_cfg.USE_MASK_MERGE:
+    if test_cfg.USE_MASK_MERGE and mode == 'release':
+        dets, crops = _release_voting(masks, boxes, scores, frame, num_classes, test_cfg,
+                                      backend)
+    elif test_cfg.USE_MASK_MERGE:
         dets, crops = mask_voting(masks, boxes, scores, merge_thresh=test_cfg.MASK_MERGE_THRESH,
                                   **common)
     else:
@@ -96,8 +153,9 @@ def run_test(predictor, test_loader, num_classes, test_cfg, logger=None, frequen
     for i, batch in enumerate(test_loader):
         outputs = predictor.predict(batch)
         entry = batch.entry
-        dets, rles = image_detections(outputs, batch.scale, entry['height'], entry['width'],
-                                      num_classes, test_cfg, backend)
+        frame = ImageFrame(batch.scale, entry['height'], entry['width'],
+                           *batch.data[0].shape[2:4])
+        dets, rles = image_detections(outputs, frame, num_classes, test_cfg, backend)
         all_boxes.append(dets)
         all_masks.append(rles)
         image_ids.append(entry['image_id'])

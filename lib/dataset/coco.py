@@ -5,6 +5,7 @@ Layout::
     <dataset_path>/annotations/instances_<image_set>.json
     <dataset_path>/images/<image_set>/<file_name>
 
+(a test set without annotations: annotations/image_info_<image_set>.json.)
 (minival2014 / valminusminival2014 images live in images/val2014, test-dev2015 images
 in images/test2015.) Classes are the file's categories sorted by id; ``class_to_coco_id``
 and ``coco_id_to_class`` map contiguous indices (1..C-1) and category ids both ways.
@@ -30,7 +31,11 @@ IMAGE_FOLDER_OF_SET = {'minival2014': 'val2014', 'valminusminival2014': 'val2014
 
 
 def annotation_file(dataset_path, image_set):
-    return os.path.join(dataset_path, 'annotations', 'instances_%s.json' % image_set)
+    """annotations/instances_<image_set>.json, or image_info_<image_set>.json (images and
+    categories only, as COCO ships test-dev) when only that one exists."""
+    instances = os.path.join(dataset_path, 'annotations', 'instances_%s.json' % image_set)
+    info = os.path.join(dataset_path, 'annotations', 'image_info_%s.json' % image_set)
+    return info if not os.path.isfile(instances) and os.path.isfile(info) else instances
 
 
 def load_coco_api(path):

@@ -4,8 +4,9 @@ from lib.masks.rle import (annotation_to_rle, decode_rle, encode_crop, encode_ma
                            polygons_to_rle, rle_area)
 from lib.masks.voting import (crops_to_full, crops_to_rles, mask_nms, mask_region,
                               mask_voting)
+from lib.masks.voting_release import ReleaseVoting, release_mask_voting, soft_masks_to_crops
 
 __all__ = ["annotation_to_rle", "box_extent", "crop_and_resize_mask", "crops_to_full",
            "crops_to_rles", "decode_rle", "encode_crop", "encode_mask", "mask_iou", "mask_nms",
-           "mask_region", "mask_voting", "paste_mask", "polygons_to_rle", "resize_bilinear",
-           "rle_area"]
+           "mask_region", "mask_voting", "paste_mask", "polygons_to_rle", "release_mask_voting",
+           "ReleaseVoting", "resize_bilinear", "rle_area", "soft_masks_to_crops"]

@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""GPU twin of lib.masks.mask_voting_cython.vote_region (built only when MXNet has CUDA);
+"""GPU twins of lib.masks.mask_voting_cython.vote_region and vote_region_soft (built only
+when MXNet has CUDA);
 see mask_voting_kernel.cu. The per-element float32 arithmetic is the CPU core's
 (mask_voting_kernel.h); the per-pixel formulation gives the CPU's bits when compiled for the
 CPU (tests/lib/masks/test_mask_voting_gpu_build.py); the GPU itself has not been run."""
@@ -12,6 +13,11 @@ cdef extern from "mask_voting_kernel.h":
                              const float *weights, int num_members, int rx1, int ry1, int rx2,
                              int ry2, float binary_thresh, int binarize_inputs, int device_id,
                              char *err, int err_len) nogil
+    int fcis_gpu_vote_soft(double *out, const float *masks, int num_masks, int src_h,
+                           int src_w, const int *extents, const long long *members,
+                           const float *weights, int num_members, int rx1, int ry1, int rx2,
+                           int ry2, float binary_thresh, int binarize_inputs, int device_id,
+                           char *err, int err_len) nogil
 
 
 def vote_region_gpu(const float[:, :, ::1] masks, const int[:, ::1] extents,
@@ -60,6 +66,53 @@ def vote_region_gpu(const float[:, :, ::1] masks, const int[:, ::1] extents,
         status = fcis_gpu_vote_region(out_ptr, masks_ptr, num_masks, src_h, src_w, extents_ptr,
                                       members_ptr, weights_ptr, num_members, rx1, ry1, rx2,
                                       ry2, binary_thresh, binarize_inputs, device_id, err, 512)
+    if status != 0:
+        raise RuntimeError(err.decode("utf-8", "replace"))
+    return out_array
+
+
+def vote_region_soft_gpu(const float[:, :, ::1] masks, const int[:, ::1] extents,
+                         const long long[::1] members, const float[::1] weights,
+                         int rx1, int ry1, int rx2, int ry2, float binary_thresh,
+                         bint binarize_inputs, int device_id=0):
+    """Soft vote on GPU `device_id`; same contract as
+    lib.masks.mask_voting_cython.vote_region_soft (weights used as given).
+
+    returns: (ry2-ry1+1, rx2-rx1+1) float64 weighted sums.
+    Raises ValueError on an empty region or M mismatch, RuntimeError when the GPU call fails.
+    """
+    cdef int rh = ry2 - ry1 + 1
+    cdef int rw = rx2 - rx1 + 1
+    if rh <= 0 or rw <= 0:
+        raise ValueError("vote_region_soft_gpu: empty region (%d, %d, %d, %d)"
+                         % (rx1, ry1, rx2, ry2))
+    cdef int num_members = members.shape[0]
+    if weights.shape[0] != num_members:
+        raise ValueError("vote_region_soft_gpu: %d weights for %d members"
+                         % (weights.shape[0], num_members))
+    if extents.shape[0] != masks.shape[0] or extents.shape[1] != 4:
+        raise ValueError("vote_region_soft_gpu: extents must be (N, 4) with N = %d masks, got "
+                         "(%d, %d)" % (masks.shape[0], extents.shape[0], extents.shape[1]))
+    out_array = np.zeros((rh, rw), dtype=np.float64)
+    if num_members == 0:
+        return out_array
+    if masks.shape[0] == 0 or masks.shape[1] == 0 or masks.shape[2] == 0:
+        raise ValueError("vote_region_soft_gpu: %d members but masks has shape (%d, %d, %d)"
+                         % (num_members, masks.shape[0], masks.shape[1], masks.shape[2]))
+    cdef double[:, ::1] out = out_array
+    cdef double *out_ptr = &out[0, 0]
+    cdef const float *masks_ptr = &masks[0, 0, 0]
+    cdef const int *extents_ptr = &extents[0, 0]
+    cdef const long long *members_ptr = &members[0]
+    cdef const float *weights_ptr = &weights[0]
+    cdef int num_masks = masks.shape[0], src_h = masks.shape[1], src_w = masks.shape[2]
+    cdef char err[512]
+    err[0] = 0
+    cdef int status
+    with nogil:
+        status = fcis_gpu_vote_soft(out_ptr, masks_ptr, num_masks, src_h, src_w, extents_ptr,
+                                    members_ptr, weights_ptr, num_members, rx1, ry1, rx2, ry2,
+                                    binary_thresh, binarize_inputs, device_id, err, 512)
     if status != 0:
         raise RuntimeError(err.decode("utf-8", "replace"))
     return out_array

@@ -78,11 +78,34 @@ FCIS_HOST_DEVICE unsigned char fcis_vote(float acc, float total, float thresh) {
 }
 
 /*
+ * Value of one member's mask at image pixel (x, y) inside its extent ext [x1, y1, x2, y2]:
+ * the vertical pass over the horizontal passes of source rows s0y and s1y (the same
+ * expressions as the CPU's two passes), optionally binarized.
+ *   mask: (src_h, src_w) float32
+ */
+FCIS_HOST_DEVICE float fcis_member_value(const float *mask, int src_h, int src_w,
+                                         const int *ext, int x, int y, float binary_thresh,
+                                         int binarize_inputs) {
+  int s0x, s1x, s0y, s1y;
+  float c0x, c1x, c0y, c1y, h0, h1, v;
+  fcis_axis_tap(src_w, ext[2] - ext[0] + 1, x - ext[0], &s0x, &s1x, &c0x, &c1x);
+  fcis_axis_tap(src_h, ext[3] - ext[1] + 1, y - ext[1], &s0y, &s1y, &c0y, &c1y);
+  h0 = fcis_horizontal(mask + s0y * src_w, s0x, s1x, c0x, c1x);
+  h1 = fcis_horizontal(mask + s1y * src_w, s0x, s1x, c0x, c1x);
+  v = fcis_vertical(h0, h1, c0y, c1y);
+  return binarize_inputs ? fcis_binarize(v, binary_thresh) : v;
+}
+
+/* True when image pixel (x, y) lies inside the extent ext [x1, y1, x2, y2] (inclusive). */
+FCIS_HOST_DEVICE int fcis_inside(const int *ext, int x, int y) {
+  return !(x < ext[0] || x > ext[2] || y < ext[1] || y > ext[3]);
+}
+
+/*
  * Weighted sums at one image pixel (x, y) as the GPU kernel computes them, one thread per
  * pixel: members in order (so the float sums are the CPU's); each member inside whose extent
- * the pixel lies adds weight * (optionally binarized) bilinear value to *acc, the value being
- * the vertical pass over the horizontal passes of source rows s0y and s1y -- the same
- * expressions as the CPU's two passes. Every member adds its weight to *total.
+ * the pixel lies adds weight * fcis_member_value to *acc. Every member adds its weight to
+ * *total.
  *   masks: (num_masks, src_h, src_w) float32; extents: (num_masks, 4) int32 [x1, y1, x2, y2]
  *   members: (num_members,) indices into masks; weights: (num_members,) float32
  */
@@ -97,20 +120,42 @@ FCIS_HOST_DEVICE void fcis_pixel_sums(const float *masks, int src_h, int src_w,
   for (m = 0; m < num_members; ++m) {
     const long long i = members[m];
     const float w = weights[m];
-    const int *ext = extents + i * 4; /* [x1, y1, x2, y2] */
-    const float *mask = masks + i * src_h * src_w; /* (src_h, src_w) */
-    int s0x, s1x, s0y, s1y;
-    float c0x, c1x, c0y, c1y, h0, h1, v;
+    const int *ext = extents + i * 4;
     *total = *total + w;
-    if (x < ext[0] || x > ext[2] || y < ext[1] || y > ext[3]) continue;
-    fcis_axis_tap(src_w, ext[2] - ext[0] + 1, x - ext[0], &s0x, &s1x, &c0x, &c1x);
-    fcis_axis_tap(src_h, ext[3] - ext[1] + 1, y - ext[1], &s0y, &s1y, &c0y, &c1y);
-    h0 = fcis_horizontal(mask + s0y * src_w, s0x, s1x, c0x, c1x);
-    h1 = fcis_horizontal(mask + s1y * src_w, s0x, s1x, c0x, c1x);
-    v = fcis_vertical(h0, h1, c0y, c1y);
-    if (binarize_inputs) v = fcis_binarize(v, binary_thresh);
-    *acc = fcis_accumulate(*acc, w, v);
+    if (!fcis_inside(ext, x, y)) continue;
+    *acc = fcis_accumulate(*acc, w, fcis_member_value(masks + i * src_h * src_w, src_h, src_w,
+                                                      ext, x, y, binary_thresh,
+                                                      binarize_inputs));
   }
+}
+
+/* Soft-vote accumulation in double: acc + (double)(weight * value), the product in float32
+ * (exact for a binarized value, where it is the weight itself). */
+FCIS_HOST_DEVICE double fcis_accumulate_double(double acc, float weight, float value) {
+  return acc + (double)FCIS_FMUL(weight, value);
+}
+
+/*
+ * Soft vote at image pixel (x, y) (the release's mask aggregation): the sum, in double and in
+ * member order, of weight * fcis_member_value over the members whose extent holds the pixel.
+ * The weights are used as given (the caller normalises them to sum 1); no threshold.
+ * Arguments as fcis_pixel_sums.
+ */
+FCIS_HOST_DEVICE double fcis_soft_vote_pixel(const float *masks, int src_h, int src_w,
+                                             const int *extents, const long long *members,
+                                             const float *weights, int num_members, int x,
+                                             int y, float binary_thresh, int binarize_inputs) {
+  int m;
+  double acc = 0.0;
+  for (m = 0; m < num_members; ++m) {
+    const long long i = members[m];
+    const int *ext = extents + i * 4;
+    if (!fcis_inside(ext, x, y)) continue;
+    acc = fcis_accumulate_double(acc, weights[m],
+                                 fcis_member_value(masks + i * src_h * src_w, src_h, src_w,
+                                                   ext, x, y, binary_thresh, binarize_inputs));
+  }
+  return acc;
 }
 
 /* The voted value (0 or 1) of image pixel (x, y): fcis_pixel_sums, then fcis_vote. */
@@ -144,6 +189,18 @@ int fcis_gpu_vote_region(unsigned char *out, const float *masks, int num_masks, 
                          const float *weights, int num_members, int rx1, int ry1, int rx2,
                          int ry2, float binary_thresh, int binarize_inputs, int device_id,
                          char *err, int err_len);
+
+/*
+ * GPU soft vote (fcis_soft_vote_pixel) of member masks over the region rx1..rx2, ry1..ry2
+ * (inclusive): the same arguments as fcis_gpu_vote_region except that out is
+ *   out: (ry2-ry1+1, rx2-rx1+1) float64 row-major, receives the weighted sums
+ * and that the weights are used as given (normalised by the caller). Returns 0 on success;
+ * otherwise writes "gpu_mask_voting: ..." into err and returns 1.
+ */
+int fcis_gpu_vote_soft(double *out, const float *masks, int num_masks, int src_h, int src_w,
+                       const int *extents, const long long *members, const float *weights,
+                       int num_members, int rx1, int ry1, int rx2, int ry2, float binary_thresh,
+                       int binarize_inputs, int device_id, char *err, int err_len);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,8 @@
 """Test-time post-processing of FCIS detections: per-class NMS and mask voting.
 
+This is the project's voting (TEST.MASK_VOTE_MODE: roi): votes stay inside the kept ROI and
+the ROI is the box. The release's (the default) is lib.masks.voting_release.
+
 Algorithm of `mask_voting` (the kept boxes and scores are those of plain NMS; voting only
 changes the masks):
 

@@ -56,3 +56,13 @@ def test_demo_errors_name_the_problem(tmp_path, params_file):
         demo.main(['--cfg', CFG, '--params', params_file, '--images', str(tmp_path),
                    '--out', str(tmp_path / 'o'), '--classes', 'a,b'])
     assert 'NUM_CLASSES' in str(err.value)
+
+
+def test_demo_coco_class_names():
+    coco_cfg = load_config(os.path.join(ROOT, 'experiments', 'fcis', 'cfgs',
+                                        'resnet_v1_101_coco_fcis_end2end_ohem.yaml'))
+    names = demo.class_names(coco_cfg, 'coco')
+    assert len(names) == 81 and names[:3] == ['__background__', 'person', 'bicycle']
+    assert names[12] == 'stop sign' and names[80] == 'toothbrush'
+    with pytest.raises(ValueError, match='81 class names for dataset.NUM_CLASSES=5'):
+        demo.class_names(load_config(CFG), 'coco')

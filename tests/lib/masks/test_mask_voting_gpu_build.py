@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from lib.masks.mask_voting_cython import vote_region
+from lib.masks.mask_voting_cython import vote_region, vote_region_soft
 from tests.lib.cuda_build import build_cuda_cython_module, cuda_lib_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -41,6 +41,16 @@ void sums_per_pixel(float *acc, float *total, const float *masks, int src_h, int
   int x, y;
   REGION_LOOP fcis_pixel_sums(masks, src_h, src_w, extents, members, weights, num_members,
                               x, y, binary_thresh, binarize_inputs, acc++, total++);
+}
+
+/* out: (ry2-ry1+1, rx2-rx1+1) float64 soft votes of fcis_soft_vote_pixel. */
+void soft_per_pixel(double *out, const float *masks, int src_h, int src_w, const int *extents,
+                    const long long *members, const float *weights, int num_members, int rx1,
+                    int ry1, int rx2, int ry2, float binary_thresh, int binarize_inputs) {
+  int x, y;
+  REGION_LOOP *out++ = fcis_soft_vote_pixel(masks, src_h, src_w, extents, members, weights,
+                                            num_members, x, y, binary_thresh,
+                                            binarize_inputs);
 }
 """
 
@@ -102,6 +112,8 @@ def per_pixel(tmp_path_factory):
     lib.vote_region_per_pixel.restype = None
     lib.vote_region_per_pixel.argtypes = [ptr(np.uint8, flags="C")] + inputs
     lib.sums_per_pixel.restype = None
+    lib.soft_per_pixel.restype = None
+    lib.soft_per_pixel.argtypes = [ptr(np.float64, flags="C")] + inputs
     lib.sums_per_pixel.argtypes = [ptr(np.float32, flags="C")] * 2 + inputs
     return lib
 
@@ -156,6 +168,26 @@ def test_per_pixel_sums_equal_cython_to_the_last_bit(per_pixel):
     assert checked >= 8
 
 
+def test_per_pixel_soft_votes_equal_cython(per_pixel):
+    """The GPU's per-pixel soft vote (release aggregation, float64 sums) equals the Cython
+    vote_region_soft bit for bit (binarize on and off)."""
+    rng = np.random.RandomState(7)
+    covered = 0
+    for trial in range(30):
+        masks, extents, members, weights = random_case(rng, src_h=rng.randint(1, 25),
+                                                       src_w=rng.randint(1, 25))
+        weights = (weights / weights.sum()).astype(np.float32)
+        region = random_region(rng, extents, members)
+        binarize = bool(trial % 2)
+        expected = vote_region_soft(masks, extents, members, weights, *region, 0.4, binarize)
+        got = np.zeros_like(expected)  # (rh, rw) float64
+        call_per_pixel(per_pixel.soft_per_pixel, [got], masks, extents, members, weights,
+                       region, np.float32(0.4), binarize)
+        np.testing.assert_array_equal(got, expected, err_msg="trial %d" % trial)
+        covered += expected.max() > 0
+    assert covered >= 20
+
+
 GPU_SCRIPT = r"""
 import numpy as np, gpu_mask_voting
 from lib.masks.mask_voting_cython import vote_region
@@ -180,6 +212,12 @@ try:
                                               binarize, 0)
         cpu = vote_region(masks, extents, members, weights, *region, 0.4, binarize)
         print('SAME' if gpu.dtype == cpu.dtype and np.array_equal(gpu, cpu) else 'DIFFERENT')
+    from lib.masks.mask_voting_cython import vote_region_soft
+    norm = (weights / weights.sum()).astype(np.float32)
+    gpu = gpu_mask_voting.vote_region_soft_gpu(masks, extents, members, norm, 0, 0, 79, 59, 0.4,
+                                               True, 0)
+    cpu = vote_region_soft(masks, extents, members, norm, 0, 0, 79, 59, 0.4, True)
+    print('SAME' if gpu.dtype == cpu.dtype and np.array_equal(gpu, cpu) else 'DIFFERENT')
 except RuntimeError as err:
     print('ERROR', err)
 """
@@ -204,4 +242,4 @@ def test_gpu_mask_voting_compiles_links_and_agrees_or_reports(tmp_path):
         assert len(lines) == 2 and lines[1].startswith(
             "ERROR gpu_mask_voting: cudaSetDevice failed"), lines
     else:
-        assert lines[1:] == ["SAME", "SAME"], lines
+        assert lines[1:] == ["SAME", "SAME", "SAME"], lines
