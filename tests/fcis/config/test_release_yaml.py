@@ -80,8 +80,14 @@ def write(tmp_path, name, data):
 
 
 def test_release_coco_yaml_loads(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING):
+    # caplog's handler on the module's logger itself: an earlier in-process training run
+    # may have stopped the project's loggers from propagating to the root
+    notes = logging.getLogger('fcis.config.release_keys')
+    notes.addHandler(caplog.handler)
+    try:
         cfg = load_config(write(tmp_path, 'coco.yaml', release_coco()))
+    finally:
+        notes.removeHandler(caplog.handler)
     assert cfg.SCALES == [[600, 1000]] and cfg.network.NUM_ANCHORS == 12
     assert cfg.TEST.BINARY_THRESH == 0.4 and cfg.TRAIN.LOSS_WEIGHTS == [1.0, 10.0, 1.0]
     assert cfg.network.CONV_NEW_LR_MULT == 3.0 and cfg.network.PSROI_POOLED_SIZE == 21
