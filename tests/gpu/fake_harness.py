@@ -7,7 +7,7 @@ import ctypes
 import mxnet as mx
 import numpy as np
 
-from lib.masks.mask_voting_cython import vote_region
+from lib.masks.mask_voting_cython import vote_region, vote_region_soft
 from lib.nms import nms
 from lib.ops import load_ops
 
@@ -92,16 +92,26 @@ class FakeHarness:
         num._obj.value = len(kept)
         self._spoil("fcis_gpu_nms", _array(keep, 1, ctypes.c_int))
 
-    def _fcis_gpu_vote_region(self, out, masks, num_masks, src_h, src_w, extents, members,
-                              weights, num_members, x1, y1, x2, y2, thresh, binarize, device):
+    def _vote(self, fn, out, out_ctype, masks, num_masks, src_h, src_w, extents, members,
+              weights, num_members, x1, y1, x2, y2, thresh, binarize):
+        """fn (vote_region or vote_region_soft) on the arrays behind the pointers, written
+        into out as out_ctype items."""
         m, sh, sw, nm = num_masks.value, src_h.value, src_w.value, num_members.value
-        crop = vote_region(_array(masks, m * sh * sw).reshape(m, sh, sw),
-                           _array(extents, 4 * m, ctypes.c_int).reshape(m, 4),
-                           _array(members, nm, ctypes.c_int64).astype(np.intp),
-                           _array(weights, nm), x1.value, y1.value, x2.value, y2.value,
-                           thresh.value, bool(binarize.value))
-        _array(out, crop.size, ctypes.c_uint8)[:] = np.asarray(crop).reshape(-1)
-        self._spoil("fcis_gpu_vote_region", _array(out, 1, ctypes.c_uint8))
+        res = fn(_array(masks, m * sh * sw).reshape(m, sh, sw),
+                 _array(extents, 4 * m, ctypes.c_int).reshape(m, 4),
+                 _array(members, nm, ctypes.c_int64).astype(np.intp), _array(weights, nm),
+                 x1.value, y1.value, x2.value, y2.value, thresh.value, bool(binarize.value))
+        _array(out, res.size, out_ctype)[:] = np.asarray(res).reshape(-1)
+        return _array(out, 1, out_ctype)
+
+    # args: the entry point's arguments after out, the last one (device_id) unused
+    def _fcis_gpu_vote_region(self, out, *args):
+        self._spoil("fcis_gpu_vote_region",
+                    self._vote(vote_region, out, ctypes.c_uint8, *args[:-1]))
+
+    def _fcis_gpu_vote_soft(self, out, *args):
+        self._spoil("fcis_gpu_vote_soft",
+                    self._vote(vote_region_soft, out, ctypes.c_double, *args[:-1]))
 
     def timer_start(self):
         pass

@@ -52,7 +52,7 @@ def psroi_reference(data, rois, scale, output_dim, pooled, group):
 def test_meta_lists_the_cases_and_every_key_is_there(npz):
     cases = store.get_meta(npz)["cases"]
     assert set(cases) == {"psroi_edge", "chan_edge", "chan_flat", "nms_ties", "nms_one",
-                          "nms_block_64", "nms_block_65", "vote"}
+                          "nms_block_64", "nms_block_65", "vote", "vote_release"}
     for key in ["psroi_edge.data", "psroi_edge.rois", "psroi_edge.out", "psroi_edge.data_grad",
                 "psroi_edge.data_grad_abs", "chan_edge.Score_Pick.pick_grad",
                 "chan_flat.Group_Softmax.data_grad", "nms_ties.keep", "vote.masks"]:

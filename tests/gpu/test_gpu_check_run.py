@@ -17,6 +17,8 @@ import tools_path
 import gpu_check
 from fake_harness import FakeHarness
 from gpu_check_lib import native
+from gpu_check_lib.voting_cases import VOTING_CASES
+from gpu_check_lib.voting_soft_cases import SOFT_CASES
 
 NO_GPU = native.detect_gpu()[0] is None
 CASES = "psroi_edge,chan_edge,chan_flat,nms_ties,nms_block_65,vote"
@@ -42,9 +44,23 @@ def library(tmp_path_factory):
 def test_harness_links_and_exports_every_entry_point(library):
     lib = ctypes.CDLL(library)
     for name in ("gc_psroi", "gc_channel_op", "gc_timer_start", "gc_timer_stop",
-                 "gc_device_info", "fcis_gpu_nms", "fcis_gpu_vote_region"):
+                 "gc_device_info", "fcis_gpu_nms", "fcis_gpu_vote_region",
+                 "fcis_gpu_vote_soft"):
         assert hasattr(lib, name), name
     assert native.build(["90"], os.path.dirname(os.path.dirname(library)))[2]  # cached
+
+
+def test_harness_declares_the_vote_entry_points_to_ctypes(library):
+    harness = native.Harness(library)
+    out = np.zeros(4)
+    ints = [ctypes.c_int(1)] * 3
+    with pytest.raises(TypeError, match="at least 18 arguments"):  # device_id left out
+        harness.call("fcis_gpu_vote_soft", out.ctypes.data_as(ctypes.c_void_p), None, *ints,
+                     None, None, None, *[ctypes.c_int(0)] * 5, ctypes.c_float(0.4),
+                     ctypes.c_int(1))
+    with pytest.raises(ctypes.ArgumentError):  # a C float where num_masks (int) goes
+        harness.call("fcis_gpu_vote_region", out.ctypes.data_as(ctypes.c_void_p), None,
+                     ctypes.c_float(1), *[ctypes.c_int(0)] * 12, ctypes.c_int(0))
 
 
 @pytest.mark.skipif(not NO_GPU, reason="a GPU is visible; this checks the no-GPU path")
@@ -82,14 +98,27 @@ def test_run_side_passes_when_the_kernels_give_the_cpu_results(inputs):
     names = {r["case"] for r in rows}
     for op in ("Group_Max", "Group_Softmax", "Label_Pick", "Score_Pick"):
         assert "chan_edge %s backward" % op in names
-    assert rows[-1]["case"].startswith("vote_")  # mask voting last
+    assert [r["case"] for r in rows[-len(SOFT_CASES):]] == list(SOFT_CASES)  # release last
+    assert [r["case"] for r in rows[-len(SOFT_CASES) - len(VOTING_CASES):-len(SOFT_CASES)]] \
+        == list(VOTING_CASES)  # mask voting after the other kernels
+    timed = {r["case"]: r["runs"] for r in rows if r["case"] in SOFT_CASES}
+    assert timed == {name: 2 if a["timed"] else 0 for name, a in SOFT_CASES.items()}
 
 
 @pytest.mark.parametrize("entry, prefix", [("gc_psroi", "psroi_edge"),
                                            ("gc_channel_op", "chan_"),
                                            ("fcis_gpu_nms", "nms_"),
-                                           ("fcis_gpu_vote_region", "vote_")])
+                                           ("fcis_gpu_vote_region", tuple(VOTING_CASES)),
+                                           ("fcis_gpu_vote_soft", "vote_release_")])
 def test_run_side_fails_on_one_altered_element(inputs, entry, prefix):
     rows = run_with(FakeHarness(corrupt=entry), inputs)
     failed = [r["case"] for r in rows if not r["ok"]]
     assert failed and all(name.startswith(prefix) for name in failed), failed
+
+
+def test_one_altered_soft_vote_sum_fails_its_case(inputs):
+    # every soft-vote call's first sum moved by 1: each case fails, on one element, and the
+    # other kernels' cases (the roi mode's votes included) still pass
+    rows = {r["case"]: r for r in run_with(FakeHarness(corrupt="fcis_gpu_vote_soft"), inputs)}
+    assert {name for name, r in rows.items() if not r["ok"]} == set(SOFT_CASES)
+    assert all(" 1 of all " in rows[name]["detail"] for name in SOFT_CASES)

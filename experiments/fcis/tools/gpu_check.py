@@ -40,7 +40,7 @@ def make_inputs(out, only=None):
     sys.path.insert(0, native.ROOT)
     import mxnet as mx
     import numpy as np
-    from gpu_check_lib import nms_cases, ops_cases, voting_cases
+    from gpu_check_lib import nms_cases, ops_cases, voting_cases, voting_soft_cases
     from lib.nms import nms
     from lib.ops import load_ops
     load_ops()
@@ -57,6 +57,9 @@ def make_inputs(out, only=None):
     if _selected(["vote"], only):
         voting_cases.make_voting(data)
         meta["vote"] = "voting"
+    if _selected(["vote_release"], only):
+        voting_soft_cases.make_soft_voting(data)
+        meta["vote_release"] = "voting_soft"
     store.put_meta(data, dict(cases=meta, numpy=np.__version__, mxnet=mx.__version__))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     np.savez_compressed(out + ".tmp.npz", **data)
@@ -66,7 +69,7 @@ def make_inputs(out, only=None):
 
 def run_cases(harness, npz, timing):
     """Every case listed in the npz meta on the GPU; list of result rows."""
-    from gpu_check_lib import nms_cases, ops_cases, voting_cases
+    from gpu_check_lib import nms_cases, ops_cases, voting_cases, voting_soft_cases
     kinds = store.get_meta(npz)["cases"]
     rows = []
     order = [("psroi", ops_cases.PSROI_CASES, ops_cases.run_psroi),
@@ -75,8 +78,11 @@ def run_cases(harness, npz, timing):
     for kind, cases, run in order:
         for name in [n for n in cases if kinds.get(n) == kind]:
             rows += run(harness, npz, name, cases[name], timing)
-    if kinds.get("vote") == "voting":  # last: the piece that follows mask voting's semantics
+    # last: the pieces that follow mask voting's semantics (roi mode, then release mode)
+    if kinds.get("vote") == "voting":
         rows += voting_cases.run_voting(harness, npz, timing)
+    if kinds.get("vote_release") == "voting_soft":
+        rows += voting_soft_cases.run_soft_voting(harness, npz, timing)
     return rows
 
 

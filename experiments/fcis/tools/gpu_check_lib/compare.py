@@ -2,12 +2,13 @@
 
 Rules (each result names its rule):
 
-* ``bit-identical``: every bit equal (float32 compared as uint32, so -0.0 != 0.0), on all
-  elements of a stored array, or on the digest of all elements plus the stored sample. Used
-  where the arithmetic is shared and free of order or library differences: PSROIPooling
-  forward (mul_rn/add_rn, IEEE division, floorf/ceilf/roundf, one thread per output summing
-  its bin in the CPU's order), Group_Max and Group_Pick (copies and comparisons), NMS keep
-  lists and mask-voting crops (integers).
+* ``bit-identical``: every bit equal (float32 compared as uint32, float64 as uint64, so
+  -0.0 != 0.0), on all elements of a stored array, or on the digest of all elements plus the
+  stored sample. Used where the arithmetic is shared and free of order or library
+  differences: PSROIPooling forward (mul_rn/add_rn, IEEE division, floorf/ceilf/roundf, one
+  thread per output summing its bin in the CPU's order), Group_Max and Group_Pick (copies and
+  comparisons), NMS keep lists, mask-voting crops (integers) and soft votes (float64 sums of
+  the same float32 products in member order, mask_voting_kernel.h).
 * ``psroi-backward``: |gpu - cpu| <= 1e-5 * A, A = the CPU backward of |out_grad| at that
   element (the sum of the magnitudes of its contributions). The GPU scatters with atomicAdd
   in an unspecified order; each contribution (out_grad / bin area) is the same float on both
@@ -36,7 +37,9 @@ RULES = {
 
 def _bits(values):
     values = np.ascontiguousarray(values)
-    return values.view(np.uint32) if values.dtype == np.float32 else values
+    if values.dtype == np.float32:
+        return values.view(np.uint32)
+    return values.view(np.uint64) if values.dtype == np.float64 else values
 
 
 def compare(npz, key, got, rule, scale_key=None):

@@ -6,7 +6,8 @@ the flags setup.py uses for it, plus ``harness.cu`` (host-pointer entry points):
   lib/ops/psroi_pooling/psroi_pooling.cu      launchers psroi_pooling_{forward,backward}_gpu
   lib/ops/channel_operator/channel_operator.cu launchers channel_operator_{forward,backward}_gpu
   lib/nms/nms_kernel.cu                        fcis_gpu_nms (host pointers)
-  lib/masks/mask_voting_kernel.cu              fcis_gpu_vote_region (host pointers)
+  lib/masks/mask_voting_kernel.cu              fcis_gpu_vote_region, fcis_gpu_vote_soft
+                                               (host pointers)
 
 cudart is linked statically (nvcc's default), so the library needs only the driver.
 """
@@ -37,6 +38,19 @@ SOURCES = [
 HEADERS = ["lib/ops/host_device.h", "lib/ops/cuda_launch.h", "lib/ops/psroi_pooling/psroi_pooling.h",
            "lib/ops/channel_operator/channel_operator.h", "lib/nms/nms_kernel.h",
            "lib/masks/mask_voting_kernel.h"]
+
+
+_P, _I, _F = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
+# (out, masks, num_masks, src_h, src_w, extents, members, weights, num_members, rx1, ry1, rx2,
+#  ry2, binary_thresh, binarize_inputs, device_id, err, err_len) of mask_voting_kernel.h
+_VOTE_ARGS = [_P, _P, _I, _I, _I, _P, _P, _P, _I, _I, _I, _I, _I, _F, _I, _I, _P, _I]
+# argtypes of the entry points Python calls directly: ctypes converts and checks each
+# argument (TypeError for too few, ArgumentError for a wrong type) before the call.
+PROTOTYPES = {
+    "fcis_gpu_nms": [_P, _P, _P, _I, _I, _F, _I, _P, _I],
+    "fcis_gpu_vote_region": _VOTE_ARGS,
+    "fcis_gpu_vote_soft": _VOTE_ARGS,
+}
 
 
 class BuildError(RuntimeError):
@@ -131,6 +145,9 @@ class Harness:
 
     def __init__(self, path):
         self.lib = ctypes.CDLL(path)
+        for name, argtypes in PROTOTYPES.items():
+            function = getattr(self.lib, name)
+            function.argtypes, function.restype = argtypes, ctypes.c_int
         self._err = ctypes.create_string_buffer(512)
 
     def call(self, name, *args):

@@ -1,5 +1,6 @@
-"""GPU mask voting cases -- kept apart from the rest because mask voting's semantics may
-change: everything that knows its entry points is in this file.
+"""GPU mask voting cases of the roi mode (lib.masks.voting) -- kept apart from the rest
+because mask voting's semantics may change: everything that knows fcis_gpu_vote_region is in
+this file; the release mode's soft vote is in voting_soft_cases.py.
 
 CPU side (``make_voting``): lib.masks.mask_voting_cython.vote_region on each case's
 members, weights and region. GPU side (``run_voting``): lib/masks/mask_voting_kernel.cu's
@@ -68,17 +69,34 @@ def make_voting(store, seed=41):
         put_expected(store, name + ".crop", np.asarray(crop, np.uint8))
 
 
-def _gpu_vote(harness, masks, extents, members, weights, region, binarize):
-    """fcis_gpu_vote_region on device 0 -> (ry2-ry1+1, rx2-rx1+1) uint8."""
+def gpu_vote(harness, entry, dtype, masks, extents, members, weights, region, binarize):
+    """The host entry point `entry` (fcis_gpu_vote_region: uint8 votes, fcis_gpu_vote_soft:
+    float64 sums) on device 0 -> (ry2-ry1+1, rx2-rx1+1) array of dtype.
+
+    masks: (N, S, S) float32; extents: (N, 4) int32; members: (M,) int64; weights: (M,)
+    float32; region: (4,) [x1, y1, x2, y2] inclusive."""
     x1, y1, x2, y2 = (int(v) for v in region)
-    out = np.zeros((y2 - y1 + 1, x2 - x1 + 1), np.uint8)
+    out = np.zeros((y2 - y1 + 1, x2 - x1 + 1), dtype)
     ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
-    harness.call("fcis_gpu_vote_region", ptr(out), ptr(masks), ctypes.c_int(masks.shape[0]),
+    harness.call(entry, ptr(out), ptr(masks), ctypes.c_int(masks.shape[0]),
                  ctypes.c_int(masks.shape[1]), ctypes.c_int(masks.shape[2]), ptr(extents),
                  ptr(members), ptr(weights), ctypes.c_int(len(members)), ctypes.c_int(x1),
                  ctypes.c_int(y1), ctypes.c_int(x2), ctypes.c_int(y2),
                  ctypes.c_float(BINARY_THRESH), ctypes.c_int(int(binarize)), ctypes.c_int(0))
     return out
+
+
+def timed_ms(harness, call, timing):
+    """Milliseconds of `repeats` calls of call() after `warmup` untimed ones, each the whole
+    host call (copies + kernel) between CUDA events."""
+    times = []
+    for i in range(timing["warmup"] + timing["repeats"]):
+        harness.timer_start()
+        call()
+        ms = harness.timer_stop()
+        if i >= timing["warmup"]:
+            times.append(ms)
+    return times
 
 
 def run_voting(harness, npz, timing):
@@ -88,17 +106,12 @@ def run_voting(harness, npz, timing):
     extents = np.ascontiguousarray(npz["vote.extents"])
     rows = []
     for name, a in VOTING_CASES.items():
-        args = (masks, extents, np.ascontiguousarray(npz[name + ".members"]),
+        args = (harness, "fcis_gpu_vote_region", np.uint8, masks, extents,
+                np.ascontiguousarray(npz[name + ".members"]),
                 np.ascontiguousarray(npz[name + ".weights"]), npz[name + ".region"],
                 a["binarize"])
-        got = _gpu_vote(harness, *args)
-        times = []
-        for i in range(timing["warmup"] + timing["repeats"] if a["timed"] else 0):
-            harness.timer_start()
-            _gpu_vote(harness, *args)
-            ms = harness.timer_stop()
-            if i >= timing["warmup"]:
-                times.append(ms)
+        got = gpu_vote(*args)
+        times = timed_ms(harness, lambda: gpu_vote(*args), timing) if a["timed"] else []
         rows.append(result(name, "bit-identical",
                            *compare(npz, name + ".crop", got, "bit-identical"), times))
     return rows
