@@ -15,13 +15,15 @@ from fcis.config.symbol_args import network_args
 from fcis.core.checkpoint import load_training_state
 from fcis.core.loader import TestLoader
 from fcis.core.model_file import load_model_file
-from fcis.core.run import contexts, ground_truth, load_imdb, test_output_dir, train_output_dir
+from fcis.core.run import (OUTPUT_FIX, contexts, ground_truth, load_imdb, test_output_dir,
+                           train_output_dir)
 from fcis.core.tester import Predictor, run_test
 from fcis.symbols import get_test_symbol
 from lib.eval.coco_eval import run_coco_eval
 from lib.eval.report import report_metrics
 from lib.eval.results import write_coco_results
 from lib.eval.sds_eval import sds_eval
+from lib.utils.folders import make_folder
 from lib.utils.logger import create_logger
 from lib.utils.vis import draw_gt_vs_pred, write_png
 
@@ -83,7 +85,7 @@ def test_net(cfg, epoch=None, params=None, logger=None):
     epoch: checkpoint to test (default TEST.test_epoch); params: (arg, aux) dicts to use
     instead of a checkpoint.
     """
-    output_dir = test_output_dir(cfg)
+    output_dir = make_folder(test_output_dir(cfg), OUTPUT_FIX)
     logger = logger or create_logger(output_dir, filename='test.log')
     epoch = cfg.TEST.test_epoch if epoch is None else epoch
     arg_params, aux_params = params or load_model(cfg, epoch)

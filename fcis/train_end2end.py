@@ -25,10 +25,11 @@ from fcis.core.loader import TrainLoader
 from fcis.core.minibatch import symbol_feat_shape_fn
 from fcis.core.module import fit, reseed
 from fcis.core.params import FCISInitializer, fixed_param_names, load_params
-from fcis.core.run import contexts, load_imdb, train_output_dir
+from fcis.core.run import OUTPUT_FIX, contexts, load_imdb, train_output_dir
 from fcis.core.schedule import scheduler_from_config
 from fcis.symbols import TRAIN_OUTPUT_NAMES, get_train_symbol
 from lib.dataset.roidb import filter_roidb
+from lib.utils.folders import make_folder
 from lib.utils.logger import create_logger
 
 
@@ -79,7 +80,7 @@ def train_net(cfg, logger=None):
     checkpoints, metrics and loss curves (others log to train.worker<rank>.log). A failing
     worker exits at once with status 1 (fcis.core.dist.exit_on_error).
     """
-    output_dir = train_output_dir(cfg)
+    output_dir = make_folder(train_output_dir(cfg), OUTPUT_FIX)
     dist = setup_distributed(cfg.default.kvstore)  # dist: joins the job (waits for all nodes)
     logger = logger or create_logger(output_dir, filename=worker_log_name('train.log', dist.rank))
     with exit_on_error(dist, logger):
@@ -88,7 +89,6 @@ def train_net(cfg, logger=None):
 
 def _train_net(cfg, dist, output_dir, logger):
     """train_net after the kvstore and the logger are set up."""
-    os.makedirs(output_dir, exist_ok=True)
     if dist.rank == 0:
         save_config(cfg, os.path.join(output_dir, 'config.yaml'))
     logger.info('training %s; outputs in %s', cfg.cfg_file or 'defaults', output_dir)

@@ -6,6 +6,9 @@ import mxnet as mx
 from lib.dataset.factory import get_imdb
 from lib.eval.roidb_gt import coco_from_roidb
 
+# how a user picks another output folder, in the error of an output folder that fails
+OUTPUT_FIX = "give a writable folder with output_path=<folder>"
+
 
 def train_output_dir(cfg):
     """<output_path>/<cfg name>/<image_set>: checkpoints, logs, metrics and loss curves."""

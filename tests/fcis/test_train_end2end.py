@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 import fcis.core.module as fcis_module
+from fcis.cli import run_main
 from fcis.config import load_config
 from fcis.core.callback import NonFiniteLossError, read_metrics
 from fcis.core.checkpoint import load_training_state
@@ -69,11 +70,11 @@ def train(data_root, output_path, *extra):
 
 
 def run_launcher(argv):
-    """main() of experiments/fcis/fcis_end2end_train_test.py, in this process."""
+    """experiments/fcis/fcis_end2end_train_test.py as its __main__ runs it, in this process."""
     spec = importlib.util.spec_from_file_location('fcis_end2end_train_test', LAUNCHER)
     launcher = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(launcher)
-    return launcher.main(argv)
+    return run_main(launcher.main, argv)
 
 
 def load_params_file(directory, epoch):
