@@ -1,8 +1,9 @@
 """'BoxAnnotatorOHEM': online hard example mining over the FCIS ROIs of one image.
 
-Every ROI gets a loss = class cross-entropy + mask_loss_weight * mean mask cross-entropy
-(over its valid mask pixels; 0 for non-foreground ROIs) + smooth-L1 (sigma 1) box loss
-weighted by bbox_weights. The roi_per_img ROIs with the largest loss are kept (equal
+Every ROI gets a loss = cls_loss_weight * class cross-entropy + mask_loss_weight * mean
+mask cross-entropy (over its valid mask pixels; 0 for non-foreground ROIs) +
+bbox_loss_weight * smooth-L1 (sigma 1) box loss weighted by bbox_weights (the weights are
+TRAIN.LOSS_WEIGHTS, as the original release ranks the ROIs). The roi_per_img ROIs with the largest loss are kept (equal
 losses: lower index first); the others get label -1, mask target -1 and box weight 0, so
 the losses downstream ignore them.
 """
@@ -22,7 +23,7 @@ def smooth_l1(x):
 
 
 def per_roi_loss(cls_prob, seg_prob, bbox_deltas, labels, mask_targets, bbox_targets,
-                 bbox_weights, mask_loss_weight):
+                 bbox_weights, loss_weights):
     """Loss of every ROI.
 
     cls_prob: (B, C) class probabilities
@@ -30,6 +31,7 @@ def per_roi_loss(cls_prob, seg_prob, bbox_deltas, labels, mask_targets, bbox_tar
     bbox_deltas: (B, 8) predicted deltas; bbox_targets, bbox_weights: (B, 8)
     labels: (B,) class ids (negative = ignored: no class loss)
     mask_targets: (B, S, S) 0/1, -1 = ignored pixel
+    loss_weights: (class, mask, box) weights of the three terms
     returns: (B,) float64 losses.
     """
     num_rois = cls_prob.shape[0]
@@ -45,7 +47,8 @@ def per_roi_loss(cls_prob, seg_prob, bbox_deltas, labels, mask_targets, bbox_tar
     mask_loss = pixel_loss.reshape(num_rois, -1).sum(axis=1) / np.maximum(num_valid, 1)
 
     box_loss = (bbox_weights * smooth_l1(bbox_deltas - bbox_targets)).sum(axis=1)  # (B,)
-    return cls_loss + mask_loss_weight * mask_loss + box_loss
+    cls_weight, mask_weight, box_weight = loss_weights
+    return cls_weight * cls_loss + mask_weight * mask_loss + box_weight * box_loss
 
 
 def hardest_rois(losses, num_keep):
@@ -59,16 +62,16 @@ def hardest_rois(losses, num_keep):
 class BoxAnnotatorOHEMOperator(mx.operator.CustomOp):
     """Forward: mark all but the hardest ROIs as ignored. Backward: zero gradients."""
 
-    def __init__(self, roi_per_img, mask_loss_weight):
+    def __init__(self, roi_per_img, loss_weights):
         super().__init__()
         self._roi_per_img = roi_per_img
-        self._mask_loss_weight = mask_loss_weight
+        self._loss_weights = loss_weights
 
     def forward(self, is_train, req, in_data, out_data, aux):
         (cls_prob, seg_prob, bbox_deltas, labels, mask_targets, bbox_targets,
          bbox_weights) = [array.asnumpy().astype(np.float64) for array in in_data]
         losses = per_roi_loss(cls_prob, seg_prob, bbox_deltas, labels, mask_targets,
-                              bbox_targets, bbox_weights, self._mask_loss_weight)
+                              bbox_targets, bbox_weights, self._loss_weights)
         kept = np.zeros(labels.shape[0], dtype=bool)
         kept[hardest_rois(losses, self._roi_per_img)] = True
         labels_ohem = np.where(kept, labels, -1.0)  # (B,)
@@ -84,13 +87,17 @@ class BoxAnnotatorOHEMOperator(mx.operator.CustomOp):
 
 @mx.operator.register(OP_NAME)
 class BoxAnnotatorOHEMProp(mx.operator.CustomOpProp):
-    """Attributes: num_classes, roi_per_img, mask_loss_weight (strings)."""
+    """Attributes: num_classes, roi_per_img, cls_loss_weight, mask_loss_weight,
+    bbox_loss_weight (strings)."""
 
-    def __init__(self, num_classes, roi_per_img='128', mask_loss_weight='10'):
+    def __init__(self, num_classes, roi_per_img='128', cls_loss_weight='1',
+                 mask_loss_weight='10', bbox_loss_weight='1'):
         super().__init__(need_top_grad=False)
         self._num_classes = parse_int(OP_NAME, 'num_classes', num_classes)
         self._roi_per_img = parse_int(OP_NAME, 'roi_per_img', roi_per_img)
-        self._mask_loss_weight = parse_float(OP_NAME, 'mask_loss_weight', mask_loss_weight)
+        self._loss_weights = (parse_float(OP_NAME, 'cls_loss_weight', cls_loss_weight),
+                              parse_float(OP_NAME, 'mask_loss_weight', mask_loss_weight),
+                              parse_float(OP_NAME, 'bbox_loss_weight', bbox_loss_weight))
         if self._roi_per_img < 1:
             raise ValueError("%s: roi_per_img=%s must be >= 1" % (OP_NAME, roi_per_img))
 
@@ -120,4 +127,4 @@ class BoxAnnotatorOHEMProp(mx.operator.CustomOpProp):
         return []
 
     def create_operator(self, ctx, shapes, dtypes):
-        return BoxAnnotatorOHEMOperator(self._roi_per_img, self._mask_loss_weight)
+        return BoxAnnotatorOHEMOperator(self._roi_per_img, self._loss_weights)

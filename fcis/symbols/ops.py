@@ -109,7 +109,8 @@ def box_annotator_ohem(name, cls_prob, seg_prob, bbox_pred, labels, mask_targets
         cls_prob=cls_prob, seg_prob=seg_prob, bbox_pred=bbox_pred, labels=labels,
         mask_targets=mask_targets, bbox_targets=bbox_targets, bbox_weights=bbox_weights,
         name=name, op_type='BoxAnnotatorOHEM', num_classes=str(args.num_classes),
-        roi_per_img=str(t.batch_rois_ohem), mask_loss_weight=str(t.loss_weights[1]))
+        roi_per_img=str(t.batch_rois_ohem), cls_loss_weight=str(t.loss_weights[0]),
+        mask_loss_weight=str(t.loss_weights[1]), bbox_loss_weight=str(t.loss_weights[2]))
 
 
 def box_parser(name, rois, bbox_pred, im_info, args):

@@ -10,9 +10,9 @@ NUM_ROIS, NUM_CLASSES, SIDE = 20, 4, 5
 
 
 def loop_loss(cls_prob, seg_prob, bbox_pred, label, mask_target, bbox_target, bbox_weight,
-              mask_weight):
+              mask_weight, cls_weight=1.0, box_weight=1.0):
     """One ROI's loss, written with plain loops."""
-    loss = -math.log(cls_prob[int(label)])
+    loss = -cls_weight * math.log(cls_prob[int(label)])
     if label > 0:
         total, count = 0.0, 0
         for y in range(SIDE):
@@ -23,7 +23,7 @@ def loop_loss(cls_prob, seg_prob, bbox_pred, label, mask_target, bbox_target, bb
         loss += mask_weight * (total / count if count else 0.0)
     for j in range(8):
         diff = abs(bbox_pred[j] - bbox_target[j])
-        loss += bbox_weight[j] * (0.5 * diff * diff if diff < 1 else diff - 0.5)
+        loss += box_weight * bbox_weight[j] * (0.5 * diff * diff if diff < 1 else diff - 0.5)
     return loss
 
 
@@ -102,3 +102,16 @@ def test_symbol_shapes():
     assert out_shapes == [(300,), (300, 21, 21), (300, 8)]
     assert [name.split('_', 1)[1] for name in sym.list_outputs()] == [
         'labels_ohem', 'mask_targets_ohem', 'bbox_weights_ohem']
+
+
+def test_class_and_box_loss_weights_enter_the_ranking():
+    """Weights (0.2, 10, 3) instead of (1, 10, 1) change which 7 ROIs are hardest."""
+    inputs = random_batch(np.random.RandomState(4))
+    weights = dict(mask_weight=10, cls_weight=0.2, box_weight=3.0)
+    losses = np.array([loop_loss(*[x[i] for x in inputs], **weights) for i in range(NUM_ROIS)])
+    default = np.array([loop_loss(*[x[i] for x in inputs], mask_weight=10)
+                        for i in range(NUM_ROIS)])
+    top = set(np.argsort(losses)[::-1][:7].tolist())
+    assert top != set(np.argsort(default)[::-1][:7].tolist()), "test setup: weights matter"
+    kept = run(inputs, cls_loss_weight='0.2', bbox_loss_weight='3')[0] != -1
+    assert set(np.where(kept)[0].tolist()) == top
