@@ -20,6 +20,27 @@ cdef extern from "mask_voting_kernel.h":
                            char *err, int err_len) nogil
 
 
+def _checked_region(name, masks, extents, members, weights, int rx1, int ry1, int rx2,
+                    int ry2):
+    """(rows, cols) of the region, after checking the arguments of ``name`` (one-line
+    ValueErrors naming the function)."""
+    cdef int rh = ry2 - ry1 + 1
+    cdef int rw = rx2 - rx1 + 1
+    if rh <= 0 or rw <= 0:
+        raise ValueError("%s: empty region (%d, %d, %d, %d)" % (name, rx1, ry1, rx2, ry2))
+    if weights.shape[0] != members.shape[0]:
+        raise ValueError("%s: %d weights for %d members"
+                         % (name, weights.shape[0], members.shape[0]))
+    if extents.shape[0] != masks.shape[0] or extents.shape[1] != 4:
+        raise ValueError("%s: extents must be (N, 4) with N = %d masks, got (%d, %d)"
+                         % (name, masks.shape[0], extents.shape[0], extents.shape[1]))
+    if members.shape[0] and (masks.shape[0] == 0 or masks.shape[1] == 0 or masks.shape[2] == 0):
+        raise ValueError("%s: %d members but masks has shape (%d, %d, %d)"
+                         % (name, members.shape[0], masks.shape[0], masks.shape[1],
+                            masks.shape[2]))
+    return rh, rw
+
+
 def vote_region_gpu(const float[:, :, ::1] masks, const int[:, ::1] extents,
                     const long long[::1] members, const float[::1] weights,
                     int rx1, int ry1, int rx2, int ry2, float binary_thresh,
@@ -35,23 +56,12 @@ def vote_region_gpu(const float[:, :, ::1] masks, const int[:, ::1] extents,
     Raises ValueError on an empty region or M mismatch, RuntimeError (the kernel's message,
     e.g. "gpu_mask_voting: cudaSetDevice failed: ...") when the GPU call fails.
     """
-    cdef int rh = ry2 - ry1 + 1
-    cdef int rw = rx2 - rx1 + 1
-    if rh <= 0 or rw <= 0:
-        raise ValueError("vote_region_gpu: empty region (%d, %d, %d, %d)" % (rx1, ry1, rx2, ry2))
+    rh, rw = _checked_region("vote_region_gpu", masks, extents, members, weights, rx1, ry1,
+                             rx2, ry2)
     cdef int num_members = members.shape[0]
-    if weights.shape[0] != num_members:
-        raise ValueError("vote_region_gpu: %d weights for %d members"
-                         % (weights.shape[0], num_members))
-    if extents.shape[0] != masks.shape[0] or extents.shape[1] != 4:
-        raise ValueError("vote_region_gpu: extents must be (N, 4) with N = %d masks, got (%d, %d)"
-                         % (masks.shape[0], extents.shape[0], extents.shape[1]))
     out_array = np.zeros((rh, rw), dtype=np.uint8)
     if num_members == 0:
         return out_array  # no weight at all: nothing votes
-    if masks.shape[0] == 0 or masks.shape[1] == 0 or masks.shape[2] == 0:
-        raise ValueError("vote_region_gpu: %d members but masks has shape (%d, %d, %d)"
-                         % (num_members, masks.shape[0], masks.shape[1], masks.shape[2]))
     cdef unsigned char[:, ::1] out = out_array
     cdef unsigned char *out_ptr = &out[0, 0]
     cdef const float *masks_ptr = &masks[0, 0, 0]
@@ -81,24 +91,12 @@ def vote_region_soft_gpu(const float[:, :, ::1] masks, const int[:, ::1] extents
     returns: (ry2-ry1+1, rx2-rx1+1) float64 weighted sums.
     Raises ValueError on an empty region or M mismatch, RuntimeError when the GPU call fails.
     """
-    cdef int rh = ry2 - ry1 + 1
-    cdef int rw = rx2 - rx1 + 1
-    if rh <= 0 or rw <= 0:
-        raise ValueError("vote_region_soft_gpu: empty region (%d, %d, %d, %d)"
-                         % (rx1, ry1, rx2, ry2))
+    rh, rw = _checked_region("vote_region_soft_gpu", masks, extents, members, weights, rx1,
+                             ry1, rx2, ry2)
     cdef int num_members = members.shape[0]
-    if weights.shape[0] != num_members:
-        raise ValueError("vote_region_soft_gpu: %d weights for %d members"
-                         % (weights.shape[0], num_members))
-    if extents.shape[0] != masks.shape[0] or extents.shape[1] != 4:
-        raise ValueError("vote_region_soft_gpu: extents must be (N, 4) with N = %d masks, got "
-                         "(%d, %d)" % (masks.shape[0], extents.shape[0], extents.shape[1]))
     out_array = np.zeros((rh, rw), dtype=np.float64)
     if num_members == 0:
         return out_array
-    if masks.shape[0] == 0 or masks.shape[1] == 0 or masks.shape[2] == 0:
-        raise ValueError("vote_region_soft_gpu: %d members but masks has shape (%d, %d, %d)"
-                         % (num_members, masks.shape[0], masks.shape[1], masks.shape[2]))
     cdef double[:, ::1] out = out_array
     cdef double *out_ptr = &out[0, 0]
     cdef const float *masks_ptr = &masks[0, 0, 0]
