@@ -1,7 +1,9 @@
 """Prepare numpy for MXNet 1.9.1, which must run before MXNet is first imported.
 
 MXNet 1.9.1 reads, when imported, numpy names that later numpy releases removed
-(``mxnet/numpy/utils.py``, ``mxnet/numpy/fallback.py`` and ``np.bool`` in its array code),
+(``mxnet/numpy/utils.py``, ``mxnet/numpy/fallback.py``, the function lists of
+``mxnet/numpy_dispatch_protocol.py``, ``np.Inf`` in ``mxnet/gluon/contrib/estimator`` and
+``np.bool`` in its array code),
 and imports ``distutils`` (not in the standard library from Python 3.12 on; setuptools
 provides it). ``prepare_numpy()`` sets each missing name in ``RESTORED`` on the numpy
 module to what it stood for, and never replaces a name numpy has: on numpy 1.23 (Python
@@ -27,9 +29,8 @@ def financial_stub(name):
 
 def in1d_of(np):
     """numpy's removed ``in1d``: ``isin`` on the flattened first array (1-D result)."""
-    def in1d(ar1, ar2, assume_unique=False, invert=False, *, kind=None):
-        return np.isin(np.ravel(ar1), ar2, assume_unique=assume_unique, invert=invert,
-                       kind=kind)
+    def in1d(ar1, ar2, assume_unique=False, invert=False, **kind):
+        return np.isin(np.ravel(ar1), ar2, assume_unique=assume_unique, invert=invert, **kind)
     return in1d
 
 
@@ -47,9 +48,13 @@ RESTORED = {
     'NZERO': ('-0.0', lambda np: -0.0),
     'PINF': ('float("inf")', lambda np: float('inf')),
     'NINF': ('float("-inf")', lambda np: float('-inf')),
+    'Inf': ('float("inf")', lambda np: float('inf')),
     'NAN': ('float("nan")', lambda np: float('nan')),
     'NaN': ('float("nan")', lambda np: float('nan')),
     'alltrue': ('np.all', lambda np: np.all),
+    'sometrue': ('np.any', lambda np: np.any),
+    'product': ('np.prod', lambda np: np.prod),
+    'round_': ('np.round', lambda np: np.round),
     'in1d': ('np.isin on the flattened first array', in1d_of),
     'msort': ('np.sort(a, axis=0)', msort_of),
     'trapz': ('np.trapezoid', lambda np: np.trapezoid),
