@@ -34,21 +34,21 @@ trap 'rm -rf "$TMP"' EXIT
 VENV_PY=$TMP/venv/bin/python
 CFG=experiments/fcis/cfgs/shapes_fcis_end2end.yaml
 SECONDS=0
-timed() { local start=$SECONDS; "$@"; echo "[smoke $VERSION] $1 ... took $((SECONDS - start)) s"; }
-
 step() { echo "[smoke $VERSION] $*"; }
+# timed NAME COMMAND...: run COMMAND, then print how long step NAME took.
+timed() { local name=$1 start=$SECONDS; shift; "$@"; step "$name took $((SECONDS - start)) s"; }
 
 step "interpreter $PY ($("$PY" --version 2>&1)), venv in $TMP/venv"
 "$PY" -m venv "$TMP/venv"
 
 step "sh init.sh"
-timed env PYTHON="$VENV_PY" sh init.sh
+timed init.sh env PYTHON="$VENV_PY" sh init.sh
 
 step "operator tests (tests/lib/ops)"
-timed "$VENV_PY" -m pytest -q -p no:cacheprovider tests/lib/ops
+timed "operator tests" "$VENV_PY" -m pytest -q -p no:cacheprovider tests/lib/ops
 
 step "train 30 iterations of the shapes config, test 10 images"
-timed "$VENV_PY" experiments/fcis/fcis_end2end_train_test.py --cfg "$CFG" \
+timed "train and test" "$VENV_PY" experiments/fcis/fcis_end2end_train_test.py --cfg "$CFG" \
     "output_path=$TMP/output" "dataset.root_path=$TMP/data" "dataset.dataset_path=$TMP/data/shapes" \
     dataset.num_train_images=30 dataset.num_val_images=10 \
     TRAIN.end_epoch=1 TRAIN.lr_step=2 TRAIN.warmup_step=10 TEST.test_epoch=1 TEST.VIS_NUM=0 \
