@@ -9,3 +9,6 @@ steps such as NMS and ROI sampling can then diverge).
 import os
 
 os.environ.setdefault('OMP_NUM_THREADS', '1')
+
+# Test modules import mxnet at their top: lib prepares numpy for it first.
+import lib  # noqa: E402,F401

@@ -13,7 +13,8 @@ Without --hosts every process runs on this machine and binds to 127.0.0.1 only. 
 as --scheduler-host) and servers/workers are spread round-robin over the hosts through ssh
 (``cd <this folder> && env DMLC_...=... <command>``: the same checkout and Python path must
 exist on every host). Workers run <train command>; the scheduler and servers run
-``<python> -c 'import mxnet'`` (MXNet serves the kvstore at import when DMLC_ROLE is not
+``<python> -c KV_NODE_CODE``, which imports ``lib`` (it prepares numpy for MXNet) from this
+checkout and then ``mxnet`` (MXNet serves the kvstore at import when DMLC_ROLE is not
 'worker').
 
 When every worker has exited 0 the launcher waits --grace seconds for the servers and the
@@ -44,6 +45,10 @@ destination ([user@]host) or None for this machine."""
 FORWARDED_ENV_PREFIXES = ('DMLC_', 'PS_', 'MXNET_', 'OMP_')
 LOCALHOST = '127.0.0.1'
 EXIT_TIMEOUT = 124
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+# What the scheduler and the servers run: MXNet serves the kvstore at import, after lib
+# (from this checkout) has prepared numpy for it.
+KV_NODE_CODE = 'import sys; sys.path.insert(0, %r); import lib, mxnet' % REPO
 
 
 def parse_args(argv=None):
@@ -130,7 +135,7 @@ def node_env(node, args, scheduler_host, port):
 
 def node_command(node, args, env):
     """argv starting ``node``: locally, or through ssh with cd + env on its host."""
-    command = args.command if node.role == 'worker' else [args.python, '-c', 'import mxnet']
+    command = args.command if node.role == 'worker' else [args.python, '-c', KV_NODE_CODE]
     if node.host is None:
         return command
     forwarded = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}

@@ -55,7 +55,7 @@ def check_dist_environment(kvstore_type, env=None):
             "or use default.kvstore=device for one process" % (kvstore_type, ', '.join(missing)))
     if env['DMLC_ROLE'] != 'worker':
         raise RuntimeError("DMLC_ROLE=%s: only workers run training (servers and the scheduler "
-                           "run 'python -c \"import mxnet\"')" % env['DMLC_ROLE'])
+                           "run 'python -c \"import lib, mxnet\"')" % env['DMLC_ROLE'])
 
 
 def setup(kvstore_type):

@@ -21,7 +21,7 @@ def background(rng, height, width):
         image = np.broadcast_to(c1, (height, width, 3)).copy()
     elif kind == 1:                                          # linear gradient
         angle = rng.uniform(0, 2 * np.pi)
-        t = xs * np.cos(angle) + ys * np.sin(angle)
+        t = xs * np.float32(np.cos(angle)) + ys * np.float32(np.sin(angle))   # float32 as xs
         t = (t - t.min()) / max(t.max() - t.min(), 1.0)      # (H, W) in [0, 1]
         image = c1 * (1 - t[..., None]) + c2 * t[..., None]
     elif kind == 2:                                          # smooth noise
@@ -29,7 +29,7 @@ def background(rng, height, width):
         image = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     else:                                                    # stripes
         angle, period = rng.uniform(0, np.pi), rng.uniform(8, 40)
-        t = xs * np.cos(angle) + ys * np.sin(angle)
+        t = xs * np.float32(np.cos(angle)) + ys * np.float32(np.sin(angle))
         on = (np.floor(t / period) % 2).astype(np.float32)[..., None]
         image = c1 * (1 - on) + c2 * on
     image = image + rng.normal(0, rng.uniform(0, 8), size=(height, width, 3))

@@ -238,7 +238,7 @@ def converted(request, tmp_path_factory):
     means = tuple(TV_MEAN[::-1]) if kind == 'torchvision' else (103.06, 115.90, 123.15)
     out = os.path.join(os.path.dirname(src), 'out', 'resnet_v1_101-0000.params')
     load_tool().main(['--from', tool_source(kind), src, out,
-                      '--pixel-means', ','.join(repr(m) for m in means)])
+                      '--pixel-means', ','.join(repr(float(m)) for m in means)])
     return kind, arrays, out, means
 
 

@@ -24,6 +24,7 @@ sys.path.pop(0)
 # children), read from /proc.
 WORKER = r'''
 import os, signal, sys
+import lib  # prepares numpy for MXNet
 import mxnet as mx
 from fcis.core.dist import Distributed, exit_on_error
 
@@ -131,7 +132,8 @@ def test_plan_env_and_ssh_command(tmp_path):
     assert 'DMLC_ROLE=worker' in remote and 'A=x y' in remote
     assert remote[-3:] == ['python', 'train.py', 'TRAIN.lr=0.1 0.2']
     server = launch_dist.node_command(launch_dist.Node('server', 0, None), args, env)
-    assert server == [sys.executable, '-c', 'import mxnet']
+    assert server == [sys.executable, '-c', launch_dist.KV_NODE_CODE]
+    assert launch_dist.KV_NODE_CODE.endswith('import lib, mxnet')
 
     hosts = tmp_path / 'hosts'
     hosts.write_text('# cluster\nnode1\n\nme@node2  # second\n')

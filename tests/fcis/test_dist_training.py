@@ -26,6 +26,7 @@ import runpy
 import sys
 import zlib
 
+import lib  # noqa: F401  (prepares numpy for MXNet: this file also runs as a worker script)
 import mxnet as mx
 import numpy as np
 

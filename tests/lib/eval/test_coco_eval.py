@@ -67,7 +67,7 @@ def test_segm_breakdown_uses_mask_area():
                         'segmentation': {'size': rle['size'],
                                          'counts': rle['counts'].decode('ascii')},
                         'bbox': [float(xs.min()), float(ys.min()),
-                                 float(xs.ptp() + 1), float(ys.ptp() + 1)]})
+                                 float(np.ptp(xs) + 1), float(np.ptp(ys) + 1)]})
     metrics = run_coco_eval(coco, results)
     assert metrics['segm']['APs'] == pytest.approx(0.5)
     assert metrics['segm']['AP'] == pytest.approx(0.5)

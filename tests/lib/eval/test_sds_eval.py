@@ -16,7 +16,7 @@ def det(image_id, category_id, mask, score):
     ys, xs = np.nonzero(mask)
     return {'image_id': image_id, 'category_id': category_id, 'score': score,
             'segmentation': {'size': rle['size'], 'counts': rle['counts'].decode('ascii')},
-            'bbox': [float(xs.min()), float(ys.min()), float(xs.ptp() + 1), float(ys.ptp() + 1)]}
+            'bbox': [float(xs.min()), float(ys.min()), float(np.ptp(xs) + 1), float(np.ptp(ys) + 1)]}
 
 
 def square(x):

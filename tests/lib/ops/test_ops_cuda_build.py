@@ -54,7 +54,7 @@ def test_cuda_enabled_library_links_and_loads(tmp_path):
             ["-L" + d for d in cuda_dirs] + ["-lcudart"])
     result = subprocess.run(link, capture_output=True, text=True)
     assert result.returncode == 0, "link failed:\n%s" % result.stderr
-    check = ("import mxnet as mx; mx.library.load(%r, verbose=False); "
+    check = ("import lib, mxnet as mx; mx.library.load(%r, verbose=False); "
              "out = mx.nd.PSROIPooling(mx.nd.ones((1, 8, 4, 4)), mx.nd.array([[0, 0, 0, 30, 30]]),"
              " spatial_scale=0.125, output_dim=2, pooled_size=2); "
              "assert out.asnumpy().tolist() == [[[[1, 1], [1, 1]], [[1, 1], [1, 1]]]]" % library)

@@ -94,6 +94,7 @@ def test_symbol_wrapper_shape_and_default_group():
 
 THREADS_SCRIPT = """
 import sys
+import lib  # prepares numpy for MXNet
 import mxnet as mx, numpy as np
 from lib.ops import psroi_pooling
 rng = np.random.default_rng(7)
