@@ -163,6 +163,21 @@ def _check_shapes(path, wanted, saved):
                           % (path, len(bad), '; '.join(bad[:_SHOWN])))
 
 
+def check_params(sym, params, input_shapes, source):
+    """Raise ParamsError unless ``params`` = (arg_params, aux_params) hold every parameter and
+    aux state of ``sym`` with the shape it has for ``input_shapes`` ({'data': (1, 3, H, W)});
+    ``source`` names them in the message (e.g. the file)."""
+    arg_shapes, aux_shapes = param_shapes(sym, input_shapes)
+    arg_params, aux_params = params
+    _check_shapes(source, arg_shapes, arg_params)
+    _check_shapes(source, aux_shapes, aux_params)
+    missing = sorted(n for n in arg_shapes if n not in arg_params)
+    missing += sorted(n for n in aux_shapes if n not in aux_params)
+    if missing:
+        raise ParamsError("%s lacks %d parameter(s) of the model: %s (was it trained with this "
+                          "config?)" % (source, len(missing), ', '.join(missing[:_SHOWN])))
+
+
 def _fill(wanted, saved, initializer):
     """{name: NDArray} with the saved array where present, else the initial value."""
     return {n: (saved[n].astype('float32') if n in saved else initial_value(n, s, initializer))
