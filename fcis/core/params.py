@@ -28,6 +28,7 @@ import numpy as np
 
 from fcis.symbols.heads import NEW_LAYERS
 from fcis.symbols.names import TEST_DATA_NAMES, TRAIN_DATA_NAMES, TRAIN_LABEL_NAMES
+from lib.utils.checkpoint import mxnet_reason
 
 INPUT_NAMES = frozenset(TRAIN_DATA_NAMES + TRAIN_LABEL_NAMES + TEST_DATA_NAMES)
 NEW_LAYER_STD = 0.01
@@ -105,7 +106,7 @@ def read_params_file(path):
     try:
         saved = mx.nd.load(path)
     except mx.base.MXNetError as err:
-        raise ParamsError("%s is not an MXNet .params file: %s" % (path, str(err).splitlines()[0]))
+        raise ParamsError("%s is not an MXNet .params file: %s" % (path, mxnet_reason(err)))
     if not isinstance(saved, dict):
         raise ParamsError("%s holds an unnamed NDArray list; an MXNet .params file maps "
                           "'arg:<name>' / 'aux:<name>' to arrays" % path)
