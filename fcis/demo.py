@@ -22,6 +22,7 @@ KEY=VALUE overrides may stand anywhere on the command line; a failure the user c
 in one line "error: ..." and exit status 1 (--debug shows the traceback).
 """
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -34,7 +35,8 @@ from fcis.cli import run_main  # noqa: E402
 from fcis.config import load_config  # noqa: E402
 from fcis.predictor import Predictor  # noqa: E402
 from lib.utils.folders import make_folder  # noqa: E402
-from lib.utils.video import is_video_path, open_video, open_writer, read_frames  # noqa: E402
+from lib.utils.video import (is_video_path, open_video, open_writer, read_frames,  # noqa: E402
+                             write_codec)
 from lib.utils.vis import draw_detections, write_png, zoom_for  # noqa: E402
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
@@ -69,6 +71,7 @@ def video_outputs(videos, images, out):
     if len(videos) != 1 or images:
         raise ValueError("--out %s names a video file: give exactly one video (and no image), "
                          "or an output folder" % out)
+    write_codec(out)
     return [out]
 
 
@@ -99,18 +102,22 @@ def run_images(predictor, paths, out_dir, thresh):
 
 def run_video(predictor, path, out_path, thresh):
     """Detect and draw on every frame of the video at ``path``; writes the annotated video
-    (same size and frame rate) to ``out_path``. Returns (frames, frames per second)."""
+    (the size of its frames, its frame rate) to ``out_path``. Returns (frames, frames per
+    second processed)."""
     capture, info = open_video(path)
-    writer = open_writer(out_path, info)
-    frames, start = 0, time.time()
+    writer, frames, start = None, 0, time.time()
     try:
         for frame in read_frames(capture, path):
+            if writer is None:  # sized by the decoded frames, which the writer must match
+                info = dataclasses.replace(info, height=frame.shape[0], width=frame.shape[1])
+                writer = open_writer(out_path, info)
             writer.write(draw(predictor.predict(frame), thresh))
             frames += 1
             if frames % PROGRESS_FRAMES == 0:
                 print('%s: %d frames, %.2f frames/s' % (path, frames, frames / (time.time() - start)))
     finally:
-        writer.release()
+        if writer is not None:
+            writer.release()
     rate = frames / max(time.time() - start, 1e-9)
     print('%s: %d frames at %.2f frames/s processed (%dx%d, %.2f fps) -> %s'
           % (path, frames, rate, info.width, info.height, info.fps, out_path))

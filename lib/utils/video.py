@@ -70,14 +70,20 @@ def read_frames(capture, path):
         raise IOError("cannot read video %s: no decodable frame (corrupt or empty)" % path)
 
 
-def open_writer(path, info):
-    """cv2.VideoWriter for ``path`` with info's fps, width and height (the codec by the
-    extension, see WRITE_CODECS). Raises OSError naming the file when it cannot be written."""
+def write_codec(path):
+    """FourCC code of the codec that writes ``path`` (WRITE_CODECS by its extension); raises
+    ValueError naming the file for another extension."""
     ext = os.path.splitext(str(path))[1].lower()
     if ext not in WRITE_CODECS:
         raise ValueError("cannot write video %s: the file name must end in one of %s"
                          % (path, ', '.join(sorted(WRITE_CODECS))))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*WRITE_CODECS[ext]), info.fps,
+    return WRITE_CODECS[ext]
+
+
+def open_writer(path, info):
+    """cv2.VideoWriter for ``path`` with info's fps, width and height (codec: write_codec).
+    Raises OSError naming the file when it cannot be written."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*write_codec(path)), info.fps,
                              (info.width, info.height))
     if not writer.isOpened():
         raise OSError("cannot write video %s (is its folder writable?)" % path)

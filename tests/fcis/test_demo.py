@@ -128,6 +128,8 @@ def error_cases(tmp_path, params_file):
     bad_video = tmp_path / 'bad.mp4'
     bad_video.write_bytes(b'not a video' * 100)
     (tmp_path / 'a_file').write_text('x')
+    video = str(tmp_path / 'two.mp4')
+    write_video(video, 2, 5.0, (32, 48))
     out = ['--out', str(tmp_path / 'o')]
     good = ['--params', params_file, '--images', image] + out
     return [
@@ -147,6 +149,11 @@ def error_cases(tmp_path, params_file):
         (good + ['--classes', 'a,b'], '3 class names for dataset.NUM_CLASSES=5'),
         (good[:2] + ['dataset.NUM_CLASSES=3'] + good[2:] + ['--classes', 'a,b'],  # override anywhere
          '%s does not fit the symbol, shape mismatch' % params_file),
+        (['--params', params_file, '--video', image] + out, '--video %s: not a video file' % image),
+        (['--params', params_file, '--video', video, '--out', str(tmp_path / 'x.webm')],
+         'cannot write video %s/x.webm: the file name must end in one of .avi, .m4v' % tmp_path),
+        (['--params', params_file, '--images', image, '--video', video, '--out',
+          str(tmp_path / 'y.mp4')], 'names a video file: give exactly one video (and no image)'),
     ]
 
 
