@@ -147,7 +147,8 @@ def error_cases(tmp_path, params_file):
          'cannot create folder %s/a_file/out (not a directory); give another folder with --out'
          % tmp_path),
         (good + ['--classes', 'a,b'], '3 class names for dataset.NUM_CLASSES=5'),
-        (good[:2] + ['dataset.NUM_CLASSES=3'] + good[2:] + ['--classes', 'a,b'],  # override anywhere
+        # an override between options
+        (good[:2] + ['dataset.NUM_CLASSES=3'] + good[2:] + ['--classes', 'a,b'],
          '%s does not fit the symbol, shape mismatch' % params_file),
         (['--params', params_file, '--video', image] + out, '--video %s: not a video file' % image),
         (['--params', params_file, '--video', video, '--out', str(tmp_path / 'x.webm')],

@@ -128,7 +128,8 @@ def test_input_is_padded_to_image_stride(shapes_image, shapes_params_file):
     info = prepared.batch.data[1].asnumpy()
     np.testing.assert_array_equal(info, np.float32([[448, 455, 448.0 / 187]]))
     frame = prepared.frame
-    assert (frame.height, frame.width, frame.input_height, frame.input_width) == (187, 190, 448, 480)
+    sizes = (frame.height, frame.width, frame.input_height, frame.input_width)
+    assert sizes == (187, 190, 448, 480)
     data = prepared.batch.data[0].asnumpy()
     assert np.all(data[:, :, :, 455:] == 0) and np.all(data[:, :, :, 454] != 0)
 
