@@ -15,10 +15,9 @@ from fcis.config.symbol_args import network_args
 from fcis.core.checkpoint import load_training_state
 from fcis.core.loader import TestLoader
 from fcis.core.model_file import load_model_file
-from fcis.core.run import (OUTPUT_FIX, contexts, ground_truth, load_imdb, test_output_dir,
-                           train_output_dir)
-from fcis.core.tester import Predictor, run_test
-from fcis.symbols import get_test_symbol
+from fcis.core.run import OUTPUT_FIX, ground_truth, load_imdb, test_output_dir, train_output_dir
+from fcis.core.tester import run_test
+from fcis.predictor import Predictor
 from lib.eval.coco_eval import run_coco_eval
 from lib.eval.report import report_metrics
 from lib.eval.results import write_coco_results
@@ -91,13 +90,10 @@ def test_net(cfg, epoch=None, params=None, logger=None):
     arg_params, aux_params = params or load_model(cfg, epoch)
     imdb = load_imdb(cfg, cfg.dataset.test_image_set)
     roidb = imdb.gt_roidb()
-    loader = TestLoader(roidb, scales=cfg.SCALES, pixel_means=cfg.network.PIXEL_MEANS,
-                        image_stride=cfg.network.IMAGE_STRIDE)
-    symbol = get_test_symbol(network_args(cfg, is_train=False))
-    predictor = Predictor(symbol, arg_params, aux_params, contexts(cfg)[0], loader.provide_data)
+    predictor = Predictor(cfg, (arg_params, aux_params), class_names=imdb.classes[1:])
+    loader = TestLoader(roidb, image_input=predictor.image_input)
     logger.info('testing epoch %s on %d images of %s', epoch, len(roidb), cfg.dataset.test_image_set)
-    all_boxes, all_masks, image_ids, seconds = run_test(predictor, loader, imdb.num_classes,
-                                                        cfg.TEST, logger)
+    all_boxes, all_masks, image_ids, seconds = run_test(predictor, loader, logger)
     _, class_map = ground_truth(imdb, roidb)
     annotated = has_annotations(imdb)
     results_path = os.path.join(output_dir, RESULTS_FILE if annotated else submission_file_name(cfg))

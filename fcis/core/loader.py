@@ -18,8 +18,8 @@ import numpy as np
 from lib.dataset.roidb import filter_roidb
 from lib.utils.image import normalize_scales, round_up
 
-from .minibatch import (default_feat_shape, load_image, load_train_image, rpn_targets,
-                        stack_train_images)
+from .minibatch import (ImageInput, default_feat_shape, load_train_image, read_entry_image,
+                        rpn_targets, stack_train_images)
 from .dist import check_shard, shard_plan
 from .prefetch import Prefetcher
 
@@ -268,18 +268,22 @@ class TestLoader(mx.io.DataIter):
 
     Each DataBatch also carries ``entry`` (the roidb entry), ``scale`` and ``im_info``
     (NumPy (1, 3)) so results can be mapped back to the original image (divide boxes by
-    ``scale``). Uses the first (shorter side, max longer side) pair of ``scales``.
+    ``scale``). Images become inputs by ``image_input`` (fcis.core.minibatch.ImageInput, e.g.
+    ``ImageInput.from_cfg(cfg)``); without it, by the first (shorter side, max longer side)
+    pair of ``scales``, ``pixel_means`` and ``image_stride``.
     """
 
     def __init__(self, roidb, scales=(600, 1000), pixel_means=DEFAULT_PIXEL_MEANS,
-                 image_stride=0, num_workers=1, prefetch=2):
+                 image_stride=0, num_workers=1, prefetch=2, image_input=None):
         super(TestLoader, self).__init__(batch_size=1)
         self.roidb = list(roidb)
         if not self.roidb:
             raise ValueError("TestLoader: the test roidb is empty")
-        self.target_size, self.max_size = normalize_scales(scales)[0]
-        self.pixel_means = tuple(float(m) for m in pixel_means)
-        self.image_stride = int(image_stride)
+        if image_input is None:
+            target_size, max_size = normalize_scales(scales)[0]
+            image_input = ImageInput(target_size, max_size, tuple(float(m) for m in pixel_means),
+                                     int(image_stride))
+        self.image_input = image_input
         self.num_workers, self.prefetch = int(num_workers), max(1, int(prefetch))
         self._cursor, self._prefetcher, self._current = 0, None, None
 
@@ -287,15 +291,8 @@ class TestLoader(mx.io.DataIter):
         return len(self.roidb)
 
     def load(self, index):
-        """(data (1, 3, H, W), im_info (1, 3)) of test image ``index`` (padded to image_stride)."""
-        data, info = load_image(self.roidb[index], self.target_size, self.max_size, self.pixel_means)
-        if self.image_stride > 0:
-            height = round_up(data.shape[2], self.image_stride)
-            width = round_up(data.shape[3], self.image_stride)
-            padded = np.zeros((1, 3, height, width), dtype=np.float32)
-            padded[:, :, :data.shape[2], :data.shape[3]] = data
-            data = padded
-        return data, info[np.newaxis]
+        """(data (1, 3, H, W), im_info (1, 3)) of test image ``index`` (ImageInput.prepare)."""
+        return self.image_input.prepare(read_entry_image(self.roidb[index]))
 
     def reset(self):
         self.close()

@@ -13,14 +13,15 @@ Per training batch of N images (one per device), padded to a common (H, W):
 
 with (fh, fw) = feat_shape_fn(H, W), the size of the RPN output map.
 """
+import dataclasses
 import threading
 
 import numpy as np
 
 from lib.dataset.roidb import decode_masks
 from lib.rpn.anchor_target import assign_anchor
-from lib.utils.image import (image_to_tensor, pad_tensors, read_image, resize_image, resize_masks,
-                             round_up)
+from lib.utils.image import (image_to_tensor, normalize_scales, pad_tensors, read_image,
+                             resize_image, resize_masks, round_up)
 
 
 def conv_out_size(size, kernel, stride, pad):
@@ -58,19 +59,58 @@ def symbol_feat_shape_fn(symbol, data_name='data'):
     return feat_shape
 
 
-def load_image(entry, target_size, max_size, pixel_means):
-    """Read, flip (per entry), resize and normalize one image.
-
-    Returns (data (1, 3, h, w) float32, im_info (3,) float32 [h, w, scale]).
-    """
+def read_entry_image(entry):
+    """(H, W, 3) uint8 BGR image of a roidb entry, flipped per entry; its size must be the
+    annotated one."""
     image = read_image(entry['image'], entry.get('flipped', False))
     if image.shape[:2] != (entry['height'], entry['width']):
         raise ValueError("image %s is %dx%d but its annotation says %dx%d (height x width); fix the "
                          "annotation file" % (entry['image'], image.shape[0], image.shape[1],
                                               entry['height'], entry['width']))
+    return image
+
+
+def prepare_image(image, target_size, max_size, pixel_means):
+    """Resize and normalize an (H, W, 3) uint8 BGR image.
+
+    Returns (data (1, 3, h, w) float32, im_info (3,) float32 [h, w, scale]).
+    """
     resized, scale = resize_image(image, target_size, max_size)
     info = np.array([resized.shape[0], resized.shape[1], scale], dtype=np.float32)
     return image_to_tensor(resized, pixel_means), info
+
+
+def load_image(entry, target_size, max_size, pixel_means):
+    """Read, flip (per entry), resize and normalize one image: :func:`prepare_image` of
+    :func:`read_entry_image`."""
+    return prepare_image(read_entry_image(entry), target_size, max_size, pixel_means)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageInput:
+    """How a test image becomes the test symbol's input: resized by (target_size, max_size),
+    normalized by pixel_means (BGR), zero-padded bottom/right to a multiple of image_stride
+    (0: no padding). The tester's loader and fcis.predictor both use it."""
+    target_size: int
+    max_size: int
+    pixel_means: tuple
+    image_stride: int = 0
+
+    @classmethod
+    def from_cfg(cls, cfg):
+        """The test input of a config: the first pair of SCALES, network.PIXEL_MEANS and
+        network.IMAGE_STRIDE."""
+        target_size, max_size = normalize_scales(cfg.SCALES)[0]
+        return cls(target_size, max_size, tuple(float(m) for m in cfg.network.PIXEL_MEANS),
+                   int(cfg.network.IMAGE_STRIDE))
+
+    def prepare(self, image):
+        """(H, W, 3) uint8 BGR -> (data (1, 3, h', w') float32 with h', w' multiples of
+        image_stride, im_info (1, 3) float32 [h, w, scale] of the unpadded resized image)."""
+        data, info = prepare_image(image, self.target_size, self.max_size, self.pixel_means)
+        height = round_up(data.shape[2], self.image_stride)
+        width = round_up(data.shape[3], self.image_stride)
+        return pad_tensors([data], height, width), info[np.newaxis]
 
 
 def load_train_image(entry, target_size, max_size, pixel_means):

@@ -28,6 +28,7 @@ import numpy as np
 
 from fcis.symbols.heads import NEW_LAYERS
 from fcis.symbols.names import TEST_DATA_NAMES, TRAIN_DATA_NAMES, TRAIN_LABEL_NAMES
+from lib.utils.checkpoint import mxnet_reason
 
 INPUT_NAMES = frozenset(TRAIN_DATA_NAMES + TRAIN_LABEL_NAMES + TEST_DATA_NAMES)
 NEW_LAYER_STD = 0.01
@@ -105,7 +106,7 @@ def read_params_file(path):
     try:
         saved = mx.nd.load(path)
     except mx.base.MXNetError as err:
-        raise ParamsError("%s is not an MXNet .params file: %s" % (path, str(err).splitlines()[0]))
+        raise ParamsError("%s is not an MXNet .params file: %s" % (path, mxnet_reason(err)))
     if not isinstance(saved, dict):
         raise ParamsError("%s holds an unnamed NDArray list; an MXNet .params file maps "
                           "'arg:<name>' / 'aux:<name>' to arrays" % path)
@@ -161,6 +162,21 @@ def _check_shapes(path, wanted, saved):
     if bad:
         raise ParamsError("%s does not fit the symbol, shape mismatch of %d parameter(s): %s"
                           % (path, len(bad), '; '.join(bad[:_SHOWN])))
+
+
+def check_params(sym, params, input_shapes, source):
+    """Raise ParamsError unless ``params`` = (arg_params, aux_params) hold every parameter and
+    aux state of ``sym`` with the shape it has for ``input_shapes`` ({'data': (1, 3, H, W)});
+    ``source`` names them in the message (e.g. the file)."""
+    arg_shapes, aux_shapes = param_shapes(sym, input_shapes)
+    arg_params, aux_params = params
+    _check_shapes(source, arg_shapes, arg_params)
+    _check_shapes(source, aux_shapes, aux_params)
+    missing = sorted(n for n in arg_shapes if n not in arg_params)
+    missing += sorted(n for n in aux_shapes if n not in aux_params)
+    if missing:
+        raise ParamsError("%s lacks %d parameter(s) of the model: %s (was it trained with this "
+                          "config?)" % (source, len(missing), ', '.join(missing[:_SHOWN])))
 
 
 def _fill(wanted, saved, initializer):

@@ -43,7 +43,7 @@ class ImageFrame:
         return (int(np.round(self.input_height / scale)), int(np.round(self.input_width / scale)))
 
 
-class Predictor(object):
+class InferenceModule(object):
     """An inference Module for the test symbol, re-shaped for every input size.
 
     symbol: the test symbol; arg_params/aux_params: trained parameters;
@@ -144,8 +144,9 @@ def image_detections(outputs, frame, num_classes, test_cfg, backend='cython'):
     return dets, rles
 
 
-def run_test(predictor, test_loader, num_classes, test_cfg, logger=None, frequent=20):
-    """Detect on every image of ``test_loader`` (a TestLoader).
+def run_test(predictor, test_loader, logger=None, frequent=20):
+    """Detect on every image of ``test_loader`` (a TestLoader) with ``predictor`` (an
+    fcis.predictor.Predictor: forward and post-processing of one batch).
 
     Returns (all_boxes, all_masks, image_ids, seconds per image): all_boxes[i][j] (n, 5),
     all_masks[i][j] list of n RLEs, for image i and class j.
@@ -153,14 +154,12 @@ def run_test(predictor, test_loader, num_classes, test_cfg, logger=None, frequen
     all_boxes, all_masks, image_ids = [], [], []
     total = len(test_loader)
     start = time.time()
-    backend = voting_backend(test_cfg, predictor.ctx)
     test_loader.reset()
     for i, batch in enumerate(test_loader):
-        outputs = predictor.predict(batch)
         entry = batch.entry
         frame = ImageFrame(batch.scale, entry['height'], entry['width'],
                            *batch.data[0].shape[2:4])
-        dets, rles = image_detections(outputs, frame, num_classes, test_cfg, backend)
+        dets, rles = predictor.detect_batch(batch, frame)
         all_boxes.append(dets)
         all_masks.append(rles)
         image_ids.append(entry['image_id'])

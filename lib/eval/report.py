@@ -10,6 +10,7 @@
 A section's scalar entries print as one row; an entry that maps names to dicts of scalars
 (like ``per_class``) prints as its own table, one row per name. Values in [0, 1] from the
 evaluators are fractions; tables show them in percent, metrics.json keeps the fractions.
+Entries whose key names seconds ('seconds_per_image') are shown in seconds ('0.238 s').
 """
 import math
 import numbers
@@ -20,10 +21,18 @@ from .results import write_json_atomic
 METRICS_FILENAME = 'metrics.json'
 
 
-def format_value(value):
-    """Percent with one decimal for floats, plain for ints, '-' for missing or NaN."""
+def is_seconds(key):
+    """True for an entry measured in seconds (its key names them, e.g. 'seconds_per_image')."""
+    return 'seconds' in str(key).lower()
+
+
+def format_value(value, key=''):
+    """'-' for missing or NaN; seconds (an entry whose ``key`` names them) as '0.238 s';
+    plain for ints; percent with one decimal for other floats (fractions)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return '-'
+    if is_seconds(key) and isinstance(value, numbers.Real):
+        return '%.3f s' % value
     if isinstance(value, numbers.Integral):
         return str(value)
     if isinstance(value, numbers.Real):
@@ -48,15 +57,15 @@ def format_section(name, section):
     tables = []
     if scalars:
         tables.append(format_table([name] + [k for k, _ in scalars],
-                                   [['(%)'] + [format_value(v) for _, v in scalars]]))
+                                   [['(%)'] + [format_value(v, k) for k, v in scalars]]))
     for key, nested in section.items():
         if not isinstance(nested, dict) or not nested:
             continue
         columns = []
         for row in nested.values():
             columns.extend(c for c in (row if isinstance(row, dict) else {}) if c not in columns)
-        rows = [[row_name] + [format_value(row.get(c)) if isinstance(row, dict) else
-                              format_value(row) for c in columns]
+        rows = [[row_name] + [format_value(row.get(c), c) if isinstance(row, dict) else
+                              format_value(row, key) for c in columns]
                 for row_name, row in nested.items()]
         tables.append(format_table(['%s %s' % (name, key)] + columns, rows))
     return '\n\n'.join(tables)
@@ -65,7 +74,7 @@ def format_section(name, section):
 def format_metrics(metrics):
     """All sections of ``metrics`` as text tables."""
     return '\n\n'.join(format_section(name, section) if isinstance(section, dict)
-                       else format_table(['metric', 'value'], [[name, format_value(section)]])
+                       else format_table(['metric', 'value'], [[name, format_value(section, name)]])
                        for name, section in metrics.items())
 
 

@@ -84,6 +84,14 @@ def save_params(path, arg_params, aux_params):
     return atomic_write(path, lambda tmp: mx.nd.save(tmp, merged))
 
 
+def mxnet_reason(err):
+    """The reason an MXNetError gives, one line: its last non-empty line (the C++ stack frames
+    come first), without the 'MXNetError: ' prefix."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    reason = lines[-1] if lines else type(err).__name__
+    return reason[len('MXNetError: '):] if reason.startswith('MXNetError: ') else reason
+
+
 def load_params(path):
     """Read a .params file -> (arg_params, aux_params); CheckpointError naming it if unreadable."""
     if not os.path.isfile(path):
@@ -93,7 +101,7 @@ def load_params(path):
     except mx.base.MXNetError as err:
         raise CheckpointError("cannot read parameter file %s (corrupt or truncated; delete it "
                               "and its manifest to fall back to an earlier epoch): %s"
-                              % (path, str(err).splitlines()[0]))
+                              % (path, mxnet_reason(err)))
     if not isinstance(saved, dict):
         raise CheckpointError("parameter file %s holds no names (not a checkpoint)" % path)
     arg_params, aux_params = {}, {}

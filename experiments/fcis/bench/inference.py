@@ -33,7 +33,7 @@ import numpy as np
 from experiments.fcis.bench import common
 from experiments.fcis.bench.timing import format_table, interleaved_medians
 from fcis.config.symbol_args import network_args
-from fcis.core.tester import Predictor, image_detections
+from fcis.core.tester import ImageFrame, InferenceModule, image_detections
 from fcis.symbols import fcis_test, heads, ops
 from fcis.symbols.heads import NEW_LAYERS
 from lib.masks.voting import crops_to_rles, mask_nms, mask_voting
@@ -95,7 +95,7 @@ def time_network(cfg, data, im_info, runs, seed=0):
     head_exe = bind(head_sym, {'data': data}, arg_params, aux_params)
     forward_fn(head_exe)()
     head_outs = dict(zip(HEAD_OUTPUTS, [o.copy() for o in head_exe.outputs]))
-    predictor = Predictor(sym, arg_params, aux_params, mx.cpu(),
+    predictor = InferenceModule(sym, arg_params, aux_params, mx.cpu(),
                           [('data', data.shape), ('im_info', im_info.shape)])
     batch = mx.io.DataBatch(data=[data, im_info])
     outputs = predictor.predict(batch)
@@ -148,7 +148,8 @@ def time_postprocess(cfg, outputs, im_h, im_w, runs):
 
     times = interleaved_medians({
         'voting': vote, 'paste_rle': rles,
-        'postprocess': lambda: image_detections(outputs, 1.0, im_h, im_w, num_classes, test)},
+        'postprocess': lambda: image_detections(outputs, ImageFrame(1.0, im_h, im_w, im_h, im_w),
+                                                num_classes, test)},
         runs)
     times.update({
         'detections': int(sum(len(d) for d in dets)),

@@ -20,19 +20,20 @@ from fcis.config.symbol_args import network_args
 
 def inference_peak(config):
     """Bind the test symbol with random weights, detect on one random image."""
-    from fcis.core.tester import Predictor, image_detections
+    from fcis.core.tester import ImageFrame, InferenceModule, image_detections
     cfg = common.load_bench_config(config)
     height, width = common.TEST_SIZES[config]
     sym = common.test_symbol(cfg)
     shape = (1, 3, height, width)
     trunk = network_args(cfg, is_train=False).trunk
     arg_params, aux_params = common.random_params(sym, shape, trunk)
-    predictor = Predictor(sym, arg_params, aux_params, mx.cpu(),
+    predictor = InferenceModule(sym, arg_params, aux_params, mx.cpu(),
                           [('data', shape), ('im_info', (1, 3))])
     data = common.random_image(shape)
     batch = mx.io.DataBatch(data=[data, mx.nd.array([[height, width, 1.0]])])
     outputs = predictor.predict(batch)
-    image_detections(outputs, 1.0, height, width, cfg.dataset.NUM_CLASSES, cfg.TEST)
+    image_detections(outputs, ImageFrame(1.0, height, width, height, width),
+                     cfg.dataset.NUM_CLASSES, cfg.TEST)
 
 
 def train_peak(config):

@@ -43,3 +43,13 @@ def test_write_metrics_overwrites(tmp_path):
     path = write_metrics(str(tmp_path), {'a': {'AP': 0.2}})
     with open(path) as f:
         assert json.load(f) == {'a': {'AP': 0.2}}
+
+
+def test_seconds_show_as_seconds_not_percent():
+    text = format_metrics({'segm': {'AP': 0.292, 'seconds_per_image': 0.238},
+                           'seconds_per_image': 0.2384})
+    lines = [line.split() for line in text.splitlines()]
+    assert lines[0] == ['segm', 'AP', 'seconds_per_image']
+    assert lines[2] == ['(%)', '29.2', '0.238', 's']
+    assert lines[4:] == [['metric', 'value'], ['-' * 26], ['seconds_per_image', '0.238', 's']]
+    assert '23.8' not in text
