@@ -33,11 +33,11 @@ def user_error_types():
 def one_line(err):
     """The message of ``err`` as one line: an MXNetError wrapping a Python error raised in
     an operator gives that inner error's message."""
+    from lib.utils.checkpoint import mxnet_reason
     text = str(err).strip()
     if type(err).__name__ == 'MXNetError':
         inner = [m.group(2) for m in map(_INNER_ERROR.match, text.splitlines()) if m]
-        if inner:
-            text = inner[-1]
+        text = inner[-1] if inner else mxnet_reason(err)
     if isinstance(err, OSError) and err.filename and err.strerror:
         text = "%s: %s" % (err.strerror.lower(), err.filename)
     return ' '.join(text.split()) or type(err).__name__
