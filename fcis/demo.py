@@ -66,7 +66,7 @@ def class_names(cfg, given):
         names = ['__background__'] + [n.strip() for n in given.split(',')]
     else:
         try:
-            names = list(load_imdb(cfg, cfg.dataset.test_image_set).classes)
+            names = list(load_imdb(cfg, 'test').classes)
         except (IOError, OSError, ValueError) as err:
             logging.warning('class names unavailable (%s); pass --classes', err)
             names = ['__background__'] + ['class %d' % j for j in range(1, cfg.dataset.NUM_CLASSES)]
