@@ -106,9 +106,9 @@ class COCODataset(IMDB):
         annotations, images = paths or ('', '')
         self.annotation_file = annotations or annotation_file(dataset_path, image_set)
         if not os.path.isfile(self.annotation_file):
-            raise DatasetError("COCO annotation file not found: %s (expected layout "
-                               "<dataset_path>/annotations/instances_<image_set>.json, see "
-                               "data/README.md)" % self.annotation_file)
+            raise IOError("COCO annotation file not found: %s (expected layout "
+                          "<dataset_path>/annotations/instances_<image_set>.json, see "
+                          "data/README.md)" % self.annotation_file)
         self.image_dir = images or image_folder(dataset_path, image_set)
         self.use_cache = use_cache
         self._coco = None
@@ -146,8 +146,8 @@ class COCODataset(IMDB):
 
     def _build_roidb(self):
         if not os.path.isdir(self.image_dir):
-            raise DatasetError("image folder not found: %s (expected <dataset_path>/images/"
-                               "<image_set>/, see data/README.md)" % self.image_dir)
+            raise IOError("image folder not found: %s (expected <dataset_path>/images/"
+                          "<image_set>/, see data/README.md)" % self.image_dir)
         roidb = [self._image_entry(image_id) for image_id in self.image_ids]
         skipped = sum(len(entry['skipped']) for entry in roidb)
         if skipped:

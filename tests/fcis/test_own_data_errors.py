@@ -163,6 +163,8 @@ def test_wrong_num_classes(own):
     line = error_line(own, 'dataset.NUM_CLASSES=5')
     assert ('NUM_CLASSES=5 does not match %s, which defines 2 categories' % own['train']) in line
     assert 'set dataset.NUM_CLASSES to 3' in line
+    # the shapes dataset type with given annotation files generates nothing
+    assert not os.path.exists(os.path.join(own['work'], 'no_dataset_here'))
 
 
 def test_part_count_mismatch_names_the_key(own):
