@@ -102,7 +102,7 @@ def resolve_class_names(cfg, given=None):
         names = ['__background__'] + list(SHAPES_CLASSES)
     else:
         try:
-            names = list(load_imdb(cfg, cfg.dataset.test_image_set).classes)
+            names = list(load_imdb(cfg, 'test').classes)
         except (IOError, OSError, ValueError):
             names = ['__background__'] + ['class %d' % j for j in range(1, cfg.dataset.NUM_CLASSES)]
     if len(names) != cfg.dataset.NUM_CLASSES:

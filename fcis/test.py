@@ -15,7 +15,7 @@ from fcis.config.symbol_args import network_args
 from fcis.core.checkpoint import load_training_state
 from fcis.core.loader import TestLoader
 from fcis.core.model_file import load_model_file
-from fcis.core.run import OUTPUT_FIX, ground_truth, load_imdb, test_output_dir, train_output_dir
+from fcis.core.run import OUTPUT_FIX, ground_truth, load_roidb, test_output_dir, train_output_dir
 from fcis.core.tester import run_test
 from fcis.predictor import Predictor
 from lib.eval.coco_eval import run_coco_eval
@@ -88,8 +88,7 @@ def test_net(cfg, epoch=None, params=None, logger=None):
     logger = logger or create_logger(output_dir, filename='test.log')
     epoch = cfg.TEST.test_epoch if epoch is None else epoch
     arg_params, aux_params = params or load_model(cfg, epoch)
-    imdb = load_imdb(cfg, cfg.dataset.test_image_set)
-    roidb = imdb.gt_roidb()
+    imdb, roidb = load_roidb(cfg, 'test', logger)
     predictor = Predictor(cfg, (arg_params, aux_params), class_names=imdb.classes[1:])
     loader = TestLoader(roidb, image_input=predictor.image_input)
     logger.info('testing epoch %s on %d images of %s', epoch, len(roidb), cfg.dataset.test_image_set)

@@ -25,7 +25,7 @@ from fcis.core.loader import TrainLoader
 from fcis.core.minibatch import symbol_feat_shape_fn
 from fcis.core.module import fit, reseed
 from fcis.core.params import FCISInitializer, fixed_param_names, load_params
-from fcis.core.run import OUTPUT_FIX, contexts, load_imdb, train_output_dir
+from fcis.core.run import OUTPUT_FIX, contexts, load_roidb, train_output_dir
 from fcis.core.schedule import scheduler_from_config
 from fcis.symbols import TRAIN_OUTPUT_NAMES, get_train_symbol
 from lib.dataset.roidb import filter_roidb
@@ -95,7 +95,7 @@ def _train_net(cfg, dist, output_dir, logger):
     reseed(cfg.seed, 0)
 
     ctx = contexts(cfg)
-    roidb = rank0_first(dist, lambda: train_roidb(cfg))  # worker 0 generates/caches first
+    roidb = rank0_first(dist, lambda: train_roidb(cfg, logger))  # worker 0 generates/caches first
 
     symbol = get_train_symbol(network_args(cfg, is_train=True))
     train_iter = make_train_loader(cfg, symbol, ctx, roidb, shard=(dist.rank, dist.num_workers))
@@ -135,10 +135,10 @@ def _train_net(cfg, dist, output_dir, logger):
     return output_dir
 
 
-def train_roidb(cfg):
-    """Training roidb of the config: image_set (+ flipped copies if TRAIN.FLIP), filtered."""
-    imdb = load_imdb(cfg, cfg.dataset.image_set)
-    roidb = imdb.gt_roidb()
+def train_roidb(cfg, logger=None):
+    """Training roidb of the config: image_set (+ flipped copies if TRAIN.FLIP), filtered; the
+    dataset report is logged first (fcis.core.run.load_roidb)."""
+    imdb, roidb = load_roidb(cfg, 'train', logger)
     if cfg.TRAIN.FLIP:
         roidb = imdb.append_flipped_images(roidb)
     return filter_roidb(roidb)

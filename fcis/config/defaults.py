@@ -70,6 +70,20 @@ def default_config():
     config.dataset.test_image_set = 'val2014'  # evaluation set
     config.dataset.root_path = './data'      # where caches are written
     config.dataset.dataset_path = './data/coco'  # dataset folder (layout in data/README.md)
+    # Annotation files and image folders of COCO-format sets (dataset coco or shapes), for data
+    # in any other layout. A '+'-joined list matches image_set / test_image_set part by part;
+    # '' (or an empty part) is the default layout: <dataset_path>/annotations/instances_<set>.json
+    # and <dataset_path>/images/<set>/ (images/val2014/ for minival2014 etc.). An image root
+    # given once serves every part. Example (both splits' images in one flat folder):
+    # train_annotation_file: /data/mine/train.json, test_annotation_file: /data/mine/val.json,
+    # train_image_root: /data/mine/images, test_image_root: /data/mine/images.
+    config.dataset.train_annotation_file = ''  # annotation json(s) of image_set
+    config.dataset.train_image_root = ''     # folder(s) the file_names of image_set are read from
+    config.dataset.test_annotation_file = ''   # annotation json of test_image_set
+    config.dataset.test_image_root = ''      # folder the file_names of test_image_set are read from
+    config.dataset.CHECK_IMAGES = True       # before training/testing, read the first and last
+                                             # bytes of every image (missing, truncated or not an
+                                             # image: an error naming the file); false skips it
     config.dataset.NUM_CLASSES = 81          # classes including background; checked against the data
     config.dataset.num_train_images = 400    # shapes only: images generated for the train split
     config.dataset.num_val_images = 60       # shapes only: images generated for the val split

@@ -15,7 +15,7 @@ import tempfile
 logger = logging.getLogger(__name__)
 
 # Bump when the layout of cached roidb entries changes: old caches are then rebuilt.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def file_sha1(path, chunk_size=1 << 22):

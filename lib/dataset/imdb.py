@@ -11,6 +11,8 @@ dict per image, holding
     flipped      bool; a flipped entry stores mirrored boxes, its masks mirror on decoding
     image_id     the dataset's own id of the image (COCO image id, SBD image name)
     crowd_boxes  (M, 4) float32 crowd regions, kept out of the training targets
+    skipped      list of (reason, annotation id) of the image's annotations left out
+                 (COCO: 'empty box', 'empty segmentation', ...; see lib.dataset.report)
 
 Masks are never decoded for the whole set: ``lib.dataset.roidb.decode_masks`` decodes one
 entry when a batch needs it.
@@ -22,6 +24,11 @@ from .cache import load_cache, save_cache
 from .roidb import append_flipped
 
 logger = logging.getLogger(__name__)
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing, invalid or inconsistent; the message names the culprit
+    (file, key, annotation or image id) and the fix."""
 
 
 class IMDB(object):
@@ -65,7 +72,7 @@ class IMDB(object):
     def check_num_classes(self, num_classes, source):
         """Raise ValueError when ``num_classes`` (if given) differs from the dataset's."""
         if num_classes is not None and int(num_classes) != self.num_classes:
-            raise ValueError(
+            raise DatasetError(
                 "NUM_CLASSES=%d does not match %s, which defines %d categories (+1 background "
                 "= %d); set dataset.NUM_CLASSES to %d" % (num_classes, source, self.num_classes - 1,
                                                           self.num_classes, self.num_classes))

@@ -107,4 +107,4 @@ def make_entry(image, height, width, boxes, gt_classes, masks, image_id, crowd_b
     crowd = empty_boxes() if crowd_boxes is None else np.asarray(crowd_boxes, np.float32).reshape(-1, 4)
     return {'image': image, 'height': int(height), 'width': int(width), 'boxes': boxes,
             'gt_classes': gt_classes, 'masks': list(masks), 'flipped': False,
-            'image_id': image_id, 'crowd_boxes': crowd}
+            'image_id': image_id, 'crowd_boxes': crowd, 'skipped': []}

@@ -27,6 +27,50 @@ def read_image(path, flipped=False):
     return image
 
 
+# first bytes of the formats whose end can be checked cheaply -> (format, bytes ending the file)
+_COMPLETE_END = ((b'\xff\xd8\xff', 'JPEG', b'\xff\xd9'), (b'\x89PNG\r\n\x1a\n', 'PNG', b'IEND'))
+_TAIL_BYTES = 4096
+
+
+def _decodes_fully(path):
+    """True when Pillow (if installed) decodes every pixel of ``path`` without error."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return False
+    try:
+        with Image.open(path) as im:
+            im.load()
+        return True
+    except Exception:  # Pillow raises OSError, SyntaxError, ValueError ... for broken files
+        return False
+
+
+def check_image_file(path):
+    """Raise IOError naming ``path`` unless it is an image file that decodes completely.
+
+    Cheap for JPEG and PNG (the first bytes and the end marker in the last 4 KiB are read;
+    a file without the marker is decoded to be sure); any other file is decoded with OpenCV.
+    A truncated JPEG would otherwise decode silently with gray rows.
+    """
+    if not os.path.isfile(path):
+        raise IOError("image file not found: %s" % path)
+    with open(path, 'rb') as f:
+        head = f.read(8)
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - _TAIL_BYTES))
+        tail = f.read()
+    for magic, name, end in _COMPLETE_END:
+        if head.startswith(magic):
+            if end not in tail and not _decodes_fully(path):
+                raise IOError("image file %s is a truncated or corrupt %s (it does not decode "
+                              "to its end)" % (path, name))
+            return
+    if cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) is None:
+        raise IOError("image file %s is not an image OpenCV can read (it starts with %r)"
+                      % (path, head))
+
+
 def normalize_scales(scales):
     """Return the list of (short, max_long) pairs given one pair or a list of pairs.
 

@@ -166,14 +166,6 @@ def test_demo_errors_are_one_line(tmp_path, shapes_params_file, capsys):
         assert len(str(exit_info.value).splitlines()) == 1
 
 
-def run_demo(*args):
-    """Run fcis/demo.py in a subprocess -> (exit status, stderr)."""
-    command = [sys.executable, DEMO, '--cfg', CFG] + list(args)
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    return done.returncode, done.stderr
-
-
 def test_demo_errors_through_the_entry_point(tmp_path, shapes_params_file):
     cases = error_cases(tmp_path, shapes_params_file)
     for args, message in [cases[1], cases[4], cases[7]]:  # corrupt params and video, a misfit

@@ -94,8 +94,9 @@ def test_entries_match_pycocotools(custom, caplog):
     reference = COCO(path)
     with caplog.at_level(logging.WARNING):
         roidb = COCODataset('custom', root, dataset).gt_roidb()
-    assert 'ignored 1 annotations' in caplog.text
+    assert 'left out 1 annotations' in caplog.text
     first = roidb[0]
+    assert first['skipped'] == [('empty segmentation', 5)] and roidb[2]['skipped'] == []
     assert first['image'] == os.path.join(dataset, 'images', 'custom', 'one.jpg')
     assert (first['height'], first['width'], first['image_id'], first['flipped']) == (H, W, 1, False)
     np.testing.assert_array_equal(first['gt_classes'], [2, 3, 1])

@@ -1,0 +1,1 @@
+"""Command-line tools around the FCIS pipeline (``python -m fcis.tools.<name>``)."""
