@@ -176,3 +176,18 @@ def test_image_missing_during_training_names_the_file(own):
     os.remove(os.path.join(own['images'], 'im2.jpg'))
     line = error_line(own, 'dataset.CHECK_IMAGES=false')
     assert 'image file not found: %s' % os.path.join(own['images'], 'im2.jpg') in line
+
+
+def test_output_path_that_cannot_be_created(own):
+    os.makedirs(own['work'], exist_ok=True)
+    blocker = os.path.join(own['work'], 'a_file')
+    with open(blocker, 'w') as f:
+        f.write('not a folder')
+    line = error_line(own, 'output_path=%s' % os.path.join(blocker, 'out'))
+    assert 'cannot create folder %s' % os.path.join(blocker, 'out') in line
+    assert 'output_path=' in line
+
+
+def test_unknown_config_key_names_the_key(own):
+    line = error_line(own, 'TRAIN.lr_stepz=3')
+    assert "unknown config key 'TRAIN.lr_stepz'" in line
