@@ -36,14 +36,10 @@ NO_EFFECT = {
     ('TRAIN', 'BBOX_REGRESSION_THRESH'): "the release uses it for precomputed R-CNN box "
                                          "targets only; end-to-end box targets come from the "
                                          "sampled foreground ROIs",
-    ('TEST', 'PROPOSAL_NMS_THRESH'): "it configures the release's RPN-only proposal dump, "
-                                     "not FCIS testing (TEST.RPN_* does)",
-    ('TEST', 'PROPOSAL_PRE_NMS_TOP_N'): "it configures the release's RPN-only proposal dump, "
-                                        "not FCIS testing (TEST.RPN_* does)",
-    ('TEST', 'PROPOSAL_POST_NMS_TOP_N'): "it configures the release's RPN-only proposal dump, "
-                                         "not FCIS testing (TEST.RPN_* does)",
-    ('TEST', 'PROPOSAL_MIN_SIZE'): "it configures the release's RPN-only proposal dump, not "
-                                   "FCIS testing (TEST.RPN_* does)",
+    **{('TEST', key): "it configures the release's RPN-only proposal dump, not FCIS testing "
+                      "(TEST.RPN_* does)"
+       for key in ('PROPOSAL_NMS_THRESH', 'PROPOSAL_PRE_NMS_TOP_N', 'PROPOSAL_POST_NMS_TOP_N',
+                   'PROPOSAL_MIN_SIZE')},
 }
 # (section, key) -> the only value with a meaning here, and why
 REQUIRED_VALUE = {
