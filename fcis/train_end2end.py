@@ -75,10 +75,11 @@ def initial_params(cfg, symbol, train_iter, output_dir, logger):
 def train_net(cfg, logger=None):
     """Train with configuration ``cfg`` (fcis.config.load_config); returns the output folder.
 
-    With a dist kvstore (default.kvstore=dist_sync, started by experiments/fcis/launch_dist.py)
-    each worker trains on its shard of every batch; only worker 0 writes the config,
-    checkpoints, metrics and loss curves (others log to train.worker<rank>.log). A failing
-    worker exits at once with status 1 (fcis.core.dist.exit_on_error).
+    With a dist kvstore (default.kvstore=dist_sync, started by
+    experiments/fcis/tools/launch_dist.py) each worker trains on its shard of every batch; only
+    worker 0 writes the config, checkpoints, metrics and loss curves (others log to
+    train.worker<rank>.log). A failing worker exits at once with status 1
+    (fcis.core.dist.exit_on_error).
     """
     output_dir = make_folder(train_output_dir(cfg), OUTPUT_FIX)
     dist = setup_distributed(cfg.default.kvstore)  # dist: joins the job (waits for all nodes)

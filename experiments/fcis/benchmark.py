@@ -7,7 +7,7 @@
     python experiments/fcis/benchmark.py loader            # TrainLoader images per second
     python experiments/fcis/benchmark.py all               # all of them side by side + goals
 
-Each subcommand is a module under experiments/fcis/bench/ with ``main(argv) -> exit code``;
+Each subcommand is a module under experiments/fcis/tools/bench/ with ``main(argv) -> exit code``;
 add one by adding a module and a line to SUBCOMMANDS. OMP_NUM_THREADS defaults to 2 (set
 before MXNet is imported) so that numbers from different runs compare.
 """
@@ -20,15 +20,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 # name -> (module, one-line description)
 SUBCOMMANDS = {
-    "ops": ("experiments.fcis.bench.ops",
+    "ops": ("experiments.fcis.tools.bench.ops",
             "PSROIPooling vs contrib.PSROIPooling (COCO sizes), ChannelOperator (FCIS size), "
             "Python CustomOps"),
-    "inference": ("experiments.fcis.bench.inference",
+    "inference": ("experiments.fcis.tools.bench.inference",
                   "time per image of COCO/shapes inference and its parts, conv GFLOP/s"),
-    "train": ("experiments.fcis.bench.train",
+    "train": ("experiments.fcis.tools.bench.train",
               "one training iteration: Python custom op and data-wait shares"),
-    "loader": ("experiments.fcis.bench.loader", "TrainLoader images per second"),
-    "all": ("experiments.fcis.bench.all",
+    "loader": ("experiments.fcis.tools.bench.loader", "TrainLoader images per second"),
+    "all": ("experiments.fcis.tools.bench.all",
             "everything in one run (peak, inference, train, loader, memory) and the goals"),
 }
 

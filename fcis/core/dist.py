@@ -5,7 +5,7 @@
 - 'device' / 'local': one process; the batch (one image per device) is split over the
   config's devices and the gradients are summed (``rescale_grad=1``).
 - 'dist_sync' / 'dist_device_sync': one process per worker, started together with a
-  scheduler and servers by ``experiments/fcis/launch_dist.py`` (which sets the DMLC_*
+  scheduler and servers by ``experiments/fcis/tools/launch_dist.py`` (which sets the DMLC_*
   environment). Every worker trains on its own shard of each global batch
   (:func:`shard_plan`); gradients are summed over all devices of all workers by the
   servers; each worker then applies the same optimizer step locally, so all workers hold
@@ -51,8 +51,8 @@ def check_dist_environment(kvstore_type, env=None):
     if missing:
         raise RuntimeError(
             "default.kvstore=%s needs the DMLC_* environment (missing %s); start the run with "
-            "'python experiments/fcis/launch_dist.py --workers N --servers M -- <train command>' "
-            "or use default.kvstore=device for one process" % (kvstore_type, ', '.join(missing)))
+            "'python experiments/fcis/tools/launch_dist.py --workers N --servers M -- <train "
+            "command>' or use default.kvstore=device for one process" % (kvstore_type, ', '.join(missing)))
     if env['DMLC_ROLE'] != 'worker':
         raise RuntimeError("DMLC_ROLE=%s: only workers run training (servers and the scheduler "
                            "run 'python -c \"import lib, mxnet\"')" % env['DMLC_ROLE'])

@@ -17,11 +17,11 @@ import numpy as np
 
 from lib.dataset.roidb import filter_roidb
 from lib.utils.image import normalize_scales, round_up
+from lib.utils.prefetch import Prefetcher
 
 from .minibatch import (ImageInput, default_feat_shape, load_train_image, read_entry_image,
                         rpn_targets, stack_train_images)
 from .dist import check_shard, shard_plan
-from .prefetch import Prefetcher
 
 logger = logging.getLogger(__name__)
 

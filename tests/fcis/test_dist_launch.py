@@ -1,4 +1,4 @@
-"""experiments/fcis/launch_dist.py: process plan, environment and ssh commands; live jobs on
+"""experiments/fcis/tools/launch_dist.py: process plan, environment and ssh commands; live jobs on
 127.0.0.1 (every process bounded in time): a worker that dies or fails stops the job with a
 non-zero status, local processes listen on 127.0.0.1 only, and the ssh path (through a fake
 ssh that runs the remote command here) passes the DMLC_* environment."""
@@ -12,7 +12,7 @@ import time
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-LAUNCHER = os.path.join(ROOT, 'experiments', 'fcis', 'launch_dist.py')
+LAUNCHER = os.path.join(ROOT, 'experiments', 'fcis', 'tools', 'launch_dist.py')
 sys.path.insert(0, os.path.dirname(LAUNCHER))   # the launcher is a script, not a package
 import launch_dist  # noqa: E402
 from bounded_run import run_bounded  # noqa: E402

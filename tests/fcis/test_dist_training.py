@@ -2,7 +2,7 @@
 
 1. One process, two CPU contexts: one fit() step equals a NumPy SGD step on the gradients of
    the same two images computed one after the other on one context and summed.
-2. Two local worker processes and one server (dist_sync, experiments/fcis/launch_dist.py,
+2. Two local worker processes and one server (dist_sync, experiments/fcis/tools/launch_dist.py,
    127.0.0.1) train the shapes config through the real command line for a few updates: both
    workers end with identical parameters, equal to a one-process run with two CPU contexts
    over the same images in the same order; worker 0 alone writes checkpoint and metrics.
@@ -43,7 +43,7 @@ from bounded_run import run_bounded
 
 ROOT = os.path.join(os.path.dirname(__file__), '..', '..')
 SHAPES = os.path.join(ROOT, 'experiments', 'fcis', 'cfgs', 'shapes_fcis_end2end.yaml')
-LAUNCHER = os.path.join(ROOT, 'experiments', 'fcis', 'launch_dist.py')
+LAUNCHER = os.path.join(ROOT, 'experiments', 'fcis', 'tools', 'launch_dist.py')
 TRAIN_TEST = os.path.join(ROOT, 'experiments', 'fcis', 'fcis_end2end_train_test.py')
 LR, MOMENTUM, WD = 0.01, 0.9, 0.001
 

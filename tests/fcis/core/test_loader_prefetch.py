@@ -1,13 +1,10 @@
 """The background-prefetching loader yields exactly the batches of the plain loader."""
 import os
-import threading
-import time
 
 import numpy as np
 import pytest
 
 from fcis.core.loader import TrainLoader
-from fcis.core.prefetch import Prefetcher
 from lib.dataset import get_imdb
 
 SMALL = dict(num_train=9, num_val=1, seed=21, min_image_size=48, max_image_size=96,
@@ -60,37 +57,3 @@ def test_prefetching_equals_plain_over_epochs_and_resets(roidb):
     labels = np.concatenate([r[0][4].ravel() for r in runs[0]])
     assert (labels == 1).any() and (labels == 0).any()
     assert len({r[0][0].shape for r in runs[0]}) > 1   # sizes vary (aspect ratios and scales)
-
-
-def test_prefetcher_keeps_order_and_reports_errors():
-    def work(job):
-        time.sleep(0.002 * (5 - job % 5))              # later jobs often finish first
-        if job == 7:
-            raise IOError('job 7 failed')
-        return job * job
-    prefetcher = Prefetcher(work, range(10), num_workers=3, depth=4)
-    assert [next(prefetcher) for _ in range(7)] == [j * j for j in range(7)]
-    with pytest.raises(IOError, match='job 7'):
-        next(prefetcher)
-    assert [next(prefetcher), next(prefetcher)] == [64, 81]
-    with pytest.raises(StopIteration):
-        next(prefetcher)
-    prefetcher.close()
-
-
-def test_prefetcher_runs_ahead_in_the_background():
-    started = []
-    lock = threading.Lock()
-
-    def work(job):
-        with lock:
-            started.append(job)
-        return job
-    prefetcher = Prefetcher(work, iter(range(1000)), num_workers=1, depth=5)
-    deadline = time.time() + 5
-    while len(started) < 5 and time.time() < deadline:
-        time.sleep(0.01)
-    assert sorted(started) == [0, 1, 2, 3, 4]          # computed before anyone asked, no further
-    assert next(prefetcher) == 0
-    prefetcher.close()
-    assert len(started) <= 6

@@ -1,7 +1,7 @@
 """``benchmark.py inference``: time per image of the FCIS test pipeline and its parts.
 
 Random weights (FCISInitializer; BatchNorm statistics and the last head layers calibrated
-like a trained net's: experiments/fcis/bench/common.py random_params), one random image of
+like a trained net's: experiments/fcis/tools/bench/common.py random_params), one random image of
 the config's test size (COCO 600x1000, shapes 224x320), scale 1. Parts are measured on
 separately bound graphs, timed in turn (one run of each per round, so that a change of the
 machine's load affects all alike), median of ``--runs`` rounds after a warm-up:
@@ -30,8 +30,8 @@ from unittest import mock
 import mxnet as mx
 import numpy as np
 
-from experiments.fcis.bench import common
-from experiments.fcis.bench.timing import format_table, interleaved_medians
+from experiments.fcis.tools.bench import common
+from experiments.fcis.tools.bench.timing import format_table, interleaved_medians
 from fcis.config.symbol_args import network_args
 from fcis.core.tester import ImageFrame, InferenceModule, image_detections
 from fcis.symbols import fcis_test, heads, ops

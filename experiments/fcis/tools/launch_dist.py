@@ -1,10 +1,11 @@
 """Start a distributed (ps-lite kvstore) FCIS training job: scheduler, servers and workers.
 
-    python experiments/fcis/launch_dist.py --workers N --servers M [--hosts FILE] -- <train command>
+    python experiments/fcis/tools/launch_dist.py --workers N --servers M [--hosts FILE] \
+        -- <train command>
 
 e.g. two local workers and one server:
 
-    python experiments/fcis/launch_dist.py --workers 2 --servers 1 -- \\
+    python experiments/fcis/tools/launch_dist.py --workers 2 --servers 1 -- \\
         python experiments/fcis/fcis_end2end_train_test.py \\
         --cfg experiments/fcis/cfgs/shapes_fcis_end2end.yaml --skip-test default.kvstore=dist_sync
 
@@ -45,7 +46,7 @@ destination ([user@]host) or None for this machine."""
 FORWARDED_ENV_PREFIXES = ('DMLC_', 'PS_', 'MXNET_', 'OMP_')
 LOCALHOST = '127.0.0.1'
 EXIT_TIMEOUT = 124
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 # What the scheduler and the servers run: MXNet serves the kvstore at import, after lib
 # (from this checkout) has prepared numpy for it.
 KV_NODE_CODE = 'import sys; sys.path.insert(0, %r); import lib, mxnet' % REPO

@@ -1,7 +1,7 @@
 """Peak memory of one measurement, run in its own process so each has its own peak:
 
-    python -m experiments.fcis.bench.memory inference coco   # bind + 1 image + post-processing
-    python -m experiments.fcis.bench.memory train coco       # 2 training iterations (fit)
+    python -m experiments.fcis.tools.bench.memory inference coco  # bind, 1 image, post-processing
+    python -m experiments.fcis.tools.bench.memory train coco      # 2 training iterations (fit)
 
 Prints one JSON line {"kind", "config", "peak_rss_mb", "ru_maxrss_mb"}: the peak resident
 memory of this process (VmHWM; ru_maxrss also carries the parent's peak, see
@@ -14,7 +14,7 @@ import sys
 
 import mxnet as mx
 
-from experiments.fcis.bench import common
+from experiments.fcis.tools.bench import common
 from fcis.config.symbol_args import network_args
 
 
@@ -38,8 +38,8 @@ def inference_peak(config):
 
 def train_peak(config):
     """Two iterations of the training loop (the second one with optimizer states)."""
-    from experiments.fcis.bench.train import BatchClock, Stopwatch, train_iterations
-    from experiments.fcis.bench.data import BenchData
+    from experiments.fcis.tools.bench.train import BatchClock, Stopwatch, train_iterations
+    from experiments.fcis.tools.bench.data import BenchData
     cfg = common.load_bench_config(config)
     with BenchData(cfg, config, num_images=2) as roidb:
         train_iterations(cfg, roidb, 2, Stopwatch(), BatchClock())
@@ -47,7 +47,7 @@ def train_peak(config):
 
 def main(argv):
     if len(argv) != 2 or argv[0] not in ('inference', 'train') or argv[1] not in common.CONFIGS:
-        print("usage: python -m experiments.fcis.bench.memory inference|train %s"
+        print("usage: python -m experiments.fcis.tools.bench.memory inference|train %s"
               % '|'.join(sorted(common.CONFIGS)), file=sys.stderr)
         return 2
     kind, config = argv

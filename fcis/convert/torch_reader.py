@@ -11,7 +11,7 @@ Two layouts exist:
   persistent ids ``('storage', type, key, location, numel, view)``, the list of storage
   keys), then each storage as an int64 element count and its raw bytes.
 
-Only tensors, storages and the NumPy/dict globals of ``convert_pickle`` are built; any other
+Only tensors, storages and the NumPy/dict globals of ``pickle_reader`` are built; any other
 global (a module, a custom class) is refused with the export instructions.
 """
 import io
@@ -20,7 +20,7 @@ import struct
 
 import numpy as np
 
-from fcis.core.convert_pickle import EXPORT_HINT, ArrayUnpickler, ConvertError
+from fcis.convert.pickle_reader import EXPORT_HINT, ArrayUnpickler, ConvertError
 
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 _LEGACY_HEADER = pickle.dumps(LEGACY_MAGIC, protocol=2)

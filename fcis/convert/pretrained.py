@@ -4,7 +4,7 @@ of the public ``resnet_v1_101-0000.params``, ``arg:``/``aux:`` prefixes).
     args, auxs, ignored = convert(read_source('R-101.pkl'), 'detectron', depth=101)
     save_params('model/pretrained_model/resnet_v1_101-0000.params', args, auxs)
 
-Per layer (``fcis.core.convert_names``) the conv weight is copied and the BatchNorm becomes
+Per layer (``fcis.convert.names``) the conv weight is copied and the BatchNorm becomes
 our frozen BN y = (x - mean) / sqrt(var + eps) * gamma + beta (eps 1e-5):
 
 * detectron (Caffe2 frozen BN y = x * s + b): gamma = s, beta = b, mean = 0,
@@ -21,7 +21,7 @@ exact; in conv1's 3-pixel border the zero padding differs by (pixel_means - 255 
 (255 * std), about 0.01 of the ImageNet mean.
 
 Every trunk tensor must come from the file with its exact shape, and every tensor of the file
-must be used or be one the converter drops on purpose (``convert_names.is_ignored``);
+must be used or be one the converter drops on purpose (``names.is_ignored``);
 otherwise ConvertError names the tensors.
 """
 from dataclasses import dataclass
@@ -30,8 +30,8 @@ from typing import Optional, Tuple
 import mxnet as mx
 import numpy as np
 
-from fcis.core import convert_names as names
-from fcis.core.convert_pickle import ConvertError
+from fcis.convert import names
+from fcis.convert.pickle_reader import ConvertError
 from fcis.symbols.args import TrunkArgs
 from fcis.symbols.resnet_v1 import BN_EPS, resnet_v1_trunk
 

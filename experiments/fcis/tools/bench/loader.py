@@ -1,7 +1,7 @@
 """``benchmark.py loader``: images per second the training loader delivers.
 
 The config's TrainLoader (fcis.train_end2end.make_train_loader: its default 2 worker
-threads, 4 batches ahead) over the benchmark data (experiments/fcis/bench/data.py) is read
+threads, 4 batches ahead) over the benchmark data (experiments/fcis/tools/bench/data.py) is read
 as fast as possible, nothing else running: ``--batches`` batches after the first one
 (which fills the queue). Also the time of one batch prepared on the calling thread
 (``make_batch``, median) split into its parts. With ``--train-ips`` (images per second of
@@ -16,9 +16,9 @@ from unittest import mock
 
 import mxnet as mx
 
-from experiments.fcis.bench import common
-from experiments.fcis.bench.data import BenchData
-from experiments.fcis.bench.timing import format_table
+from experiments.fcis.tools.bench import common
+from experiments.fcis.tools.bench.data import BenchData
+from experiments.fcis.tools.bench.timing import format_table
 from fcis.core import loader as loader_module
 from fcis.train_end2end import make_train_loader
 

@@ -14,14 +14,14 @@ import time
 import mxnet as mx
 import numpy as np
 
-from experiments.fcis.bench.timing import median_seconds
+from experiments.fcis.tools.bench.timing import median_seconds
 from fcis.config import load_config
 from fcis.config.symbol_args import network_args
 from fcis.core.params import FCISInitializer, load_params
 from fcis.symbols import get_test_symbol, get_train_symbol, resnet_v1_trunk
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))))
 CONFIGS = {
     'coco': 'experiments/fcis/cfgs/resnet_v1_101_coco_fcis_end2end_ohem.yaml',
     'shapes': 'experiments/fcis/cfgs/shapes_fcis_end2end.yaml',
@@ -217,11 +217,11 @@ def peak_rss_mb():
 
 
 def peak_memory_subprocess(kind, config, timeout=900):
-    """Run ``python -m experiments.fcis.bench.memory <kind> <config>`` and return its peak
+    """Run ``python -m experiments.fcis.tools.bench.memory <kind> <config>`` and return its peak
     resident memory in MB (each measurement in a fresh process has its own peak)."""
     env = dict(os.environ)
     env.setdefault('OMP_NUM_THREADS', '2')
-    cmd = [sys.executable, '-m', 'experiments.fcis.bench.memory', kind, config]
+    cmd = [sys.executable, '-m', 'experiments.fcis.tools.bench.memory', kind, config]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout)

@@ -1,9 +1,9 @@
 """``benchmark.py train``: training iterations of the real loop (fcis.core.module.fit with the
 config's TrainLoader, optimizer, metrics and fixed parameters) on random weights (BatchNorm
-statistics and the last head layers calibrated: experiments/fcis/bench/common.py
+statistics and the last head layers calibrated: experiments/fcis/tools/bench/common.py
 random_params).
 
-Data: a synthetic COCO-like set for 'coco' (experiments/fcis/bench/data.py), the generated
+Data: a synthetic COCO-like set for 'coco' (experiments/fcis/tools/bench/data.py), the generated
 shapes set for 'shapes'. ``--warmup`` iterations are dropped, the next ``--runs`` measured:
 
   iteration   time between consecutive ``batch_end`` callbacks (median and mean)
@@ -28,9 +28,9 @@ from unittest import mock
 
 import mxnet as mx
 
-from experiments.fcis.bench import common
-from experiments.fcis.bench.data import BenchData
-from experiments.fcis.bench.timing import format_table
+from experiments.fcis.tools.bench import common
+from experiments.fcis.tools.bench.data import BenchData
+from experiments.fcis.tools.bench.timing import format_table
 from fcis.core import metric as fcis_metric
 from fcis.core import module as fcis_module
 from fcis.core import shape_cache

@@ -6,7 +6,7 @@ Accepted files:
   ({'blobs': {...}} or the plain dict), or a torchvision state dict exported as arrays;
 * a NumPy ``.npz`` archive of named arrays;
 * a ``torch.save`` file (zip or legacy format) of a state dict, read by
-  ``fcis.core.convert_torch`` without PyTorch.
+  ``fcis.convert.torch_reader`` without PyTorch.
 
 Pickles are read by an unpickler that only builds NumPy arrays, dicts and lists (any other
 class is refused by name), so a hostile file cannot run code.
@@ -16,8 +16,8 @@ import zipfile
 
 import numpy as np
 
-from fcis.core import convert_torch
-from fcis.core.convert_pickle import EXPORT_HINT, ConvertError, load_pickle
+from fcis.convert import torch_reader
+from fcis.convert.pickle_reader import EXPORT_HINT, ConvertError, load_pickle
 
 
 def _unwrap(obj, path):
@@ -57,9 +57,9 @@ def read_source(path):
             if names and all(n.endswith('.npy') for n in names):
                 with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                     return _as_arrays({k: npz[k] for k in npz.files}, path)
-            obj = convert_torch.load_zip(archive, path)
-    elif convert_torch.is_legacy(data):
-        obj = convert_torch.load_legacy(data, path)
+            obj = torch_reader.load_zip(archive, path)
+    elif torch_reader.is_legacy(data):
+        obj = torch_reader.load_legacy(data, path)
     else:
         try:
             obj = load_pickle(data)

@@ -8,12 +8,12 @@ import pytest
 
 from fcis.config import load_config
 from fcis.config.symbol_args import network_args
-from fcis.core import convert_names as names
+from fcis.convert import names
 from fcis.symbols.args import TrunkArgs
 from fcis.symbols.resnet_v1 import resnet_v1_trunk
 
 UNITS_101 = (3, 4, 23, 3)
-CFG = os.path.join(os.path.dirname(__file__), '..', '..', 'experiments', 'fcis', 'cfgs',
+CFG = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'experiments', 'fcis', 'cfgs',
                    'resnet_v1_101_voc_sds_fcis_end2end.yaml')
 
 

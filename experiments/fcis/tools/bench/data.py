@@ -14,7 +14,7 @@ import tempfile
 import cv2
 import numpy as np
 
-from experiments.fcis.bench.common import ROOT
+from experiments.fcis.tools.bench.common import ROOT
 from fcis.train_end2end import train_roidb
 from lib.dataset.roidb import append_flipped, encode_mask, make_entry, mask_extent
 

@@ -13,9 +13,9 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from fcis.core.convert_pickle import ConvertError
-from fcis.core.convert_readers import read_source
-from fcis.core.convert_torch import LEGACY_MAGIC
+from fcis.convert.pickle_reader import ConvertError
+from fcis.convert.readers import read_source
+from fcis.convert.torch_reader import LEGACY_MAGIC
 
 RNG = np.random.default_rng(5)
 STATE = OrderedDict([

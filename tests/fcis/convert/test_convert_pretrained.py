@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from fcis.core.convert_pickle import ConvertError
-from fcis.core.convert_pretrained import convert
+from fcis.convert.pickle_reader import ConvertError
+from fcis.convert.pretrained import convert
 from fcis.core.params import load_params
 from fcis.symbols import FCISArgs, TrunkArgs, get_test_symbol
 
-TOOL = os.path.join(os.path.dirname(__file__), '..', '..', 'experiments', 'fcis',
+TOOL = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'experiments', 'fcis',
                     'convert_pretrained.py')
 UNITS_101 = (3, 4, 23, 3)
 EPS = 1e-5

@@ -10,8 +10,8 @@ import argparse
 import json
 import os
 
-from experiments.fcis.bench import common, inference, loader, train
-from experiments.fcis.bench.timing import format_table
+from experiments.fcis.tools.bench import common, inference, loader, train
+from experiments.fcis.tools.bench.timing import format_table
 
 GOALS = {
     'inference_non_conv_share_max': 0.10,

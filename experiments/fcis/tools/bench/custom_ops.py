@@ -8,7 +8,7 @@ deltas N(0, 0.2)), 300 proposals of 16..400 pixels, 8 ground-truth instances wit
 import mxnet as mx
 import numpy as np
 
-from experiments.fcis.bench.timing import median_seconds
+from experiments.fcis.tools.bench.timing import median_seconds
 
 ANCHOR_SCALES, ANCHOR_RATIOS = (4, 8, 16, 32), (0.5, 1, 2)
 IMAGE = (600, 1000)

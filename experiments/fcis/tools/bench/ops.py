@@ -5,7 +5,7 @@ maps of a 600x1000 image at stride 16; 300 random ROIs; spatial_scale 1/16, outp
 pooled_size 21, group_size 7) against ``mx.nd.contrib.PSROIPooling``; ChannelOperator at
 the FCIS size (600 ROIs x 162 x 21 x 21, 81 groups) against compositions of built-in ops;
 the Python CustomOps (proposal, proposal target, OHEM, box parser) at COCO sizes
-(experiments/fcis/bench/custom_ops.py). Forward and backward (the op's backward through
+(experiments/fcis/tools/bench/custom_ops.py). Forward and backward (the op's backward through
 autograd) are timed as the median of ``--runs`` runs after a warm-up. Prints a table, then
 one JSON line with the numbers.
 Exits with 1 if our PSROIPooling output or gradient is not identical to contrib's.
@@ -17,8 +17,8 @@ import os
 import mxnet as mx
 import numpy as np
 
-from experiments.fcis.bench.custom_ops import bench_custom_ops
-from experiments.fcis.bench.timing import format_table, median_seconds
+from experiments.fcis.tools.bench.custom_ops import bench_custom_ops
+from experiments.fcis.tools.bench.timing import format_table, median_seconds
 from lib.ops import load_ops
 
 PSROI_ATTRS = dict(spatial_scale=1.0 / 16, output_dim=162, pooled_size=21, group_size=7)
