@@ -16,8 +16,9 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..',
 import lib  # noqa: E402,F401  (sets OMP_NUM_THREADS before MXNet loads)
 from fcis.convert.pickle_reader import ConvertError  # noqa: E402
 from fcis.convert.pretrained import (DEFAULT_PIXEL_MEANS, INPUT_ORDERS,  # noqa: E402
-                                     SOURCE_INPUT, convert, keeps_bn_stats, save_params)
+                                     SOURCE_INPUT, convert, keeps_bn_stats)
 from fcis.convert.readers import read_source  # noqa: E402
+from lib.utils.checkpoint import save_params  # noqa: E402
 
 # what the FCIS config must say to use the converted file with the layout it was trained in
 CONFIG_HINT = {

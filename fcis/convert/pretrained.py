@@ -2,7 +2,8 @@
 of the public ``resnet_v1_101-0000.params``, ``arg:``/``aux:`` prefixes).
 
     args, auxs, ignored = convert(read_source('R-101.pkl'), 'detectron', depth=101)
-    save_params('model/pretrained_model/resnet_v1_101-0000.params', args, auxs)
+    lib.utils.checkpoint.save_params('model/pretrained_model/resnet_v1_101-0000.params',
+                                     args, auxs)
 
 Per layer (``fcis.convert.names``) the conv weight is copied and the BatchNorm becomes
 our frozen BN y = (x - mean) / sqrt(var + eps) * gamma + beta (eps 1e-5):
@@ -168,9 +169,3 @@ def convert(arrays, source, depth=101, input_order='rgb', pixel_means=DEFAULT_PI
         auxs.update({target['moving_mean']: mean, target['moving_var']: var})
     return args, auxs, ignored
 
-
-def save_params(path, args, auxs):
-    """Write an MXNet .params file: 'arg:<name>' and 'aux:<name>' float32 NDArrays."""
-    saved = {'arg:' + n: mx.nd.array(v, dtype=np.float32) for n, v in args.items()}
-    saved.update({'aux:' + n: mx.nd.array(v, dtype=np.float32) for n, v in auxs.items()})
-    mx.nd.save(path, saved)

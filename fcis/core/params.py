@@ -28,7 +28,7 @@ import numpy as np
 
 from fcis.symbols.heads import NEW_LAYERS
 from fcis.symbols.names import TEST_DATA_NAMES, TRAIN_DATA_NAMES, TRAIN_LABEL_NAMES
-from lib.utils.checkpoint import mxnet_reason
+from lib.utils.checkpoint import read_params
 
 INPUT_NAMES = frozenset(TRAIN_DATA_NAMES + TRAIN_LABEL_NAMES + TEST_DATA_NAMES)
 NEW_LAYER_STD = 0.01
@@ -95,31 +95,6 @@ def initial_value(name, shape, initializer=None):
     arr = mx.nd.zeros(shape)
     (initializer or FCISInitializer())(mx.init.InitDesc(name), arr)
     return arr
-
-
-def read_params_file(path):
-    """Load an MXNet .params file -> (arg dict, aux dict, unprefixed dict) of NDArrays."""
-    if not os.path.isfile(path):
-        raise ParamsError("pretrained parameters not found: %s (see %s for the file to put "
-                          "there, e.g. model/pretrained_model/resnet_v1_101-0000.params)"
-                          % (path, README))
-    try:
-        saved = mx.nd.load(path)
-    except mx.base.MXNetError as err:
-        raise ParamsError("%s is not an MXNet .params file: %s" % (path, mxnet_reason(err)))
-    if not isinstance(saved, dict):
-        raise ParamsError("%s holds an unnamed NDArray list; an MXNet .params file maps "
-                          "'arg:<name>' / 'aux:<name>' to arrays" % path)
-    args, auxs, plain = {}, {}, {}
-    for key, value in saved.items():
-        kind, _, name = key.partition(':')
-        if kind == 'arg' and name:
-            args[name] = value
-        elif kind == 'aux' and name:
-            auxs[name] = value
-        else:
-            plain[key] = value
-    return args, auxs, plain
 
 
 def _parameter_graph(sym):
@@ -191,7 +166,8 @@ def load_params(sym, input_shapes, prefix='', epoch=0, logger=None, initializer=
     prefix '' trains from scratch (everything initialized). Returns (arg_params,
     aux_params) dicts of NDArrays covering every parameter and aux state of ``sym``.
     Raises ParamsError for a missing file, a shape mismatch or a trunk parameter absent
-    from the file; logs a warning for names in the file the symbol does not use.
+    from the file, CheckpointError (lib.utils.checkpoint) for an unreadable file; logs a
+    warning for names in the file the symbol does not use.
     """
     logger = logger or logging.getLogger(__name__)
     arg_shapes, aux_shapes = param_shapes(sym, input_shapes)
@@ -199,7 +175,11 @@ def load_params(sym, input_shapes, prefix='', epoch=0, logger=None, initializer=
         return _fill(arg_shapes, {}, initializer), _fill(aux_shapes, {}, initializer)
 
     path = params_path(prefix, epoch)
-    saved_args, saved_auxs, plain = read_params_file(path)
+    if not os.path.isfile(path):
+        raise ParamsError("pretrained parameters not found: %s (see %s for the file to put "
+                          "there, e.g. model/pretrained_model/resnet_v1_101-0000.params)"
+                          % (path, README))
+    saved_args, saved_auxs, plain = read_params(path)
     for name, value in plain.items():  # files without 'arg:'/'aux:' prefixes
         (saved_auxs if name in aux_shapes else saved_args)[name] = value
     _check_shapes(path, arg_shapes, saved_args)

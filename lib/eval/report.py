@@ -16,6 +16,7 @@ import math
 import numbers
 import os
 
+from ..utils.table import format_table
 from .results import write_json_atomic
 
 METRICS_FILENAME = 'metrics.json'
@@ -38,17 +39,6 @@ def format_value(value, key=''):
     if isinstance(value, numbers.Real):
         return '%.1f' % (100.0 * value) if value >= 0 else '%g' % value
     return str(value)
-
-
-def format_table(header, rows):
-    """Plain-text table: a header row, a rule, then rows; columns padded to their width."""
-    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[k]) for row in cells) for k in range(len(header))]
-    lines = ['  '.join(cell.rjust(width) if k else cell.ljust(width)
-                       for k, (cell, width) in enumerate(zip(row, widths)))
-             for row in cells]
-    lines.insert(1, '-' * len(lines[0]))
-    return '\n'.join(lines)
 
 
 def format_section(name, section):

@@ -13,6 +13,9 @@ killed process leaves either the old file or the new one. A checkpoint is comple
 when its manifest exists; an epoch without a manifest (interrupted write) is ignored by
 :func:`find_last_checkpoint`. A manifest whose files are missing or differ from the recorded
 size/hash is corruption and raises :class:`CheckpointError` naming the file.
+
+Any single .params file (a checkpoint's, a pretrained or converted model) is written by
+:func:`save_params` and read by :func:`read_params` / :func:`load_params`.
 """
 import hashlib
 import json
@@ -20,13 +23,15 @@ import os
 import re
 
 import mxnet as mx
+import numpy as np
 
 MANIFEST_SUFFIX = '.manifest.json'
 FORMAT_VERSION = 1
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, incomplete or corrupt; the message names the file."""
+    """A checkpoint or .params file is missing, incomplete or corrupt; the message names the
+    file."""
 
 
 def checkpoint_paths(directory, prefix, epoch):
@@ -77,10 +82,19 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
+def _cpu_ndarray(value):
+    """An NDArray on the CPU of an NDArray or a NumPy array (which keeps its dtype)."""
+    if isinstance(value, mx.nd.NDArray):
+        return value.as_in_context(mx.cpu())
+    value = np.asarray(value)
+    return mx.nd.array(value, ctx=mx.cpu(), dtype=value.dtype)
+
+
 def save_params(path, arg_params, aux_params):
-    """Write {name: NDArray} dicts as one MXNet .params file, atomically."""
-    merged = {'arg:%s' % k: v.as_in_context(mx.cpu()) for k, v in arg_params.items()}
-    merged.update({'aux:%s' % k: v.as_in_context(mx.cpu()) for k, v in aux_params.items()})
+    """Write {name: NDArray or NumPy array} dicts as one MXNet .params file (keys
+    'arg:<name>' / 'aux:<name>'), atomically. Returns ``path``."""
+    merged = {'arg:%s' % k: _cpu_ndarray(v) for k, v in arg_params.items()}
+    merged.update({'aux:%s' % k: _cpu_ndarray(v) for k, v in aux_params.items()})
     return atomic_write(path, lambda tmp: mx.nd.save(tmp, merged))
 
 
@@ -92,28 +106,39 @@ def mxnet_reason(err):
     return reason[len('MXNetError: '):] if reason.startswith('MXNetError: ') else reason
 
 
-def load_params(path):
-    """Read a .params file -> (arg_params, aux_params); CheckpointError naming it if unreadable."""
+def read_params(path):
+    """Read an MXNet .params file -> (arg_params, aux_params, unprefixed), {name: NDArray}
+    dicts: keys 'arg:<name>' / 'aux:<name>' by name, any other key as it is (files saved
+    without the prefixes). CheckpointError naming the file if missing, unreadable or unnamed."""
     if not os.path.isfile(path):
         raise CheckpointError("parameter file not found: %s" % path)
     try:
         saved = mx.nd.load(path)
     except mx.base.MXNetError as err:
-        raise CheckpointError("cannot read parameter file %s (corrupt or truncated; delete it "
-                              "and its manifest to fall back to an earlier epoch): %s"
-                              % (path, mxnet_reason(err)))
+        raise CheckpointError("cannot read parameter file %s (corrupt or truncated, or not an "
+                              "MXNet .params file): %s" % (path, mxnet_reason(err)))
     if not isinstance(saved, dict):
-        raise CheckpointError("parameter file %s holds no names (not a checkpoint)" % path)
-    arg_params, aux_params = {}, {}
+        raise CheckpointError("parameter file %s holds an unnamed NDArray list; an MXNet "
+                              ".params file maps 'arg:<name>' / 'aux:<name>' to arrays" % path)
+    arg_params, aux_params, unprefixed = {}, {}, {}
     for key, value in saved.items():
         kind, _, name = key.partition(':')
-        if kind == 'arg':
+        if kind == 'arg' and name:
             arg_params[name] = value
-        elif kind == 'aux':
+        elif kind == 'aux' and name:
             aux_params[name] = value
         else:
-            raise CheckpointError("parameter file %s has key %r without 'arg:'/'aux:'"
-                                  % (path, key))
+            unprefixed[key] = value
+    return arg_params, aux_params, unprefixed
+
+
+def load_params(path):
+    """Read a .params file whose every key is 'arg:<name>' / 'aux:<name>' -> (arg_params,
+    aux_params); CheckpointError naming it if unreadable or a key lacks the prefix."""
+    arg_params, aux_params, unprefixed = read_params(path)
+    if unprefixed:
+        raise CheckpointError("parameter file %s has key %r without 'arg:'/'aux:'"
+                              % (path, sorted(unprefixed)[0]))
     return arg_params, aux_params
 
 

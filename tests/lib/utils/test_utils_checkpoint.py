@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from lib.utils.checkpoint import (CheckpointError, checkpoint_paths, find_last_checkpoint,
-                                  load_checkpoint, load_params, read_manifest, save_checkpoint)
+                                  load_checkpoint, load_params, read_manifest, read_params,
+                                  save_checkpoint, save_params)
 
 
 def params(seed):
@@ -97,3 +98,44 @@ def test_rewriting_an_epoch_keeps_it_consistent(tmp_path):
     arg, _, states, _ = load_checkpoint(d, 'e2e', 1)
     assert states is None
     np.testing.assert_array_equal(arg['conv_bias'].asnumpy(), params(5)[0]['conv_bias'].asnumpy())
+
+
+def test_save_params_writes_numpy_arrays_with_their_dtype(tmp_path):
+    path = str(tmp_path / 'converted-0000.params')
+    weight = np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5
+    mean = np.array([1.5, -2.0, 0.25], np.float16)
+    assert save_params(path, {'conv_weight': weight}, {'bn_moving_mean': mean}) == path
+    raw = mx.nd.load(path)                             # MXNet's own loader
+    assert sorted(raw) == ['arg:conv_weight', 'aux:bn_moving_mean']
+    assert raw['arg:conv_weight'].dtype == np.float32
+    assert raw['aux:bn_moving_mean'].dtype == np.float16
+    np.testing.assert_array_equal(raw['arg:conv_weight'].asnumpy(), weight)
+    np.testing.assert_array_equal(raw['aux:bn_moving_mean'].asnumpy(), mean)
+    assert not [n for n in os.listdir(tmp_path) if n.endswith('.tmp')]
+
+
+def test_read_params_splits_prefixed_and_plain_keys(tmp_path):
+    path = str(tmp_path / 'mixed.params')
+    mx.nd.save(path, {'arg:w': mx.nd.array([1, 2]), 'aux:m': mx.nd.array([3]),
+                      'plain_w': mx.nd.array([4]), 'arg:': mx.nd.array([5])})
+    args, auxs, unprefixed = read_params(path)
+    assert sorted(args) == ['w'] and sorted(auxs) == ['m']
+    assert sorted(unprefixed) == ['arg:', 'plain_w']
+    np.testing.assert_array_equal(args['w'].asnumpy(), [1, 2])
+    np.testing.assert_array_equal(unprefixed['plain_w'].asnumpy(), [4])
+    with pytest.raises(CheckpointError, match="has key 'arg:' without"):
+        load_params(path)                              # the strict reader refuses plain keys
+
+
+def test_read_params_names_unreadable_and_unnamed_files(tmp_path):
+    missing = str(tmp_path / 'none.params')
+    with pytest.raises(CheckpointError, match='parameter file not found: %s' % missing):
+        read_params(missing)
+    garbage = tmp_path / 'garbage.params'
+    garbage.write_bytes(b'not a params file' * 10)
+    with pytest.raises(CheckpointError, match='cannot read parameter file %s' % garbage):
+        read_params(str(garbage))
+    unnamed = str(tmp_path / 'list.params')
+    mx.nd.save(unnamed, [mx.nd.ones((2,))])
+    with pytest.raises(CheckpointError, match='unnamed NDArray list'):
+        read_params(unnamed)

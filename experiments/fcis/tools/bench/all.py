@@ -11,7 +11,7 @@ import json
 import os
 
 from experiments.fcis.tools.bench import common, inference, loader, train
-from experiments.fcis.tools.bench.timing import format_table
+from lib.utils.table import format_table
 
 GOALS = {
     'inference_non_conv_share_max': 0.10,

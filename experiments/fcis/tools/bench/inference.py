@@ -31,12 +31,13 @@ import mxnet as mx
 import numpy as np
 
 from experiments.fcis.tools.bench import common
-from experiments.fcis.tools.bench.timing import format_table, interleaved_medians
+from experiments.fcis.tools.bench.timing import interleaved_medians
 from fcis.config.symbol_args import network_args
 from fcis.core.tester import ImageFrame, InferenceModule, image_detections
 from fcis.symbols import fcis_test, heads, ops
 from fcis.symbols.heads import NEW_LAYERS
 from lib.masks.voting import crops_to_rles, mask_nms, mask_voting
+from lib.utils.table import format_table
 
 HEAD_OUTPUTS = ('rpn_cls_score', 'rpn_bbox_pred', 'fcis_cls_seg', 'fcis_bbox')
 

@@ -18,9 +18,9 @@ import mxnet as mx
 
 from experiments.fcis.tools.bench import common
 from experiments.fcis.tools.bench.data import BenchData
-from experiments.fcis.tools.bench.timing import format_table
 from fcis.core import loader as loader_module
 from fcis.train_end2end import make_train_loader
+from lib.utils.table import format_table
 
 
 def loader_throughput(loader, batches):

@@ -18,8 +18,9 @@ import mxnet as mx
 import numpy as np
 
 from experiments.fcis.tools.bench.custom_ops import bench_custom_ops
-from experiments.fcis.tools.bench.timing import format_table, median_seconds
+from experiments.fcis.tools.bench.timing import median_seconds
 from lib.ops import load_ops
+from lib.utils.table import format_table
 
 PSROI_ATTRS = dict(spatial_scale=1.0 / 16, output_dim=162, pooled_size=21, group_size=7)
 CLASSES = 81

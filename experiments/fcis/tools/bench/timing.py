@@ -32,14 +32,3 @@ def interleaved_medians(fns, runs=5, warmup=1):
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
 
-
-def format_table(header, rows):
-    """Left-aligned first column, right-aligned others; returns one string."""
-    cells = [header] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = []
-    for row in cells:
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(row, widths))))
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)

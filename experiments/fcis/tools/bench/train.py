@@ -30,7 +30,6 @@ import mxnet as mx
 
 from experiments.fcis.tools.bench import common
 from experiments.fcis.tools.bench.data import BenchData
-from experiments.fcis.tools.bench.timing import format_table
 from fcis.core import metric as fcis_metric
 from fcis.core import module as fcis_module
 from fcis.core import shape_cache
@@ -40,6 +39,7 @@ from fcis.core.schedule import scheduler_from_config
 from fcis.operators import box_annotator_ohem, proposal, proposal_target
 from fcis.symbols import TRAIN_OUTPUT_NAMES
 from fcis.train_end2end import make_train_loader
+from lib.utils.table import format_table
 
 CUSTOM_OPS = {
     'proposal': proposal.ProposalOperator,
