@@ -11,6 +11,8 @@ naming the file; a NaN/inf loss raises NonFiniteLossError naming the batch and t
 (the launcher prints either as one ``error:`` line).
 """
 import os
+from dataclasses import dataclass, replace
+from typing import Any, Dict, Optional
 
 import mxnet as mx
 
@@ -21,6 +23,7 @@ from fcis.core.callback import NonFiniteLossError, TrainingMonitor
 from fcis.core.checkpoint import load_training_state
 from fcis.core.dist import exit_on_error, rank0_first, worker_log_name
 from fcis.core.dist import setup as setup_distributed
+from fcis.core.fit_args import BindArgs, CheckpointArgs, EpochArgs, FitArgs, OptimArgs
 from fcis.core.loader import TrainLoader
 from fcis.core.minibatch import symbol_feat_shape_fn
 from fcis.core.module import fit, reseed
@@ -55,21 +58,64 @@ def make_train_loader(cfg, symbol, ctx, roidb, shard=(0, 1)):
                        aspect_grouping=t.ASPECT_GROUPING, seed=cfg.seed, shard=shard)
 
 
+@dataclass(frozen=True)
+class TrainStart:
+    """Where a run starts: the initial arg/aux parameters ({name: NDArray}), the 0-based
+    begin_epoch, and for a resumed run its optimizer states file and update count (None: a
+    fresh optimizer, begin_epoch * epoch_size updates)."""
+    arg_params: Dict[str, Any]
+    aux_params: Dict[str, Any]
+    begin_epoch: int = 0
+    optimizer_states: Optional[str] = None
+    begin_num_update: Optional[int] = None
+
+
 def initial_params(cfg, symbol, train_iter, output_dir, logger):
-    """(arg_params, aux_params, begin_epoch, optimizer states path, num_update) to start from.
+    """The TrainStart of the run.
 
     TRAIN.RESUME: the last complete checkpoint in ``output_dir``; otherwise the pretrained
-    file of network.pretrained (trunk) with new layers initialized, or all initialized.
+    file of network.pretrained (trunk) with new layers initialized, or all initialized,
+    from TRAIN.begin_epoch.
     """
     if cfg.TRAIN.RESUME:
         state = load_training_state(output_dir, cfg.TRAIN.model_prefix)
         logger.info('resuming from epoch %d (%d updates done)', state.epoch, state.num_update)
-        return state.arg_params, state.aux_params, state.epoch, state.states_path, state.num_update
+        return TrainStart(state.arg_params, state.aux_params, state.epoch, state.states_path,
+                          state.num_update)
     shapes = dict(train_iter.provide_data + train_iter.provide_label)
     arg_params, aux_params = load_params(symbol, shapes, cfg.network.pretrained,
                                          cfg.network.pretrained_epoch, logger,
                                          FCISInitializer(cfg.network.MSRA_INIT_LAYERS))
-    return arg_params, aux_params, cfg.TRAIN.begin_epoch, None, None
+    return TrainStart(arg_params, aux_params, cfg.TRAIN.begin_epoch)
+
+
+def fit_args_from_config(cfg, symbol, train_iter, start):
+    """FitArgs of the config for training ``symbol`` on ``train_iter`` from ``start``.
+
+    train_iter: its num_batches is the epoch size (updates per epoch) and its max_shapes()
+    the shapes the Module is bound to. FCISSGD with TRAIN.lr, its schedule
+    (TRAIN.lr_step, lr_factor, warmup*), TRAIN.momentum, wd, WD_GAMMA and clip_gradient;
+    epochs start.begin_epoch to TRAIN.end_epoch seeded by cfg.seed; network.FIXED_PARAMS
+    not trained; kvstore default.kvstore; no checkpoint folder (CheckpointArgs.directory
+    None), prefix TRAIN.model_prefix, start's optimizer states restored.
+    """
+    t = cfg.TRAIN
+    epoch_size = int(train_iter.num_batches)
+    max_data, max_label = train_iter.max_shapes()
+    fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS,
+                              cfg.network.FIXED_PARAMS_MATCH_SUFFIX)
+    return FitArgs(
+        optim=OptimArgs(lr=float(t.lr), lr_scheduler=scheduler_from_config(t, epoch_size),
+                        momentum=float(t.momentum), wd=float(t.wd), wd_gamma=bool(t.WD_GAMMA),
+                        clip_gradient=float(t.clip_gradient), rescale_grad=1.0),
+        epochs=EpochArgs(begin_epoch=int(start.begin_epoch), end_epoch=int(t.end_epoch),
+                         epoch_size=epoch_size, begin_num_update=start.begin_num_update,
+                         seed=int(cfg.seed)),
+        checkpoint=CheckpointArgs(directory=None, prefix=str(t.model_prefix),
+                                  optimizer_states=start.optimizer_states),
+        bind=BindArgs(fixed_param_names=tuple(fixed), max_data_shapes=tuple(max_data),
+                      max_label_shapes=tuple(max_label)),
+        kvstore=cfg.default.kvstore).check()
 
 
 def train_net(cfg, logger=None):
@@ -100,33 +146,24 @@ def _train_net(cfg, dist, output_dir, logger):
 
     symbol = get_train_symbol(network_args(cfg, is_train=True))
     train_iter = make_train_loader(cfg, symbol, ctx, roidb, shard=(dist.rank, dist.num_workers))
-    arg_params, aux_params, begin_epoch, states, num_update = initial_params(
-        cfg, symbol, train_iter, output_dir, logger)
+    start = initial_params(cfg, symbol, train_iter, output_dir, logger)
     epoch_size = train_iter.num_batches  # updates per epoch: batches of len(ctx) * workers images
     logger.info('worker %d of %d, %d device(s) each: %d updates per epoch', dist.rank,
                 dist.num_workers, len(ctx), epoch_size)
-    if begin_epoch >= cfg.TRAIN.end_epoch:
+    if start.begin_epoch >= cfg.TRAIN.end_epoch:
         logger.info('already trained to epoch %d (TRAIN.end_epoch=%d): nothing to do',
-                    begin_epoch, cfg.TRAIN.end_epoch)
+                    start.begin_epoch, cfg.TRAIN.end_epoch)
         return output_dir
-    fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS,
-                              cfg.network.FIXED_PARAMS_MATCH_SUFFIX)
+    args = fit_args_from_config(cfg, symbol, train_iter, start)
+    args = replace(args, kvstore=dist.kvstore, checkpoint=replace(
+        args.checkpoint, directory=output_dir if dist.rank == 0 else None))
     monitor = TrainingMonitor(logger, output_dir, cfg.default.frequent,
-                              train_iter.batch_size * dist.num_workers, epoch_size, begin_epoch,
-                              cfg.TRAIN.end_epoch) if dist.rank == 0 else None
-    max_data, max_label = train_iter.max_shapes()
+                              train_iter.batch_size * dist.num_workers, epoch_size,
+                              start.begin_epoch, cfg.TRAIN.end_epoch) if dist.rank == 0 else None
     try:
-        fit(symbol, train_iter, ctx, arg_params, aux_params, fixed_param_names=fixed,
-            initializer=None, lr=cfg.TRAIN.lr,
-            lr_scheduler=scheduler_from_config(cfg.TRAIN, epoch_size),
-            momentum=cfg.TRAIN.momentum, wd=cfg.TRAIN.wd, wd_gamma=cfg.TRAIN.WD_GAMMA,
-            clip_gradient=cfg.TRAIN.clip_gradient, rescale_grad=1.0, begin_epoch=begin_epoch,
-            end_epoch=cfg.TRAIN.end_epoch, epoch_size=epoch_size,
+        fit(symbol, train_iter, ctx, start.arg_params, start.aux_params, args=args,
             eval_metric=fcis_metric.get_metrics(TRAIN_OUTPUT_NAMES),
-            callbacks=[monitor] if monitor else [],
-            checkpoint_dir=output_dir if dist.rank == 0 else None, prefix=cfg.TRAIN.model_prefix,
-            kvstore=dist.kvstore, optimizer_states=states, begin_num_update=num_update,
-            seed=cfg.seed, max_data_shapes=max_data, max_label_shapes=max_label, logger=logger)
+            callbacks=[monitor] if monitor else [], logger=logger)
     except NonFiniteLossError as err:
         logger.error('%s', err)   # into train.log too; the launcher prints it as one line
         raise
@@ -145,4 +182,5 @@ def train_roidb(cfg, logger=None):
     return filter_roidb(roidb)
 
 
-__all__ = ['train_net', 'make_train_loader', 'initial_params', 'train_roidb', 'mx']
+__all__ = ['train_net', 'make_train_loader', 'initial_params', 'fit_args_from_config',
+           'TrainStart', 'train_roidb', 'mx']

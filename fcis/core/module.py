@@ -1,10 +1,10 @@
 """Training loop of FCIS on MXNet's symbolic Module API, with variable input shapes.
 
 Every batch may have its own input shapes (image size, number of GT instances). One base
-``mx.mod.Module`` is bound once (to ``max_data_shapes`` if given, else to the first batch);
-each other shape key gets a Module bound once and kept (``shape_cache.ShapeModules``) that
-shares the base's parameter, gradient and auxiliary arrays, memory pool and optimizer, so
-parameters and momentum are shared by all shapes and no batch pays for a rebind.
+``mx.mod.Module`` is bound once (to ``BindArgs.max_data_shapes`` if given, else to the first
+batch); each other shape key gets a Module bound once and kept (``shape_cache.ShapeModules``)
+that shares the base's parameter, gradient and auxiliary arrays, memory pool and optimizer,
+so parameters and momentum are shared by all shapes and no batch pays for a rebind.
 
 Optimizer (``FCISSGD``, registered as 'fcissgd'): SGD with momentum; weight decay on the
 parameters named ``*_weight`` and ``*_gamma`` (MXNet's stock rule; ``decay_gamma=False``
@@ -19,12 +19,15 @@ Determinism and resuming: each epoch starts by reseeding Python ``random``, NumP
 from (seed, epoch) and then resets the iterator (``train_iter.set_epoch(epoch)`` if it has
 one, else ``train_iter.reset()``), so all randomness of an epoch depends only on (seed,
 epoch). A checkpoint is written after every epoch (parameters, optimizer states, update
-count); resuming from it with ``begin_epoch``, ``optimizer_states`` and
-``begin_num_update`` continues exactly like an uninterrupted run.
+count); resuming from it with ``EpochArgs.begin_epoch``, ``EpochArgs.begin_num_update`` and
+``CheckpointArgs.optimizer_states`` (fcis.core.fit_args) continues exactly like an
+uninterrupted run.
 """
 import logging
 import os
 import random
+from dataclasses import dataclass
+from typing import Any, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -32,6 +35,7 @@ import numpy as np
 from .callback import BatchInfo, NonFiniteLossError, check_finite
 from .checkpoint import restore_optimizer_states, save_training_checkpoint
 from .dist import is_distributed
+from .fit_args import BindArgs, FitArgs
 from .shape_cache import ShapeModules
 
 
@@ -98,97 +102,89 @@ def _check_params(symbol, data_names, label_names, arg_params, aux_params):
                          "or give an initializer" % missing[:10])
 
 
-def bind_module(symbol, train_iter, contexts, fixed_param_names=(), max_data_shapes=None,
-                max_label_shapes=None, logger=None):
+def bind_module(symbol, train_iter, contexts, bind=BindArgs(), logger=None):
     """Create and bind the training Module (to the max shapes if given, else the first batch)."""
     data_names = [d.name for d in train_iter.provide_data]
     label_names = [d.name for d in train_iter.provide_label]
     module = mx.mod.Module(symbol, data_names=data_names, label_names=label_names,
                            context=contexts, logger=logger or logging,
-                           fixed_param_names=list(fixed_param_names))
-    module.bind(data_shapes=max_data_shapes or train_iter.provide_data,
-                label_shapes=max_label_shapes or train_iter.provide_label, for_training=True)
+                           fixed_param_names=list(bind.fixed_param_names))
+    module.bind(data_shapes=bind.max_data_shapes or train_iter.provide_data,
+                label_shapes=bind.max_label_shapes or train_iter.provide_label, for_training=True)
     return module
 
 
-def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, fixed_param_names=(),
-        initializer=None, lr=0.0005, lr_scheduler=None, momentum=0.9, wd=0.0005, wd_gamma=True,
-        clip_gradient=0.0, rescale_grad=1.0, begin_epoch=0, end_epoch=1, epoch_size=None,
-        eval_metric=None, callbacks=(), checkpoint_dir=None, prefix='e2e', kvstore='device',
-        optimizer_states=None, begin_num_update=None, seed=3, max_data_shapes=None,
-        max_label_shapes=None, logger=None):
-    """Train ``symbol`` on ``train_iter`` for epochs [begin_epoch, end_epoch); returns the Module.
+def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, args=FitArgs(),
+        initializer=None, eval_metric=None, callbacks=(), logger=None):
+    """Train ``symbol`` on ``train_iter`` for the epochs of ``args``; returns the Module.
 
     Args:
         symbol: training symbol (its outputs feed ``eval_metric``).
         train_iter: mx.io.DataIter; batches may change shapes (DataBatch.provide_data/label).
             Optional methods: ``set_epoch(epoch)`` (else ``reset()`` is called at each epoch
-            start), ``len()`` or ``num_batches`` (else give ``epoch_size``).
+            start), ``len()`` or ``num_batches`` (else give ``args.epochs.epoch_size``).
         contexts: list of mx.Context (data parallel, batch split along axis 0).
         arg_params, aux_params: {name: NDArray} initial values (pretrained or checkpoint).
-        fixed_param_names: parameters not trained (grad_req 'null'); see
-            fcis.core.params.fixed_param_names.
+        args: FitArgs (fcis.core.fit_args): optimizer, epochs, checkpoints, binding, kvstore
+            (dist: see :func:`init_optimizer`); checked first (ValueError naming the argument).
         initializer: mx.init.Initializer for parameters missing from arg/aux_params (None:
             every parameter must be given).
-        lr: base learning rate. lr_scheduler: mx.lr_scheduler.LRScheduler called with the
-            absolute update count (e.g. schedule.WarmupMultiFactorScheduler), or None.
-        momentum, wd, clip_gradient (0 = off), rescale_grad: SGD settings; wd_gamma: decay
-            ``*_gamma`` as well as ``*_weight`` (FCISSGD's decay_gamma).
-        begin_epoch, end_epoch: 0-based epoch range; the checkpoint after epoch e is e + 1.
-        epoch_size: batches per epoch (default len(train_iter) / train_iter.num_batches).
         eval_metric: mx.metric.EvalMetric (e.g. metric.get_metrics(...)); checked for NaN/inf
             after every batch (callback.NonFiniteLossError, before the update). An operator
             failing while some parameters are NaN/inf (a diverged update; e.g. the proposal
             NMS refuses NaN boxes) is reported the same way, naming those parameters.
         callbacks: objects with optional epoch_begin(epoch), batch_end(info), epoch_end(info)
             (callback.TrainingMonitor).
-        checkpoint_dir, prefix: where checkpoints go (None: no checkpoints).
-        kvstore: 'device', 'local', 'dist_sync', ... or an mx.kv.KVStore (fcis.core.dist.setup)
-            (single device, not dist: no kvstore). Dist: see :func:`init_optimizer`.
-        optimizer_states: path of a saved optimizer states file to restore (resume).
-        begin_num_update: updates done before begin_epoch (default begin_epoch*epoch_size).
-        seed: run seed; epoch e reseeds all generators from (seed, e).
-        max_data_shapes, max_label_shapes: [(name, shape)] to bind once to the largest
-            shapes so the modules of other shapes reuse its memory (None: bind to the first batch).
         logger: logging.Logger (default: the root logger).
     """
+    args.check()
     logger = logger or logging.getLogger()
     arg_params, aux_params = dict(arg_params or {}), dict(aux_params or {})
-    epoch_size = _epoch_size(train_iter, epoch_size)
-    num_update = begin_epoch * epoch_size if begin_num_update is None else int(begin_num_update)
-    module = bind_module(symbol, train_iter, contexts, fixed_param_names, max_data_shapes,
-                         max_label_shapes, logger)
+    epochs = args.epochs
+    epoch_size = _epoch_size(train_iter, epochs.epoch_size)
+    num_update = (epochs.begin_epoch * epoch_size if epochs.begin_num_update is None
+                  else int(epochs.begin_num_update))
+    module = bind_module(symbol, train_iter, contexts, args.bind, logger)
     if initializer is None:
         _check_params(symbol, module.data_names, module.label_names, arg_params, aux_params)
-    reseed(seed, begin_epoch)
+    reseed(epochs.seed, epochs.begin_epoch)
     module.init_params(initializer=initializer or mx.init.Uniform(0.01), arg_params=arg_params,
                        aux_params=aux_params, allow_missing=initializer is not None,
                        force_init=True)
-    init_optimizer(module, kvstore, {
-        'learning_rate': lr, 'momentum': momentum, 'wd': wd, 'decay_gamma': wd_gamma,
-        'rescale_grad': rescale_grad,
-        'clip_gradient': clip_gradient if clip_gradient else None,
-        'lr_scheduler': lr_scheduler, 'begin_num_update': num_update})
-    if optimizer_states:
-        restore_optimizer_states(module, optimizer_states)
-    eval_metric = eval_metric or mx.metric.CompositeEvalMetric()
-    batch_size = train_iter.batch_size * num_workers(module)   # images per update, all workers
+    init_optimizer(module, args.kvstore, args.optim.optimizer_params(num_update))
+    if args.checkpoint.optimizer_states:
+        restore_optimizer_states(module, args.checkpoint.optimizer_states)
+    loop = _Loop(args, eval_metric or mx.metric.CompositeEvalMetric(), tuple(callbacks),
+                 train_iter.batch_size * num_workers(module))   # images per update, all workers
     modules = ShapeModules(module)
-    for epoch in range(begin_epoch, end_epoch):
-        num_update, nbatch = _train_epoch(modules, train_iter, epoch, seed, eval_metric,
-                                          callbacks, num_update, lr, lr_scheduler, batch_size)
-        if checkpoint_dir:
+    for epoch in range(epochs.begin_epoch, epochs.end_epoch):
+        num_update, nbatch = _train_epoch(modules, train_iter, epoch, num_update, loop)
+        if args.checkpoint.directory:
             # BatchNorm's backward writes the moving mean/var without telling MXNet's engine
             # (they are read-only inputs of _backward_BatchNorm), so get_params() could copy
             # them before the last batch's update: wait for every pending operation first.
             mx.nd.waitall()
-            path = save_training_checkpoint(module, checkpoint_dir, prefix, epoch + 1, num_update,
-                                            seed, {'epoch_size': epoch_size})
+            path = save_training_checkpoint(module, args.checkpoint.directory,
+                                            args.checkpoint.prefix, epoch + 1, num_update,
+                                            epochs.seed, {'epoch_size': epoch_size})
             logger.info('Epoch[%d] saved checkpoint %s', epoch, path)
-        info = BatchInfo(epoch, nbatch, eval_metric, num_update,
-                         _lr(lr, lr_scheduler, num_update), batch_size)
-        _call(callbacks, 'epoch_end', info)
+        _call(loop.callbacks, 'epoch_end', loop.info(epoch, nbatch, num_update))
     return module
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """What every batch of fit's epochs shares: the arguments, the metric, the callbacks and
+    the images per update (all workers)."""
+    args: FitArgs
+    eval_metric: Any
+    callbacks: Tuple[Any, ...]
+    batch_size: int
+
+    def info(self, epoch, nbatch, num_update):
+        """BatchInfo for the callbacks after ``num_update`` updates."""
+        return BatchInfo(epoch, nbatch, self.eval_metric, num_update,
+                         self.args.optim.lr_at(num_update), self.batch_size)
 
 
 def init_optimizer(module, kvstore, optimizer_params):
@@ -228,10 +224,6 @@ def num_workers(module):
     return int(kvstore.num_workers) if is_distributed(kvstore) else 1
 
 
-def _lr(lr, lr_scheduler, num_update):
-    return lr_scheduler(num_update) if lr_scheduler is not None else lr
-
-
 def _call(callbacks, method, arg):
     for c in callbacks:
         if hasattr(c, method):
@@ -259,24 +251,24 @@ def nonfinite_params(module):
     return bad
 
 
-def _train_epoch(modules, train_iter, epoch, seed, eval_metric, callbacks, num_update, lr,
-                 lr_scheduler, batch_size):
+def _train_epoch(modules, train_iter, epoch, num_update, loop):
     """One epoch of forward/backward/update -> (update count after it, batches done).
 
-    ``modules``: ShapeModules giving the Module bound to each batch's shapes."""
-    reseed(seed, epoch)
+    ``modules``: ShapeModules giving the Module bound to each batch's shapes; ``loop``: the
+    _Loop of fit."""
+    reseed(loop.args.epochs.seed, epoch)
     if hasattr(train_iter, 'set_epoch'):
         train_iter.set_epoch(epoch)
     else:
         train_iter.reset()
-    eval_metric.reset()
-    _call(callbacks, 'epoch_begin', epoch)
+    loop.eval_metric.reset()
+    _call(loop.callbacks, 'epoch_begin', epoch)
     nbatch = 0
     for batch in train_iter:
         module = modules.get(batch)
         try:
             module.forward_backward(batch)
-            module.update_metric(eval_metric, batch.label)
+            module.update_metric(loop.eval_metric, batch.label)
         except mx.base.MXNetError as err:
             # e.g. the NMS of the proposal op refusing NaN boxes made by a diverged update
             bad = nonfinite_params(modules.base)
@@ -284,10 +276,8 @@ def _train_epoch(modules, train_iter, epoch, seed, eval_metric, callbacks, num_u
                 raise NonFiniteLossError(epoch, nbatch + 1, bad[:5]) from err
             raise
         nbatch += 1
-        check_finite(eval_metric, epoch, nbatch)
+        check_finite(loop.eval_metric, epoch, nbatch)
         modules.update(module)
         num_update += 1
-        info = BatchInfo(epoch, nbatch, eval_metric, num_update,
-                         _lr(lr, lr_scheduler, num_update), batch_size)
-        _call(callbacks, 'batch_end', info)
+        _call(loop.callbacks, 'batch_end', loop.info(epoch, nbatch, num_update))
     return num_update, nbatch

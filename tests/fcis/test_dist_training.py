@@ -34,6 +34,7 @@ import fcis.operators.proposal as proposal
 import fcis.operators.proposal_target as proposal_target
 from fcis.config import load_config
 from fcis.config.symbol_args import network_args
+from fcis.core.fit_args import EpochArgs, FitArgs, OptimArgs
 from fcis.core.module import fit
 from fcis.core.params import FCISInitializer, load_params
 from fcis.symbols import TRAIN_DATA_NAMES, TRAIN_LABEL_NAMES, get_train_symbol
@@ -128,9 +129,10 @@ def test_two_contexts_sum_gradients_like_one_context_sequentially(tmp_path, monk
         arg_params, aux_params = load_params(symbol, shapes, initializer=FCISInitializer())
         before = {n: a.asnumpy() for n, a in arg_params.items()}
 
-        module = fit(symbol, train_iter, contexts, arg_params, aux_params, lr=LR,
-                     momentum=MOMENTUM, wd=WD, rescale_grad=1.0, end_epoch=1,
-                     kvstore='device', seed=cfg.seed, logger=logging.getLogger('test'))
+        module = fit(symbol, train_iter, contexts, arg_params, aux_params, FitArgs(
+            optim=OptimArgs(lr=LR, momentum=MOMENTUM, wd=WD, rescale_grad=1.0),
+            epochs=EpochArgs(end_epoch=1, seed=cfg.seed), kvstore='device'),
+            logger=logging.getLogger('test'))
         after = {n: a.asnumpy() for n, a in module.get_params()[0].items()}
 
         batch = reference_iter.next()          # the batch fit() trained on (same seed/epoch)
@@ -181,7 +183,7 @@ def recording_fit(dump_dir, original_fit=fit):
         train_iter.next = next_batch
         initial = {n: a.asnumpy() for n, a in arg_params.items()}
         module = original_fit(symbol, train_iter, contexts, arg_params, aux_params, **kwargs)
-        kv = kwargs.get('kvstore')
+        kv = kwargs['args'].kvstore
         name = 'rank%d' % kv.rank if hasattr(kv, 'rank') else 'single'
         arrays = {'init:' + n: v for n, v in initial.items()}
         arrays.update({'final:' + n: a.asnumpy() for n, a in module.get_params()[0].items()})

@@ -8,6 +8,7 @@ import pytest
 
 from fcis.core.callback import NonFiniteLossError, TrainingMonitor, read_metrics
 from fcis.core.checkpoint import load_training_state
+from fcis.core.fit_args import BindArgs, CheckpointArgs, EpochArgs, FitArgs, OptimArgs
 from fcis.core.module import fit, reseed
 from fcis.core.params import fixed_param_names
 from fcis.core.schedule import WarmupMultiFactorScheduler
@@ -95,16 +96,19 @@ class RandomShapeIter(mx.io.DataIter):
                                provide_label=[mx.io.DataDesc('label', label.shape)])
 
 
-def run(tmp_dir, begin_epoch, end_epoch, contexts=1, arg=None, aux=None, **kwargs):
+def run(tmp_dir, begin_epoch, end_epoch, contexts=1, arg=None, aux=None, train_iter=None,
+        callbacks=(), optimizer_states=None, begin_num_update=None, bind=BindArgs()):
     if arg is None:
         arg, aux = initial_params()
-    it = kwargs.pop('train_iter', None) or RandomShapeIter()
+    it = train_iter or RandomShapeIter()
     sched = WarmupMultiFactorScheduler.from_epochs('1.5', len(it), 0.05, 0.1)
     ctx = [mx.cpu(i) for i in range(contexts)]
-    module = fit(tiny_symbol(), it, ctx, arg, aux, lr=0.05, lr_scheduler=sched, momentum=0.9,
-                 wd=0.001, begin_epoch=begin_epoch, end_epoch=end_epoch,
-                 eval_metric=mx.metric.CrossEntropy(), checkpoint_dir=tmp_dir, prefix='tiny',
-                 seed=7, **kwargs)
+    args = FitArgs(optim=OptimArgs(lr=0.05, lr_scheduler=sched, momentum=0.9, wd=0.001),
+                   epochs=EpochArgs(begin_epoch, end_epoch, begin_num_update=begin_num_update,
+                                    seed=7),
+                   checkpoint=CheckpointArgs(tmp_dir, 'tiny', optimizer_states), bind=bind)
+    module = fit(tiny_symbol(), it, ctx, arg, aux, args, eval_metric=mx.metric.CrossEntropy(),
+                 callbacks=callbacks)
     return module, it
 
 
@@ -165,8 +169,10 @@ def test_one_step_honors_lr_mult_wd_fixed_and_sums_device_gradients(wd_gamma):
     fixed = fixed_param_names(list(arg0), ['conv1_bias'])
     assert fixed == ['conv1_bias']
     module = fit(tiny_symbol(), RandomShapeIter(num_batches=1, batch_size=4),
-                 [mx.cpu(0), mx.cpu(1)], arg0, aux0, fixed_param_names=fixed, lr=0.1,
-                 momentum=0.9, wd=0.01, wd_gamma=wd_gamma, end_epoch=1, seed=7)
+                 [mx.cpu(0), mx.cpu(1)], arg0, aux0, FitArgs(
+                     optim=OptimArgs(lr=0.1, momentum=0.9, wd=0.01, wd_gamma=wd_gamma),
+                     epochs=EpochArgs(end_epoch=1, seed=7),
+                     bind=BindArgs(fixed_param_names=tuple(fixed))))
     new = params_of(module)
     lr_mult = {'conv_new_1_weight': 3.0}
     for name, w0 in arg0.items():
@@ -222,13 +228,14 @@ def test_missing_parameters_are_named():
     arg, aux = initial_params()
     del arg['conv_new_1_bias']
     with pytest.raises(ValueError, match='conv_new_1_bias'):
-        fit(tiny_symbol(), RandomShapeIter(), [mx.cpu()], arg, aux, end_epoch=1)
+        fit(tiny_symbol(), RandomShapeIter(), [mx.cpu()], arg, aux,
+            FitArgs(epochs=EpochArgs(end_epoch=1)))
 
 
 def test_binding_to_max_shapes_gives_the_same_training():
     plain, _ = run(None, 0, 1)
-    big, _ = run(None, 0, 1, max_data_shapes=[('data', (4, 3, 12, 12))],
-                 max_label_shapes=[('label', (4,))])
+    big, _ = run(None, 0, 1, bind=BindArgs(max_data_shapes=(('data', (4, 3, 12, 12)),),
+                                           max_label_shapes=(('label', (4,)),)))
     a, b = params_of(plain), params_of(big)
     for k in a:
         np.testing.assert_allclose(b[k], a[k], rtol=0, atol=1e-6, err_msg=k)

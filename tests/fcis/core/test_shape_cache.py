@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 
 from fcis.core import module as fcis_module
+from fcis.core.fit_args import EpochArgs, FitArgs, OptimArgs
 from fcis.core.module import fit, reseed
 from fcis.core.shape_cache import ShapeModules
 from test_module import RandomShapeIter, SIZES, initial_params, params_of, tiny_symbol
 
-SETTINGS = dict(lr=0.05, momentum=0.9, wd=0.001, seed=7)
+SETTINGS = FitArgs(optim=OptimArgs(lr=0.05, momentum=0.9, wd=0.001),
+                   epochs=EpochArgs(end_epoch=2, seed=7))
 
 
 def reshape_reference(contexts, epochs):
@@ -21,10 +23,10 @@ def reshape_reference(contexts, epochs):
     module.bind(it.provide_data, it.provide_label, for_training=True)
     module.init_params(arg_params=arg, aux_params=aux)
     module.init_optimizer(kvstore='device', optimizer='fcissgd', optimizer_params={
-        'learning_rate': SETTINGS['lr'], 'momentum': SETTINGS['momentum'], 'wd': SETTINGS['wd'],
-        'rescale_grad': 1.0})
+        'learning_rate': SETTINGS.optim.lr, 'momentum': SETTINGS.optim.momentum,
+        'wd': SETTINGS.optim.wd, 'rescale_grad': 1.0})
     for epoch in range(epochs):
-        reseed(SETTINGS['seed'], epoch)
+        reseed(SETTINGS.epochs.seed, epoch)
         it.set_epoch(epoch)
         for batch in it:
             module.reshape(batch.provide_data, batch.provide_label)
@@ -39,7 +41,7 @@ def test_fit_equals_the_reshape_path(contexts):
     expected, shapes = reshape_reference(ctx, epochs=2)
     assert len(shapes) >= 3                          # the batches really change shape
     arg, aux = initial_params()
-    module = fit(tiny_symbol(), RandomShapeIter(), ctx, arg, aux, end_epoch=2, **SETTINGS)
+    module = fit(tiny_symbol(), RandomShapeIter(), ctx, arg, aux, SETTINGS)
     got = params_of(module)                          # the base Module's get_params()
     assert sorted(got) == sorted(expected)
     for name in expected:
@@ -95,7 +97,7 @@ def test_updates_through_a_shape_module_reach_the_base_parameters():
 def test_evicting_modules_keeps_the_training_identical(monkeypatch):
     arg, aux = initial_params()
     unlimited = params_of(fit(tiny_symbol(), RandomShapeIter(), [mx.cpu()], arg, aux,
-                              end_epoch=2, **SETTINGS))
+                              SETTINGS))
 
     class OneModule(ShapeModules):
         def __init__(self, base):
@@ -104,6 +106,6 @@ def test_evicting_modules_keeps_the_training_identical(monkeypatch):
     monkeypatch.setattr(fcis_module, 'ShapeModules', OneModule)
     arg, aux = initial_params()
     limited = params_of(fit(tiny_symbol(), RandomShapeIter(), [mx.cpu()], arg, aux,
-                            end_epoch=2, **SETTINGS))
+                            SETTINGS))
     for name in unlimited:
         np.testing.assert_allclose(limited[name], unlimited[name], rtol=0, atol=1e-6)

@@ -24,6 +24,7 @@ import json
 import os
 import threading
 import time
+from dataclasses import replace
 from unittest import mock
 
 import mxnet as mx
@@ -34,11 +35,9 @@ from fcis.core import metric as fcis_metric
 from fcis.core import module as fcis_module
 from fcis.core import shape_cache
 from fcis.config.symbol_args import network_args
-from fcis.core.params import fixed_param_names
-from fcis.core.schedule import scheduler_from_config
 from fcis.operators import box_annotator_ohem, proposal, proposal_target
 from fcis.symbols import TRAIN_OUTPUT_NAMES
-from fcis.train_end2end import make_train_loader
+from fcis.train_end2end import TrainStart, fit_args_from_config, make_train_loader
 from lib.utils.table import format_table
 
 CUSTOM_OPS = {
@@ -116,6 +115,9 @@ class TimedIter(mx.io.DataIter):
     def provide_label(self):
         return self.loader.provide_label
 
+    def max_shapes(self):
+        return self.loader.max_shapes()
+
 
 class BatchClock(object):
     """fit callback recording the time of every batch_end (and of the epoch start)."""
@@ -139,9 +141,8 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
     shapes = dict(loader.provide_data + loader.provide_label)
     arg_params, aux_params = common.random_params(
         symbol, shapes['data'], network_args(cfg, is_train=True).trunk, seed)
-    fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS,
-                              cfg.network.FIXED_PARAMS_MATCH_SUFFIX)
-    max_data, max_label = loader.max_shapes()
+    args = fit_args_from_config(cfg, symbol, train_iter, TrainStart(arg_params, aux_params))
+    args = replace(args, epochs=replace(args.epochs, end_epoch=1, seed=seed))
     patches = [mock.patch.object(cls, method, watch.wrap(name, getattr(cls, method)))
                for name, cls in CUSTOM_OPS.items() for method in ('forward', 'backward')]
     patches.append(mock.patch.object(shape_cache.ShapeModules, '_bind',
@@ -149,14 +150,9 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
     for patch in patches:
         patch.start()
     try:
-        fcis_module.fit(symbol, train_iter, ctx, arg_params, aux_params,
-                        fixed_param_names=fixed, lr=cfg.TRAIN.lr,
-                        lr_scheduler=scheduler_from_config(cfg.TRAIN, iterations),
-                        momentum=cfg.TRAIN.momentum, wd=cfg.TRAIN.wd,
-                        wd_gamma=cfg.TRAIN.WD_GAMMA, epoch_size=iterations,
+        fcis_module.fit(symbol, train_iter, ctx, arg_params, aux_params, args=args,
                         eval_metric=fcis_metric.get_metrics(TRAIN_OUTPUT_NAMES),
-                        callbacks=[clock], kvstore=cfg.default.kvstore, seed=seed,
-                        max_data_shapes=max_data, max_label_shapes=max_label)
+                        callbacks=[clock])
         mx.nd.waitall()
     finally:
         for patch in patches:
