@@ -25,6 +25,8 @@ from fcis.core.dist import exit_on_error, rank0_first, worker_log_name
 from fcis.core.dist import setup as setup_distributed
 from fcis.core.fit_args import BindArgs, CheckpointArgs, EpochArgs, FitArgs, OptimArgs
 from fcis.core.loader import TrainLoader
+from fcis.core.loader_args import (AnchorTargetArgs, BatchOrderArgs, TrainImageArgs,
+                                   TrainLoaderArgs)
 from fcis.core.minibatch import symbol_feat_shape_fn
 from fcis.core.module import fit, reseed
 from fcis.core.params import FCISInitializer, fixed_param_names, load_params
@@ -33,29 +35,41 @@ from fcis.core.schedule import scheduler_from_config
 from fcis.symbols import TRAIN_OUTPUT_NAMES, get_train_symbol
 from lib.dataset.roidb import filter_roidb
 from lib.utils.folders import make_folder
+from lib.utils.image import normalize_scales
 from lib.utils.logger import create_logger
 
 
+def train_loader_args(cfg, shard=(0, 1)):
+    """TrainLoaderArgs of the config: SCALES, network.PIXEL_MEANS and IMAGE_STRIDE; anchors of
+    network.RPN_FEAT_STRIDE, ANCHOR_SCALES, ANCHOR_RATIOS and TRAIN.RPN_*; TRAIN.SHUFFLE,
+    ASPECT_GROUPING and cfg.seed; shard: (rank, num_workers) of a distributed run."""
+    net, t = cfg.network, cfg.TRAIN
+    images = TrainImageArgs(scales=tuple(tuple(pair) for pair in normalize_scales(cfg.SCALES)),
+                            pixel_means=tuple(float(m) for m in net.PIXEL_MEANS),
+                            image_stride=int(net.IMAGE_STRIDE))
+    anchors = AnchorTargetArgs(feat_stride=int(net.RPN_FEAT_STRIDE),
+                               scales=tuple(net.ANCHOR_SCALES), ratios=tuple(net.ANCHOR_RATIOS),
+                               allowed_border=t.RPN_ALLOWED_BORDER,
+                               batch_size=int(t.RPN_BATCH_SIZE),
+                               fg_fraction=float(t.RPN_FG_FRACTION),
+                               positive_overlap=float(t.RPN_POSITIVE_OVERLAP),
+                               negative_overlap=float(t.RPN_NEGATIVE_OVERLAP),
+                               clobber_positives=bool(t.RPN_CLOBBER_POSITIVES),
+                               match_zero_overlap=bool(t.RPN_MATCH_ZERO_OVERLAP_GT))
+    order = BatchOrderArgs(shuffle=bool(t.SHUFFLE), aspect_grouping=bool(t.ASPECT_GROUPING),
+                           seed=int(cfg.seed), shard=tuple(shard))
+    return TrainLoaderArgs(images=images, anchors=anchors, order=order).check()
+
+
 def make_train_loader(cfg, symbol, ctx, roidb, shard=(0, 1)):
-    """The training DataIter for ``roidb`` with the config's scales, means and anchors.
+    """The training DataIter for ``roidb`` with the config's scales, means and anchors
+    (:func:`train_loader_args`).
 
     shard: (rank, num_workers) of a distributed run (worker ``rank``'s part of every batch).
     """
     rpn_score = symbol.get_internals()['rpn_cls_score_output']
-    t = cfg.TRAIN
-    return TrainLoader(roidb, feat_shape_fn=symbol_feat_shape_fn(rpn_score), ctx=ctx,
-                       scales=cfg.SCALES, pixel_means=cfg.network.PIXEL_MEANS,
-                       image_stride=cfg.network.IMAGE_STRIDE,
-                       feat_stride=cfg.network.RPN_FEAT_STRIDE,
-                       anchor_scales=cfg.network.ANCHOR_SCALES,
-                       anchor_ratios=cfg.network.ANCHOR_RATIOS,
-                       allowed_border=t.RPN_ALLOWED_BORDER, rpn_batch_size=t.RPN_BATCH_SIZE,
-                       rpn_fg_fraction=t.RPN_FG_FRACTION,
-                       rpn_positive_overlap=t.RPN_POSITIVE_OVERLAP,
-                       rpn_negative_overlap=t.RPN_NEGATIVE_OVERLAP,
-                       rpn_clobber_positives=t.RPN_CLOBBER_POSITIVES,
-                       rpn_match_zero_overlap=t.RPN_MATCH_ZERO_OVERLAP_GT, shuffle=t.SHUFFLE,
-                       aspect_grouping=t.ASPECT_GROUPING, seed=cfg.seed, shard=shard)
+    return TrainLoader(roidb, train_loader_args(cfg, shard), ctx,
+                       symbol_feat_shape_fn(rpn_score))
 
 
 @dataclass(frozen=True)
@@ -182,5 +196,5 @@ def train_roidb(cfg, logger=None):
     return filter_roidb(roidb)
 
 
-__all__ = ['train_net', 'make_train_loader', 'initial_params', 'fit_args_from_config',
-           'TrainStart', 'train_roidb', 'mx']
+__all__ = ['train_net', 'make_train_loader', 'train_loader_args', 'initial_params',
+           'fit_args_from_config', 'TrainStart', 'train_roidb', 'mx']

@@ -1,9 +1,9 @@
 """Training and test data loaders (``mx.io.DataIter``), configured by plain arguments.
 
-``TrainLoader`` yields one image per device, concatenated along axis 0 (layout in
-``fcis.core.minibatch``), grouped by aspect ratio, with RPN anchor targets; batches are
-prepared on background threads. ``TestLoader`` yields one image at a time with the
-roidb entry and the scale needed to map results back.
+``TrainLoader`` (arguments: ``fcis.core.loader_args``) yields one image per device,
+concatenated along axis 0 (layout in ``fcis.core.minibatch``), grouped by aspect ratio,
+with RPN anchor targets; batches are prepared on background threads. ``TestLoader`` yields
+one image at a time with the roidb entry and the scale needed to map results back.
 
 Every random choice of an epoch (image order, scale choice, anchor sampling) is drawn
 from seeds derived from (seed, epoch, batch), so the prefetching loader yields exactly
@@ -22,12 +22,12 @@ from lib.utils.prefetch import Prefetcher
 from .minibatch import (ImageInput, default_feat_shape, load_train_image, read_entry_image,
                         rpn_targets, stack_train_images)
 from .dist import check_shard, shard_plan
+from .loader_args import DEFAULT_PIXEL_MEANS, TrainLoaderArgs
 
 logger = logging.getLogger(__name__)
 
 DATA_NAMES = ('data', 'im_info', 'gt_boxes', 'gt_masks')
 LABEL_NAMES = ('label', 'bbox_target', 'bbox_weight')
-DEFAULT_PIXEL_MEANS = (103.06, 115.90, 123.15)
 
 
 def num_devices(ctx):
@@ -71,54 +71,32 @@ class TrainLoader(mx.io.DataIter):
     Args:
         roidb: entries of ``lib.dataset`` (flipped ones included); entries without any
             instance are dropped (count logged).
+        args: TrainLoaderArgs (fcis.core.loader_args): image scales and means, anchor
+            targets, batch order and seed, background threads; checked first.
+        ctx: number of devices, or the list of contexts: one image per device.
         feat_shape_fn: (H, W) -> (fh, fw) of the RPN output (``symbol_feat_shape_fn`` of
             the training symbol, or ``default_feat_shape`` for the stride-16 ResNet trunk).
-        ctx: number of devices, or the list of contexts: one image per device.
-        scales: (shorter side, max longer side), or a list of such pairs (one is drawn
-            per batch).
-        pixel_means: BGR means subtracted from the images.
-        image_stride: pad the batch's H and W to a multiple of this (0: none).
-        feat_stride, anchor_scales, anchor_ratios, allowed_border, rpn_batch_size,
-        rpn_fg_fraction, rpn_positive_overlap, rpn_negative_overlap,
-        rpn_clobber_positives, rpn_match_zero_overlap: anchor targets
-            (``lib.rpn.assign_anchor``).
-        shuffle, aspect_grouping: batch order.
-        seed: base of every random choice (image order, scale, anchor sampling).
-        num_workers: background threads (0: prepare each batch in ``next()``).
-        prefetch: batches prepared ahead.
-        shard: (rank, num_workers) of a distributed run: the epoch plan is drawn for global
-            batches of batch_size * num_workers images and this loader yields part ``rank``
-            of each (fcis.core.dist.shard_plan); (0, 1) = the whole batch.
     """
 
-    def __init__(self, roidb, feat_shape_fn=default_feat_shape, ctx=1, scales=(600, 1000),
-                 pixel_means=DEFAULT_PIXEL_MEANS, image_stride=0, feat_stride=16,
-                 anchor_scales=(8, 16, 32), anchor_ratios=(0.5, 1, 2), allowed_border=0,
-                 rpn_batch_size=256, rpn_fg_fraction=0.5, rpn_positive_overlap=0.7,
-                 rpn_negative_overlap=0.3, rpn_clobber_positives=False,
-                 rpn_match_zero_overlap=False, shuffle=True,
-                 aspect_grouping=True, seed=0, num_workers=2, prefetch=4, shard=(0, 1)):
+    def __init__(self, roidb, args=TrainLoaderArgs(), ctx=1, feat_shape_fn=default_feat_shape):
         super(TrainLoader, self).__init__(batch_size=num_devices(ctx))
+        args.check()
         self.roidb = filter_roidb(roidb)
         if not self.roidb:
             raise ValueError("no training image has an annotated instance; check the dataset "
                              "and its annotation file")
-        self.scales = normalize_scales(scales)
-        self.pixel_means = tuple(float(m) for m in pixel_means)
-        self.image_stride = int(image_stride)
-        self.anchor_args = dict(feat_stride=feat_stride, scales=tuple(anchor_scales),
-                                ratios=tuple(anchor_ratios), allowed_border=allowed_border,
-                                batch_size=rpn_batch_size, fg_fraction=rpn_fg_fraction,
-                                positive_overlap=rpn_positive_overlap,
-                                negative_overlap=rpn_negative_overlap,
-                                clobber_positives=rpn_clobber_positives,
-                                match_zero_overlap=rpn_match_zero_overlap)
+        self.scales = normalize_scales(args.images.scales)
+        self.pixel_means = tuple(float(m) for m in args.images.pixel_means)
+        self.image_stride = int(args.images.image_stride)
+        self.anchors = args.anchors
         self._feat_shape_fn, self._feat_lock = feat_shape_fn, threading.Lock()
-        self.shuffle, self.aspect_grouping, self.seed = shuffle, aspect_grouping, seed
-        self.num_workers, self.prefetch = int(num_workers), max(1, int(prefetch))
-        self.shard = check_shard(shard)
-        self.num_batches = len(epoch_plan(self.roidb, self.batch_size * self.shard[1], 0, seed,
-                                          False, aspect_grouping))
+        order = args.order
+        self.shuffle, self.aspect_grouping = order.shuffle, order.aspect_grouping
+        self.seed = order.seed
+        self.num_workers, self.prefetch = int(args.num_workers), max(1, int(args.prefetch))
+        self.shard = check_shard(order.shard)
+        self.num_batches = len(epoch_plan(self.roidb, self.batch_size * self.shard[1], 0,
+                                          self.seed, False, self.aspect_grouping))
         self._epoch, self._cursor = 0, 0
         self._plan = self._make_plan(0)
         self._pending, self._current, self._prefetcher = None, None, None
@@ -153,7 +131,7 @@ class TrainLoader(mx.io.DataIter):
                   for i in chunk]
         batch = stack_train_images(images, self.image_stride)
         feat = self.feat_shape(batch['data'].shape[2], batch['data'].shape[3])
-        batch.update(rpn_targets(batch, feat, rng, self.anchor_args))
+        batch.update(rpn_targets(batch, feat, rng, self.anchors))
         batch.update({'epoch': epoch, 'index': index, 'pad': pad, 'roidb_indices': chunk})
         return batch
 
@@ -250,7 +228,7 @@ class TrainLoader(mx.io.DataIter):
         data = [('data', (n, 3, side, side)), ('im_info', (n, 3)),
                 ('gt_boxes', (n, num_gt, 5)), ('gt_masks', (n, num_gt, side, side))]
         fh, fw = self.feat_shape(side, side)
-        num_anchors = len(self.anchor_args['scales']) * len(self.anchor_args['ratios'])
+        num_anchors = self.anchors.num_anchors
         label = [('label', (n, num_anchors * fh * fw)),                  # (A, fh, fw) flattened
                  ('bbox_target', (n, 4 * num_anchors, fh, fw)),
                  ('bbox_weight', (n, 4 * num_anchors, fh, fw))]

@@ -139,8 +139,10 @@ def stack_train_images(images, image_stride=0):
             'gt_boxes': gt_boxes, 'gt_masks': gt_masks}
 
 
-def rpn_targets(batch, feat_shape, rng, anchor_args):
-    """RPN label/bbox_target/bbox_weight (N, ...) for the stacked ``batch`` (see module doc)."""
+def rpn_targets(batch, feat_shape, rng, anchors):
+    """RPN label/bbox_target/bbox_weight (N, ...) for the stacked ``batch`` (see module doc);
+    anchors: AnchorTargetArgs (fcis.core.loader_args)."""
+    anchor_args = anchors.keywords()
     per_image = []
     for i in range(batch['data'].shape[0]):
         gt = batch['gt_boxes'][i]

@@ -8,6 +8,7 @@ import pytest
 from fcis.core.dist import (Distributed, check_dist_environment, check_shard, exit_on_error,
                             is_distributed, last_rank, setup, shard_plan, worker_log_name)
 from fcis.core.loader import TrainLoader
+from fcis.core.loader_args import AnchorTargetArgs, BatchOrderArgs, TrainImageArgs, TrainLoaderArgs
 from lib.dataset import get_imdb
 
 SMALL = dict(num_train=7, num_val=2, seed=11, min_image_size=48, max_image_size=96,
@@ -23,9 +24,11 @@ def roidb(tmp_path_factory):
     return imdb.append_flipped_images(imdb.gt_roidb())
 
 
-def loader(roidb, ctx, **kw):
-    return TrainLoader(roidb, ctx=ctx, scales=(64, 100), anchor_scales=(1, 2, 4), seed=5,
-                       num_workers=0, rpn_batch_size=10 ** 6, **kw)
+def loader(roidb, ctx, shard=(0, 1)):
+    args = TrainLoaderArgs(images=TrainImageArgs(scales=(64, 100)),
+                           anchors=AnchorTargetArgs(scales=(1, 2, 4), batch_size=10 ** 6),
+                           order=BatchOrderArgs(seed=5, shard=shard), num_workers=0)
+    return TrainLoader(roidb, args, ctx)
 
 
 def as_lists(plan):

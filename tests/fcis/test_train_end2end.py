@@ -34,6 +34,7 @@ from fcis.config import load_config
 from fcis.core.callback import NonFiniteLossError, read_metrics
 from fcis.core.checkpoint import load_training_state
 from fcis.core.loader import TrainLoader, epoch_plan
+from fcis.core.loader_args import AnchorTargetArgs, BatchOrderArgs, TrainImageArgs, TrainLoaderArgs
 from fcis.core.run import train_output_dir
 from fcis.train_end2end import train_net
 from lib.dataset import get_imdb
@@ -118,8 +119,10 @@ def test_set_epoch_gives_that_epochs_batches_and_drops_prefetched_ones(data_root
     roidb = imdb.append_flipped_images(imdb.gt_roidb())
 
     def make(workers):
-        return TrainLoader(roidb, scales=[(64, 100), (56, 90)], anchor_scales=(1, 2, 4),
-                           rpn_batch_size=32, seed=5, num_workers=workers, prefetch=3)
+        args = TrainLoaderArgs(images=TrainImageArgs(scales=((64, 100), (56, 90))),
+                               anchors=AnchorTargetArgs(scales=(1, 2, 4), batch_size=32),
+                               order=BatchOrderArgs(seed=5), num_workers=workers, prefetch=3)
+        return TrainLoader(roidb, args)
 
     def epoch_of(loader, epoch):
         loader.set_epoch(epoch)

@@ -3,6 +3,7 @@ references written here and against lib.rpn.assign_anchor."""
 import logging
 import os
 import shutil
+from dataclasses import replace
 
 import cv2
 import mxnet as mx
@@ -11,6 +12,7 @@ import pytest
 
 from fcis.core.loader import TestLoader as ImageTestLoader  # not collected as a test class
 from fcis.core.loader import TrainLoader
+from fcis.core.loader_args import AnchorTargetArgs, BatchOrderArgs, TrainImageArgs, TrainLoaderArgs
 from fcis.core.minibatch import default_feat_shape, symbol_feat_shape_fn
 from lib.dataset import decode_masks, get_imdb
 from lib.rpn import assign_anchor
@@ -41,11 +43,14 @@ def reference_image(entry):
     return cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_LINEAR).astype(np.float32), scale
 
 
-def loader(roidb, **kw):
-    args = dict(ctx=2, scales=SCALES, pixel_means=MEANS, anchor_scales=(1, 2, 4), shuffle=False,
-                num_workers=0, rpn_batch_size=10 ** 6)
-    args.update(kw)
-    return TrainLoader(roidb, **args)
+ARGS = TrainLoaderArgs(images=TrainImageArgs(scales=SCALES, pixel_means=MEANS),
+                       anchors=AnchorTargetArgs(scales=(1, 2, 4), batch_size=10 ** 6),
+                       order=BatchOrderArgs(shuffle=False), num_workers=0)
+
+
+def loader(roidb, ctx=2, images=ARGS.images, order=ARGS.order, num_workers=0):
+    return TrainLoader(roidb, replace(ARGS, images=images, order=order, num_workers=num_workers),
+                       ctx)
 
 
 def test_batch_layout_and_content(roidb):
@@ -90,7 +95,7 @@ def test_batch_layout_and_content(roidb):
 
 
 def test_aspect_grouping_and_epochs(roidb):
-    it = loader(roidb, shuffle=True, seed=4)
+    it = loader(roidb, order=BatchOrderArgs(shuffle=True, seed=4))
     orders = []
     for _ in range(2):
         order = []
@@ -104,7 +109,8 @@ def test_aspect_grouping_and_epochs(roidb):
 
 
 def test_padding_when_fewer_images_than_devices(roidb):
-    it = loader(roidb[:3], ctx=[mx.cpu(0), mx.cpu(1), mx.cpu(2), mx.cpu(3)], aspect_grouping=False)
+    it = loader(roidb[:3], ctx=[mx.cpu(0), mx.cpu(1), mx.cpu(2), mx.cpu(3)],
+                order=BatchOrderArgs(shuffle=False, aspect_grouping=False))
     batches = list(it)
     assert len(batches) == 1 and batches[0].pad == 1
     assert list(batches[0].index) == [0, 1, 2, 0]
@@ -114,7 +120,8 @@ def test_padding_when_fewer_images_than_devices(roidb):
 def test_images_without_annotations_are_dropped(roidb, caplog):
     empty = dict(roidb[0], boxes=np.zeros((0, 4), np.float32), gt_classes=np.zeros(0, np.int32), masks=[])
     with caplog.at_level(logging.INFO):
-        it = loader([empty] + roidb[:4], aspect_grouping=False)
+        it = loader([empty] + roidb[:4],
+                    order=BatchOrderArgs(shuffle=False, aspect_grouping=False))
     assert 'dropped 1 of 5 images' in caplog.text and len(it.roidb) == 4
     with pytest.raises(ValueError, match='no training image'):
         loader([empty])
@@ -182,7 +189,7 @@ def test_test_loader_yields_each_image_with_its_scale(roidb):
 def test_max_shapes_cover_every_batch(roidb, stride):
     """Every batch of an epoch fits max_shapes() (the shapes the training Module binds to),
     and the bound is reached for the instance count (the most of any image)."""
-    it = loader(roidb, ctx=1, image_stride=stride)
+    it = loader(roidb, ctx=1, images=replace(ARGS.images, image_stride=stride))
     data, label = it.max_shapes()
     bound = dict(data + label)
     most_instances = max(len(entry['boxes']) for entry in roidb)

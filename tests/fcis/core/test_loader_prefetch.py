@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from fcis.core.loader import TrainLoader
+from fcis.core.loader_args import AnchorTargetArgs, BatchOrderArgs, TrainImageArgs, TrainLoaderArgs
 from lib.dataset import get_imdb
 
 SMALL = dict(num_train=9, num_val=1, seed=21, min_image_size=48, max_image_size=96,
@@ -20,8 +21,10 @@ def roidb(tmp_path_factory):
 
 def make(roidb, workers):
     # two scales and real anchor subsampling: every random choice must be reproduced
-    return TrainLoader(roidb, ctx=2, scales=[(64, 100), (56, 90)], anchor_scales=(1, 2, 4),
-                       rpn_batch_size=32, seed=7, num_workers=workers, prefetch=3)
+    args = TrainLoaderArgs(images=TrainImageArgs(scales=((64, 100), (56, 90))),
+                           anchors=AnchorTargetArgs(scales=(1, 2, 4), batch_size=32),
+                           order=BatchOrderArgs(seed=7), num_workers=workers, prefetch=3)
+    return TrainLoader(roidb, args, ctx=2)
 
 
 def as_numpy(batch):
