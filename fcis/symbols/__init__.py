@@ -10,7 +10,7 @@ their order are in ``fcis.symbols.names``.
 from .args import FCISArgs, ProposalArgs, TestArgs, TrainArgs, TrunkArgs
 from .fcis_test import get_test_symbol
 from .fcis_train import get_train_symbol
-from .heads import NEW_LAYERS
+from .heads import NEW_LAYERS, HeadOutputs
 from .names import (TEST_DATA_NAMES, TEST_OUTPUT_NAMES, TRAIN_DATA_NAMES, TRAIN_LABEL_NAMES,
                     TRAIN_OUTPUT_NAMES)
 from .resnet_v1 import resnet_v1_trunk

@@ -29,19 +29,30 @@ def _test_rois(fcis_bbox, rpn_cls_score, rpn_bbox_pred, im_info, args):
     return rois, bbox_pred
 
 
-def get_test_symbol(args):
-    """Build the test symbol for an FCISArgs ``args`` (see fcis.symbols.names)."""
-    args.check()
-    ops.ensure_operators()
-    data = mx.sym.Variable('data')
-    im_info = mx.sym.Variable('im_info')
-
+def trunk_and_heads(data, args):
+    """The trunk, RPN head and FCIS head on ``data`` (N, 3, H, W) -> heads.HeadOutputs."""
     conv4, conv5 = resnet_v1_trunk(data, args.trunk)
     rpn_cls_score, rpn_bbox_pred = heads.rpn_head(conv4, args)
     fcis_cls_seg, fcis_bbox = heads.fcis_head(conv5, args)
-    rois, bbox_pred = _test_rois(fcis_bbox, rpn_cls_score, rpn_bbox_pred, im_info, args)
+    return heads.HeadOutputs(rpn_cls_score, rpn_bbox_pred, fcis_cls_seg, fcis_bbox)
 
-    cls_seg = heads.psroi_pool_cls_seg(fcis_cls_seg, rois, args)  # (R, 2C, S, S)
+
+def get_test_symbol(args, head_outputs=None):
+    """Build the test symbol for an FCISArgs ``args`` (see fcis.symbols.names).
+
+    head_outputs: None builds the trunk and heads on the input 'data'
+    (:func:`trunk_and_heads`); a heads.HeadOutputs of symbols builds only what follows the
+    heads, on those symbols and 'im_info' (e.g. variables, to run that part alone).
+    """
+    args.check()
+    ops.ensure_operators()
+    if head_outputs is None:
+        head_outputs = trunk_and_heads(mx.sym.Variable('data'), args)
+    im_info = mx.sym.Variable('im_info')
+    rois, bbox_pred = _test_rois(head_outputs.fcis_bbox, head_outputs.rpn_cls_score,
+                                 head_outputs.rpn_bbox_pred, im_info, args)
+
+    cls_seg = heads.psroi_pool_cls_seg(head_outputs.fcis_cls_seg, rois, args)  # (R, 2C, S, S)
     cls_score = heads.cls_score_from_maps(cls_seg, args)  # (R, C)
     cls_prob = mx.sym.softmax(cls_score, axis=1, name='cls_prob')  # (R, C)
     # The softmax of each class's (outside, inside) pair is computed per pixel, so picking

@@ -3,12 +3,24 @@
 New (not pretrained) layers, initialized N(0, 0.01) with zero bias (fcis.core.params):
 ``NEW_LAYERS``.
 """
+from typing import Any, NamedTuple
+
 import mxnet as mx
 
 from . import ops
 
 NEW_LAYERS = ('rpn_conv_3x3', 'rpn_cls_score', 'rpn_bbox_pred',
               'conv_new_1', 'fcis_cls_seg', 'fcis_bbox')
+
+
+class HeadOutputs(NamedTuple):
+    """The symbols of the RPN and FCIS head outputs, the inputs of everything after them:
+    rpn_cls_score (N, 2A, fh, fw), rpn_bbox_pred (N, 4A, fh, fw) (:func:`rpn_head`),
+    fcis_cls_seg (N, k*k*2C, h, w), fcis_bbox (N, k*k*8, h, w) (:func:`fcis_head`)."""
+    rpn_cls_score: Any
+    rpn_bbox_pred: Any
+    fcis_cls_seg: Any
+    fcis_bbox: Any
 
 
 def conv1x1(data, name, num_filter, lr_mult=None):

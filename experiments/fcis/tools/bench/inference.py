@@ -25,7 +25,6 @@ machine's load affects all alike), median of ``--runs`` rounds after a warm-up:
 import argparse
 import json
 import os
-from unittest import mock
 
 import mxnet as mx
 import numpy as np
@@ -39,7 +38,7 @@ from fcis.symbols.heads import NEW_LAYERS
 from lib.masks.voting import crops_to_rles, mask_nms, mask_voting
 from lib.utils.table import format_table
 
-HEAD_OUTPUTS = ('rpn_cls_score', 'rpn_bbox_pred', 'fcis_cls_seg', 'fcis_bbox')
+HEAD_OUTPUTS = heads.HeadOutputs._fields
 
 
 def bind(sym, inputs, arg_params, aux_params):
@@ -65,15 +64,10 @@ def forward_fn(exe):
 
 
 def after_heads_symbol(args):
-    """The test graph after the heads: get_test_symbol with the trunk and heads replaced by
-    input variables (rpn_cls_score, rpn_bbox_pred, fcis_cls_seg, fcis_bbox, im_info)."""
-    variables = {name: mx.sym.Variable(name) for name in HEAD_OUTPUTS}
-    with mock.patch.object(fcis_test, 'resnet_v1_trunk', lambda data, trunk: (None, None)), \
-            mock.patch.object(heads, 'rpn_head', lambda conv4, a: (
-                variables['rpn_cls_score'], variables['rpn_bbox_pred'])), \
-            mock.patch.object(heads, 'fcis_head', lambda conv5, a: (
-                variables['fcis_cls_seg'], variables['fcis_bbox'])):
-        return fcis_test.get_test_symbol(args)
+    """The test graph after the heads, on input variables named like the head outputs
+    (rpn_cls_score, rpn_bbox_pred, fcis_cls_seg, fcis_bbox) and im_info."""
+    variables = heads.HeadOutputs(*(mx.sym.Variable(name) for name in HEAD_OUTPUTS))
+    return fcis_test.get_test_symbol(args, variables)
 
 
 def proposal_symbol(args):
