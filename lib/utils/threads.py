@@ -23,6 +23,12 @@ def set_default_threads():
     return int(os.environ['OMP_NUM_THREADS'])
 
 
+def process_cpu_seconds():
+    """CPU seconds (user + system) of this process's threads so far."""
+    times = os.times()
+    return times.user + times.system
+
+
 class CpuMeter(object):
     """CPU time of this process (all its threads, user + system) over wall time since
     ``restart()``, in percent: 200 means two cores busy all along."""
@@ -31,16 +37,11 @@ class CpuMeter(object):
         self.restart()
 
     def restart(self):
-        self._cpu, self._wall = self._cpu_seconds(), time.perf_counter()
-
-    @staticmethod
-    def _cpu_seconds():
-        times = os.times()
-        return times.user + times.system
+        self._cpu, self._wall = process_cpu_seconds(), time.perf_counter()
 
     def percent(self):
         wall = time.perf_counter() - self._wall
-        return 100.0 * (self._cpu_seconds() - self._cpu) / wall if wall > 0 else 0.0
+        return 100.0 * (process_cpu_seconds() - self._cpu) / wall if wall > 0 else 0.0
 
 
 

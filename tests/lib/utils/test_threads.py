@@ -26,7 +26,7 @@ def test_spinning_reads_near_100_percent_and_sleeping_near_0():
 
 def test_fake_clocks_give_the_ratio(monkeypatch):
     cpu, wall = [10.0], [100.0]
-    monkeypatch.setattr(threads.CpuMeter, '_cpu_seconds', staticmethod(lambda: cpu[0]))
+    monkeypatch.setattr(threads, 'process_cpu_seconds', lambda: cpu[0])
     monkeypatch.setattr(threads.time, 'perf_counter', lambda: wall[0])
     meter = threads.CpuMeter()
     cpu[0], wall[0] = 13.6, 102.0        # 3.6 s of CPU in 2 s of wall: 180%
