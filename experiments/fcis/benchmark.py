@@ -5,6 +5,7 @@
     python experiments/fcis/benchmark.py inference         # time per image and its parts
     python experiments/fcis/benchmark.py train             # one training iteration
     python experiments/fcis/benchmark.py loader            # TrainLoader images per second
+    python experiments/fcis/benchmark.py peer              # torchvision Mask R-CNN (optional)
     python experiments/fcis/benchmark.py all               # all of them side by side + goals
 
 Each subcommand is a module under experiments/fcis/tools/bench/ with ``main(argv) -> exit code``;
@@ -26,8 +27,11 @@ SUBCOMMANDS = {
     "inference": ("experiments.fcis.tools.bench.inference",
                   "time per image of COCO/shapes inference and its parts, conv GFLOP/s"),
     "train": ("experiments.fcis.tools.bench.train",
-              "one training iteration: Python custom op and data-wait shares"),
+              "one training iteration and where its time goes"),
     "loader": ("experiments.fcis.tools.bench.loader", "TrainLoader images per second"),
+    "peer": ("experiments.fcis.tools.bench.peer",
+             "torchvision Mask R-CNN R50-FPN training step and inference at 600x1000 "
+             "(skipped without torch)"),
     "all": ("experiments.fcis.tools.bench.all",
             "everything in one run (peak, inference, train, loader, memory) and the goals"),
 }

@@ -18,6 +18,8 @@ import time
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from lib.utils.threads import CpuMeter, describe_cpu
+
 from .metric import nonfinite_values
 
 BatchInfo = collections.namedtuple(
@@ -128,6 +130,7 @@ class TrainingMonitor(object):
         keep_epochs_before(self.jsonl_path, begin_epoch)
         self.tic = self.epoch_tic = time.time()
         self.last_nbatch = 0
+        self.cpu = CpuMeter()
 
     def _write(self, record):
         with open(self.jsonl_path, 'a') as f:
@@ -136,6 +139,7 @@ class TrainingMonitor(object):
     def epoch_begin(self, epoch):
         self.tic = self.epoch_tic = time.time()
         self.last_nbatch = 0
+        self.cpu.restart()
 
     def batch_end(self, info):
         if info.nbatch % self.frequent != 0:
@@ -162,12 +166,14 @@ class TrainingMonitor(object):
     def epoch_end(self, info):
         names, values = _as_lists(*info.eval_metric.get_global())
         elapsed = time.time() - self.epoch_tic
-        self.logger.info('Epoch[%d] done in %s (%d batches)\t%s', info.epoch,
-                         _format_duration(elapsed), info.nbatch,
+        cpu_percent = self.cpu.percent()
+        self.logger.info('Epoch[%d] done in %s (%d batches, %s)\t%s', info.epoch,
+                         _format_duration(elapsed), info.nbatch, describe_cpu(cpu_percent),
                          '\t'.join('%s=%f' % nv for nv in zip(names, values)))
         self._write({'type': 'epoch', 'epoch': info.epoch, 'batch': info.nbatch,
                      'num_update': info.num_update, 'lr': info.lr, 'time': time.time(),
-                     'seconds': elapsed, 'metrics': dict(zip(names, map(float, values)))})
+                     'seconds': elapsed, 'cpu_percent': cpu_percent,
+                     'metrics': dict(zip(names, map(float, values)))})
         plot_loss_curves(self.jsonl_path, self.png_path)
 
 

@@ -1,6 +1,15 @@
-"""Thread defaults. MXNet (and OpenMP) read OMP_NUM_THREADS when first loaded and
-otherwise use only half of the cores, so the project sets it before MXNet is imported."""
+"""Thread defaults and CPU use. MXNet (and OpenMP) read OMP_NUM_THREADS when first loaded
+and otherwise use only half of the cores, so the project sets it before MXNet is imported."""
 import os
+import time
+
+
+def usable_cores():
+    """Number of cores this process may run on (its CPU affinity)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def set_default_threads():
@@ -10,9 +19,32 @@ def set_default_threads():
     project imports ``lib`` before ``mxnet`` at every entry point.
     """
     if not os.environ.get('OMP_NUM_THREADS'):
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:
-            cores = os.cpu_count() or 1
-        os.environ['OMP_NUM_THREADS'] = str(cores)
+        os.environ['OMP_NUM_THREADS'] = str(usable_cores())
     return int(os.environ['OMP_NUM_THREADS'])
+
+
+def process_cpu_seconds():
+    """CPU seconds (user + system) of this process's threads so far."""
+    times = os.times()
+    return times.user + times.system
+
+
+class CpuMeter(object):
+    """CPU time of this process (all its threads, user + system) over wall time since
+    ``restart()``, in percent: 200 means two cores busy all along."""
+
+    def __init__(self):
+        self.restart()
+
+    def restart(self):
+        self._cpu, self._wall = process_cpu_seconds(), time.perf_counter()
+
+    def percent(self):
+        wall = time.perf_counter() - self._wall
+        return 100.0 * (process_cpu_seconds() - self._cpu) / wall if wall > 0 else 0.0
+
+
+
+def describe_cpu(percent):
+    """'CPU 187% of 200%' (the second figure: usable cores x 100)."""
+    return 'CPU %.0f%% of %d%%' % (percent, 100 * usable_cores())

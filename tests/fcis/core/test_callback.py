@@ -1,6 +1,7 @@
 """TrainingMonitor log lines/JSON/PNG with a fake clock, and the non-finite guard."""
 import json
 import logging
+import re
 
 import matplotlib.image
 import mxnet as mx
@@ -68,11 +69,13 @@ def test_monitor_logs_speed_eta_json_and_png(tmp_path, monkeypatch):
     # 2 + 4 in the run (3 s)
     assert 'Epoch[0] Batch[2/4] Speed: 4.00 samples/sec lr=0.01 ETA epoch 0:00:01 run 0:00:03' in log
     assert 'Epoch[0] Batch[4/4]' in log and 'ETA epoch 0:00:00 run 0:00:02' in log
+    assert re.search(r'Epoch\[0\] done in \S+ \(4 batches, CPU \d+% of \d+%\)', log)
     records = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
     assert [r['type'] for r in records] == ['batch', 'batch', 'epoch']
     assert records[0]['metrics'] == {'LossA': 2.0, 'LossB': 15.0}       # mean of batches 1-2
     assert records[1]['metrics'] == {'LossA': 6.0, 'LossB': 40.0}       # mean of batches 3-4
     assert records[2]['metrics'] == {'LossA': 4.0, 'LossB': 27.5}       # whole epoch
+    assert records[2]['cpu_percent'] >= 0
     assert records[1]['num_update'] == 4 and records[0]['speed'] == pytest.approx(4.0)
     image = matplotlib.image.imread(str(tmp_path / 'loss_curves.png'))
     assert image.ndim == 3 and image.shape[0] > 50 and image.shape[1] > 100

@@ -15,13 +15,21 @@ shapes set for 'shapes'. ``--warmup`` iterations are dropped, the next ``--runs`
               the previous iteration (which that copy would wait for anyway)
   bind        time binding a Module for a batch shape not seen before (GT count, image
               size; fcis.core.shape_cache): with few warm-up iterations, first binds show here
+  CPU         CPU time of the process over the measured window (200% = two cores busy)
 
-Shares are of the measured window (mean iteration x runs).
+Shares are of the measured window (mean iteration x runs). Each run is then broken down
+(experiments/fcis/tools/bench/breakdown.py): convolutions with their FLOPs and fraction of the
+machine's conv peak, other operators, each custom op, metrics, optimizer, data, Python.
+``--busy-core`` repeats each run with a busy-loop process beside it; ``--env`` repeats it
+in a child process with other environment variables (e.g. the engine).
 """
 import argparse
 import collections
+import contextlib
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -29,16 +37,17 @@ from unittest import mock
 
 import mxnet as mx
 
-from experiments.fcis.tools.bench import common
+from experiments.fcis.tools.bench import breakdown, common
 from experiments.fcis.tools.bench.data import BenchData
 from fcis.core import metric as fcis_metric
 from fcis.core import module as fcis_module
-from fcis.core import shape_cache
+from fcis.core.params import fixed_param_names
 from fcis.config.symbol_args import network_args
 from fcis.operators import box_annotator_ohem, proposal, proposal_target
 from fcis.symbols import TRAIN_OUTPUT_NAMES
 from fcis.train_end2end import TrainStart, fit_args_from_config, make_train_loader
 from lib.utils.table import format_table
+from lib.utils.threads import process_cpu_seconds, usable_cores
 
 CUSTOM_OPS = {
     'proposal': proposal.ProposalOperator,
@@ -79,6 +88,7 @@ class TimedIter(mx.io.DataIter):
         super(TimedIter, self).__init__(batch_size=loader.batch_size)
         self.loader, self.limit, self.watch, self.count = loader, limit, watch, 0
         self.num_batches = limit
+        self.data_shapes = []  # (N, 3, H, W) of every batch
 
     def set_epoch(self, epoch):
         self.loader.set_epoch(epoch)
@@ -105,6 +115,7 @@ class TimedIter(mx.io.DataIter):
             batch = self.loader.next()
         self.watch.add('data', start, time.perf_counter())
         self.count += 1
+        self.data_shapes.append(tuple(batch.data[0].shape))
         return batch
 
     @property
@@ -120,16 +131,21 @@ class TimedIter(mx.io.DataIter):
 
 
 class BatchClock(object):
-    """fit callback recording the time of every batch_end (and of the epoch start)."""
+    """fit callback recording the time and the process's CPU seconds of every batch_end
+    (and of the epoch start)."""
 
     def __init__(self):
-        self.stamps = []
+        self.stamps, self.cpu = [], []
+
+    def _stamp(self):
+        self.stamps.append(time.perf_counter())
+        self.cpu.append(process_cpu_seconds())
 
     def epoch_begin(self, epoch):
-        self.stamps.append(time.perf_counter())
+        self._stamp()
 
     def batch_end(self, info):
-        self.stamps.append(time.perf_counter())
+        self._stamp()
 
 
 def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
@@ -143,10 +159,9 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
         symbol, shapes['data'], network_args(cfg, is_train=True).trunk, seed)
     args = fit_args_from_config(cfg, symbol, train_iter, TrainStart(arg_params, aux_params))
     args = replace(args, epochs=replace(args.epochs, end_epoch=1, seed=seed))
-    patches = [mock.patch.object(cls, method, watch.wrap(name, getattr(cls, method)))
+    patches = [mock.patch.object(cls, method, watch.wrap((name, method), getattr(cls, method)))
                for name, cls in CUSTOM_OPS.items() for method in ('forward', 'backward')]
-    patches.append(mock.patch.object(shape_cache.ShapeModules, '_bind',
-                                     watch.wrap('bind', shape_cache.ShapeModules._bind)))
+    patches += breakdown.timed_phases(watch)
     for patch in patches:
         patch.start()
     try:
@@ -158,6 +173,7 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
         for patch in patches:
             patch.stop()
         loader.close()
+    return train_iter.data_shapes
 
 
 def summarize(watch, clock, warmup, batch_images):
@@ -166,7 +182,8 @@ def summarize(watch, clock, warmup, batch_images):
     intervals = [b - a for a, b in zip(stamps[:-1], stamps[1:])][warmup:]
     begin, end = stamps[warmup], stamps[-1]
     window = end - begin
-    custom = {name: watch.total(name, begin, end) for name in CUSTOM_OPS}
+    custom = {name: sum(watch.total((name, m), begin, end) for m in ('forward', 'backward'))
+              for name in CUSTOM_OPS}
     custom_s = sum(custom.values())
     data_s = watch.total('data', begin, end)
     sorted_intervals = sorted(intervals)
@@ -177,22 +194,61 @@ def summarize(watch, clock, warmup, batch_images):
         'iteration_mean_s': window / len(intervals), 'images_per_s': batch_images * len(
             intervals) / window,
         'custom_ops_s': custom, 'custom_share': custom_s / window,
+        'custom_forward_s': {name: watch.total((name, 'forward'), begin, end)
+                             for name in CUSTOM_OPS},
+        'phases_s': {name: watch.total(name, begin, end) for name, _, _ in breakdown.PHASES},
         'data_wait_share': data_s / window, 'bind_share': watch.total('bind', begin, end)
         / window, 'custom_and_data_share': (custom_s + data_s) / window,
+        'cpu_percent': 100.0 * (clock.cpu[-1] - clock.cpu[warmup]) / window,
+        'usable_cores': usable_cores(), 'engine': os.environ.get('MXNET_ENGINE_TYPE', ''),
     }
 
 
-def run(config, runs, warmup, seed=0, num_images=12, overrides=()):
+@contextlib.contextmanager
+def busy_loop():
+    """A child process spinning on one core while the block runs."""
+    proc = subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def run(config, runs, warmup, seed=0, num_images=12, overrides=(), busy=False):
     """Training figures of ``config`` ('coco' or 'shapes') with config ``overrides``
-    (KEY=VALUE strings) as a dict."""
+    (KEY=VALUE strings) as a dict; ``busy``: with a busy-loop process beside it."""
     cfg = common.load_bench_config(config, overrides)
     watch, clock = Stopwatch(), BatchClock()
     with BenchData(cfg, config, num_images, seed) as roidb:
-        train_iterations(cfg, roidb, warmup + runs, watch, clock, seed)
+        with busy_loop() if busy else contextlib.nullcontext():
+            shapes = train_iterations(cfg, roidb, warmup + runs, watch, clock, seed)
     result = summarize(watch, clock, warmup, batch_images=1)
+    symbol = common.train_symbol(cfg)
+    fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS,
+                              cfg.network.FIXED_PARAMS_MATCH_SUFFIX)
+    result['convs'] = breakdown.conv_summary(symbol, breakdown.most_common_shape(shapes[warmup:]),
+                                             set(fixed))
     result.update({'config': config, 'ohem': bool(cfg.TRAIN.ENABLE_OHEM), 'runs': runs,
-                   'warmup': warmup, 'overrides': list(overrides)})
+                   'warmup': warmup, 'overrides': list(overrides), 'busy': busy})
     return result
+
+
+def run_with_env(config, args, env_text):
+    """The results of ``config`` measured by a child ``benchmark.py train`` with the
+    environment variables of ``env_text`` ('KEY=VALUE ...') added."""
+    env = dict(os.environ, **dict(item.split('=', 1) for item in env_text.split()))
+    cmd = [sys.executable, os.path.join(common.ROOT, 'experiments', 'fcis', 'benchmark.py'),
+           'train', '--config', config, '--runs', str(args.runs), '--warmup', str(args.warmup),
+           '--shapes-factor', str(args.shapes_factor), '--seed', str(args.seed)]
+    proc = subprocess.run(cmd, cwd=common.ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+        raise RuntimeError("benchmark with %s failed: %s" % (env_text, ' '.join(tail)))
+    results = json.loads(proc.stdout.strip().splitlines()[-1])['train']
+    for r in results:
+        r['env'] = env_text
+    return results
 
 
 def table(results):
@@ -200,17 +256,20 @@ def table(results):
     for r in results:
         custom = ", ".join("%s %s" % (k, common.ms(v / r['iterations']))
                            for k, v in r['custom_ops_s'].items() if v)
-        label = r['config'] + (' (OHEM)' if r['ohem'] else '')
-        if r.get('overrides'):
-            label += ' ' + ' '.join(r['overrides'])
-        rows.append([label,
+        rows.append([row_label(r),
                      common.ms(r['iteration_median_s']), common.ms(r['iteration_mean_s']),
                      "%.2f" % r['images_per_s'], "%.1f%%" % (100 * r['custom_share']),
                      "%.1f%%" % (100 * r['data_wait_share']),
                      "%.1f%%" % (100 * r['custom_and_data_share']),
-                     "%.1f%%" % (100 * r['bind_share']), custom])
+                     "%.1f%%" % (100 * r['bind_share']), "%.0f%%" % r['cpu_percent'], custom])
     return format_table(["training", "median ms", "mean ms", "img/s", "custom ops",
-                         "data wait", "both", "bind", "custom ops ms/iter"], rows)
+                         "data wait", "both", "bind", "CPU", "custom ops ms/iter"], rows)
+
+
+def row_label(r):
+    label = r['config'] + (' (OHEM)' if r['ohem'] else '')
+    extras = list(r.get('overrides') or []) + ([r['env']] if r.get('env') else [])
+    return ' '.join([label] + extras + (['+ busy loop'] if r.get('busy') else []))
 
 
 def main(argv):
@@ -226,16 +285,44 @@ def main(argv):
     parser.add_argument("--variant", action="append", default=[], metavar="'KEY=VALUE ...'",
                         help="also run each config with these config overrides (one more "
                              "row per --variant), e.g. --variant 'SCALES=[[320,448]]'")
+    parser.add_argument("--env", action="append", default=[], metavar="'NAME=VALUE ...'",
+                        help="also run each config in a child process with these environment "
+                             "variables, e.g. --env MXNET_ENGINE_TYPE=ThreadedEnginePerDevice")
+    parser.add_argument("--busy-core", action="store_true",
+                        help="also run each config with a busy-loop process beside it")
     args = parser.parse_args(argv)
     common.load_ops()
+    peak = common.measure_conv_peak(10)
     results = []
     for config in args.config or ['coco', 'shapes']:
         factor = args.shapes_factor if config == 'shapes' else 1
+        counts = (args.runs * factor, args.warmup * factor, args.seed)
         for overrides in [[]] + [v.split() for v in args.variant]:
-            results.append(run(config, args.runs * factor, args.warmup * factor, args.seed,
-                               overrides=overrides))
-    print("OMP_NUM_THREADS=%s" % os.environ.get("OMP_NUM_THREADS"))
+            results.append(run(config, *counts, overrides=overrides))
+        if args.busy_core:
+            results.append(run(config, *counts, busy=True))
+        for env_text in args.env:
+            results += run_with_env(config, args, env_text)
+    print("OMP_NUM_THREADS=%s  engine %s  conv peak %.0f GFLOP/s (3x3 conv %s)" % (
+        os.environ.get("OMP_NUM_THREADS"), os.environ.get('MXNET_ENGINE_TYPE') or 'default',
+        peak['gflop_per_s'], 'x'.join(map(str, peak['shape']))))
     print(table(results))
+    for r in results:
+        print("\n%s: where the mean iteration goes" % row_label(r))
+        print(breakdown.table(r, peak['gflop_per_s']))
+    print(ratios(results))
     print(json.dumps({"omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                      "train": results}, sort_keys=True))
+                      "peak": peak, "train": results}, sort_keys=True))
     return 0
+
+
+def ratios(results):
+    """Mean-iteration ratio of every row to the first row of its config."""
+    lines, first = [], {}
+    for r in results:
+        base = first.setdefault(r['config'], r)
+        if r is not base:
+            lines.append("%s / %s: %.2fx the time" % (row_label(r), row_label(base),
+                                                     r['iteration_mean_s'] /
+                                                     base['iteration_mean_s']))
+    return "\n".join(lines)

@@ -1,0 +1,166 @@
+"""Where a training iteration's time goes: the phases of ``fit``'s loop, timed in the
+training thread, and every convolution of the symbol timed alone at the batches' most
+common input shape (its FLOPs and fraction of the machine's conv peak).
+
+With MXNet's NaiveEngine (the CPU default, lib/utils/mxnet_env.py) every operator runs in
+the thread that calls it, so the time of ``Module.forward`` is the forward pass itself and
+the parts add up to the iteration. With the threaded engine the calls return at once and
+each phase shows where the training thread waited instead (noted under the table).
+
+Parts of one mean iteration:
+  forward / backward convolutions   the symbol's convolutions, each bound alone
+  other forward / backward ops      the pass minus its convolutions and Python custom ops
+  <custom op>                       each Python CustomOp (forward + backward)
+  metrics                           Module.update_metric (reads the outputs into NumPy)
+  optimizer update                  ShapeModules.update (the SGD step)
+  data wait                         the loader's next() (NumPy batch -> NDArrays)
+  bind                              Modules bound for new input shapes
+  Python between them               the rest of the iteration (the loop, callbacks)
+"""
+import collections
+import json
+from unittest import mock
+
+import mxnet as mx
+
+from experiments.fcis.tools.bench import common
+from experiments.fcis.tools.bench.timing import format_table, median_seconds
+from fcis.core import shape_cache
+
+# (part name, class, method) timed in the training thread
+PHASES = [
+    ('forward', mx.mod.Module, 'forward'),
+    ('backward', mx.mod.Module, 'backward'),
+    ('metrics', mx.mod.Module, 'update_metric'),
+    ('optimizer update', shape_cache.ShapeModules, 'update'),
+    ('bind', shape_cache.ShapeModules, '_bind'),
+]
+
+
+def conv_nodes(sym):
+    """[(name, attrs, input name)] of the symbol's Convolution nodes, in graph order."""
+    nodes = json.loads(sym.tojson())['nodes']
+    return [(n['name'], n['attrs'], nodes[n['inputs'][0][0]]['name'])
+            for n in nodes if n['op'] == 'Convolution']
+
+
+def _conv_attrs(attrs):
+    """Convolution keyword arguments from a JSON node's string attributes."""
+    keep = ('kernel', 'stride', 'pad', 'dilate', 'num_filter', 'num_group', 'no_bias')
+    return {k: v for k, v in attrs.items() if k in keep}
+
+
+def time_convolutions(sym, data_shape, fixed_params=(), runs=5):
+    """{name: (forward s, backward s)} of each Convolution of ``sym`` bound alone at the
+    input shapes that ``data_shape`` (N, 3, H, W) gives it, on random data.
+
+    Backward computes the weight gradient (none for a layer in ``fixed_params``, which
+    gets no backward at all: fixed layers sit at the bottom of the trunk) and the input
+    gradient except where the input is the image."""
+    internals = sym.get_internals()
+    nodes = conv_nodes(sym)
+    inputs = [internals[source + '_output'] if source != 'data' else internals['data']
+              for _, _, source in nodes]
+    _, in_shapes, _ = mx.sym.Group(inputs).infer_shape_partial(data=tuple(data_shape))
+    times = {}
+    for (name, attrs, source), shape in zip(nodes, in_shapes):
+        conv = mx.sym.Convolution(mx.sym.Variable('x'), name='c', **_conv_attrs(attrs))
+        frozen = name + '_weight' in fixed_params
+        req = {a: 'write' for a in conv.list_arguments()}
+        req['x'] = 'null' if source == 'data' else 'write'
+        exe = conv.simple_bind(mx.cpu(), x=tuple(shape), grad_req=req)
+        for array in exe.arg_arrays:
+            array[:] = mx.nd.random.normal(0, 0.1, array.shape)
+        out_grad = mx.nd.ones(exe.outputs[0].shape)
+
+        def forward():
+            exe.forward(is_train=True)
+            exe.outputs[0].wait_to_read()
+
+        def backward():
+            exe.backward(out_grad)
+            mx.nd.waitall()
+
+        fwd = median_seconds(forward, runs, warmup=1)
+        bwd = 0.0 if frozen else median_seconds(backward, runs, warmup=1)
+        times[name] = (fwd, bwd)
+    return times
+
+
+def conv_summary(sym, data_shape, fixed_params, runs=5):
+    """Forward and backward convolution seconds and FLOPs at ``data_shape``: a dict with
+    'forward_s', 'backward_s', 'forward_gflop', 'backward_gflop' (backward = weight
+    gradient + input gradient, each as many FLOPs as the forward; no input gradient where
+    the input is the image, no backward for a fixed layer)."""
+    times = time_convolutions(sym, data_shape, fixed_params, runs)
+    flops = common.conv_flops(sym, data_shape)
+    sources = {name: source for name, _, source in conv_nodes(sym)}
+    backward_flops = 0.0
+    for name, value in flops.items():
+        if name + '_weight' not in fixed_params:
+            backward_flops += value * (1 + int(sources[name] != 'data'))
+    return {'forward_s': sum(f for f, _ in times.values()),
+            'backward_s': sum(b for _, b in times.values()),
+            'forward_gflop': sum(flops.values()) / 1e9, 'backward_gflop': backward_flops / 1e9,
+            'data_shape': list(data_shape)}
+
+
+def most_common_shape(shapes):
+    """The most frequent of a list of shape tuples (the first seen among equals)."""
+    counts = collections.Counter(shapes)
+    best = max(counts.values())
+    return next(s for s in shapes if counts[s] == best)
+
+
+def parts(result):
+    """[(part, seconds per iteration)] of a train result with 'phases_s', 'custom_ops_s',
+    'convs' (conv_summary) and 'iterations'; the last part is what the others leave."""
+    n = float(result['iterations'])
+    phase = {k: v / n for k, v in result['phases_s'].items()}
+    custom = {k: v / n for k, v in result['custom_ops_s'].items()}
+    convs = result['convs']
+    custom_fwd = sum(v / n for k, v in result['custom_forward_s'].items())
+    rows = [('forward convolutions', convs['forward_s']),
+            ('backward convolutions', convs['backward_s']),
+            ('other forward operators', phase['forward'] - convs['forward_s'] - custom_fwd),
+            ('other backward operators', phase['backward'] - convs['backward_s']
+             - (sum(custom.values()) - custom_fwd))]
+    rows += [('%s (Python custom op)' % k, v) for k, v in custom.items()]
+    rows += [('metrics', phase['metrics']), ('optimizer update', phase['optimizer update']),
+             ('data wait', result['data_wait_share'] * result['iteration_mean_s']),
+             ('bind', phase['bind'])]
+    rows.append(('Python between them', result['iteration_mean_s'] - sum(v for _, v in rows)))
+    return rows
+
+
+def table(result, peak_gflop_per_s):
+    """The breakdown of one train result as a text table."""
+    convs = result['convs']
+    mean = result['iteration_mean_s']
+    gflop = {'forward convolutions': convs['forward_gflop'],
+             'backward convolutions': convs['backward_gflop']}
+    rows = []
+    for name, seconds in parts(result):
+        row = [name, common.ms(seconds), "%.1f%%" % (100.0 * seconds / mean), '', '', '']
+        if name in gflop and seconds > 0:
+            rate = gflop[name] / seconds
+            row[3:] = ["%.2f" % gflop[name], "%.0f" % rate,
+                       "%.0f%%" % (100.0 * rate / peak_gflop_per_s)]
+        rows.append(row)
+    rows.append(['iteration (mean)', common.ms(mean), '100%', '', '', ''])
+    text = format_table(["part", "ms/iter", "share", "GFLOP", "GFLOP/s", "of peak"], rows)
+    notes = ["convolutions timed alone at input %s; conv peak %.0f GFLOP/s; CPU %.0f%% of "
+             "%d%% over the measured iterations" % (
+                 'x'.join(map(str, convs['data_shape'])), peak_gflop_per_s,
+                 result['cpu_percent'], 100 * result['usable_cores'])]
+    if result.get('engine') != 'NaiveEngine':
+        notes.append("engine %s runs operators asynchronously: the phases show where the "
+                     "training thread waited, not where the work ran" % (
+                         result.get('engine') or 'ThreadedEnginePerDevice'))
+    return text + "\n" + "\n".join(notes)
+
+
+def timed_phases(watch):
+    """mock.patch objects wrapping every PHASES method with ``watch`` (start them)."""
+    return [mock.patch.object(cls, method, watch.wrap(name, getattr(cls, method)))
+            for name, cls, method in PHASES]
