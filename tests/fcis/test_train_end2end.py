@@ -8,10 +8,10 @@ its randomness from (seed, epoch, batch), so two runs of the same config give bi
 parameters with MXNet's default threaded engine (the custom operators use the global NumPy
 generator from MXNet's custom-op thread, but one at a time and in graph order), provided
 both use the same thread settings: a different OMP_NUM_THREADS changes the rounding of the
-multithreaded reductions and the runs drift apart. One real source of nondeterminism was
-found and fixed: BatchNorm's backward updates the moving mean/var without MXNet's engine
-knowing, so a checkpoint could miss the last batch's update (fit now waits for all pending
-work before saving). These tests run with the OMP_NUM_THREADS of the test process.
+multithreaded reductions and the runs drift apart. BatchNorm's backward updates the moving
+mean/var without MXNet's engine knowing, so fit waits for all pending work before saving a
+checkpoint (one saved earlier could miss the last batch's update). These tests run with the
+OMP_NUM_THREADS of the test process.
 """
 import importlib.util
 import json

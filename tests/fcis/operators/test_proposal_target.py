@@ -93,7 +93,7 @@ def test_binary_threshold_and_bg_lower_threshold():
     sources = [source_row(box) for box in rois[:, 1:]]
     # bg pool is only proposal 3 (IoU 0.33); IoU 0 and 0.2 fall under bg_thresh_lo
     assert set(sources[3:]) == {3}
-    # at 0.6 the GT box's half-covered sample (0.5) at column 9.5 is no longer foreground
+    # at 0.6 the GT box's half-covered sample (0.5) at column 9.5 is background
     np.testing.assert_array_equal(mask_target[sources.index(5)],
                                   [[1, 1, 0, 0, 0]] * 4 + [[1] * 5])
 
