@@ -5,8 +5,12 @@
 Every key of the YAML and of the overrides must exist in ``defaults.py`` (the original
 release's own keys are translated first: ``release_keys``); a value must have the default's
 type (ints are accepted where floats are expected, lists and tuples
-are interchangeable). Any violation raises ``ConfigError`` naming the key and the file.
+are interchangeable). Any violation raises ``ConfigError`` naming the key and the file, as
+does a key of ``DEFAULT_ONLY`` with another value than its one supported value and a given
+``network.NUM_ANCHORS`` that differs from len(ANCHOR_SCALES) x len(ANCHOR_RATIOS).
+``MXNET_VERSION`` other than the running MXNet's version logs one warning line.
 """
+import logging
 import math
 import os
 
@@ -17,6 +21,7 @@ from .defaults import default_config
 from .release_keys import (ReleaseKeyError, check_release_values, log_notes,
                            translate_release_keys)
 
+logger = logging.getLogger(__name__)
 
 class ConfigError(ValueError):
     """A configuration file or override is invalid; the message names the key and the fix."""
@@ -103,18 +108,81 @@ def _parse_override(text):
     return key.strip().split('.'), value
 
 
+def _override_mapping(text):
+    """'TRAIN.end_epoch=2' -> {'TRAIN': {'end_epoch': 2}}."""
+    path, value = _parse_override(text)
+    nested = value
+    for part in reversed(path):
+        nested = {part: nested}
+    return nested
+
+
 def apply_overrides(config, overrides):
     """Apply command-line ``KEY=VALUE`` strings to ``config`` (checked like YAML keys)."""
     for text in overrides or []:
-        path, value = _parse_override(text)
-        nested = value
-        for part in reversed(path):
-            nested = {part: nested}
-        _merge(config, nested, "command-line override '%s'" % text)
+        _merge(config, _override_mapping(text), "command-line override '%s'" % text)
     return config
 
 
 _CHOICES = {'MASK_VOTE_MODE': ('release', 'roi'), 'MIN_DROP_MODE': ('release', 'original')}
+# Keys of the release's schema with one behaviour here: (section or None, key) -> what the
+# code does. Any other value is an error.
+DEFAULT_ONLY = {
+    (None, 'CLASS_AGNOSTIC'): "FCIS regresses one class-agnostic box per ROI (8 box channels: "
+                              "background and foreground)",
+    ('TRAIN', 'BBOX_WEIGHTS'): "the 4 box targets of a foreground ROI weigh 1 each; "
+                               "TRAIN.LOSS_WEIGHTS[2] scales the box loss",
+    ('TRAIN', 'RPN_BBOX_WEIGHTS'): "the 4 box targets of a foreground anchor weigh 1 each",
+    ('TRAIN', 'RPN_POSITIVE_WEIGHT'): "every sampled anchor weighs the same in the RPN "
+                                      "class loss",
+    ('TEST', 'HAS_RPN'): "test proposals always come from the RPN (no precomputed proposals)",
+}
+
+
+def check_default_only(config):
+    """ConfigError naming the key, its value and the one supported value, for a key of
+    DEFAULT_ONLY that differs from its default."""
+    defaults = default_config()
+    for (section, key), behaviour in DEFAULT_ONLY.items():
+        value = config[key] if section is None else config[section][key]
+        default = defaults[key] if section is None else defaults[section][key]
+        if value != default:
+            name = key if section is None else '%s.%s' % (section, key)
+            raise ConfigError("%s is %r; only %r is supported: %s (remove the key)"
+                              % (name, value, default, behaviour))
+
+
+def warn_mxnet_version(config):
+    """One warning line when MXNET_VERSION names another MXNet than the running one; the
+    key is informational, the run uses the running MXNet."""
+    if not config.MXNET_VERSION:
+        return
+    import mxnet
+    if config.MXNET_VERSION != mxnet.__version__:
+        logger.warning("MXNET_VERSION is %r but MXNet %s is running; the config is used with "
+                       "MXNet %s", config.MXNET_VERSION, mxnet.__version__, mxnet.__version__)
+
+
+def typed_num_anchors(data, source):
+    """[(source, value)] when the mapping ``data`` (a YAML file's or an override's) sets the
+    derived network.NUM_ANCHORS, else []."""
+    network = data.get('network')
+    if isinstance(network, dict) and 'NUM_ANCHORS' in network:
+        return [(source, network['NUM_ANCHORS'])]
+    return []
+
+
+def check_num_anchors(config, typed):
+    """ConfigError when a typed network.NUM_ANCHORS (``typed``: [(source, value)]) differs
+    from len(ANCHOR_SCALES) x len(ANCHOR_RATIOS) of the merged config."""
+    net = config.network
+    for source, value in typed:
+        if value != net.NUM_ANCHORS:
+            raise ConfigError("%s: key 'network.NUM_ANCHORS' is %r but len(network.ANCHOR_SCALES)"
+                              " x len(network.ANCHOR_RATIOS) = %d x %d = %d; the key is derived "
+                              "from them (remove it or give %d)"
+                              % (source, value, len(net.ANCHOR_SCALES), len(net.ANCHOR_RATIOS),
+                                 net.NUM_ANCHORS, net.NUM_ANCHORS))
 
 
 def finalize(config):
@@ -130,6 +198,7 @@ def finalize(config):
         if config.TEST[key] not in allowed:
             raise ConfigError("TEST.%s must be one of %s, got %r"
                               % (key, ', '.join(allowed), config.TEST[key]))
+    check_default_only(config)
     if config.TRAIN.RPN_MIN_SIZE == 0:
         config.TRAIN.RPN_MIN_SIZE = net.RPN_FEAT_STRIDE
     if config.TEST.RPN_MIN_SIZE == 0:
@@ -140,23 +209,28 @@ def finalize(config):
 def load_config(cfg_file=None, overrides=None):
     """Defaults <- YAML file <- overrides, then derived values. Returns an EasyDict."""
     config = default_config()
-    checks = []
+    checks, typed = [], []
     if cfg_file:
         data = _read_yaml(cfg_file)
         try:
             notes, checks = translate_release_keys(data, cfg_file)
         except ReleaseKeyError as err:
             raise ConfigError(str(err)) from None
+        typed += typed_num_anchors(data, cfg_file)
         _merge(config, data, cfg_file)
         log_notes(notes)
     apply_overrides(config, overrides)
+    for text in overrides or []:
+        typed += typed_num_anchors(_override_mapping(text), "command-line override '%s'" % text)
     config.cfg_file = cfg_file or ''
     config.cfg_name = os.path.splitext(os.path.basename(cfg_file))[0] if cfg_file else 'default'
     config = finalize(config)
+    check_num_anchors(config, typed)
     try:
         check_release_values(config, checks, cfg_file)
     except ReleaseKeyError as err:
         raise ConfigError(str(err)) from None
+    warn_mxnet_version(config)
     return config
 
 

@@ -13,11 +13,12 @@ def default_config():
     config = edict()
 
     config.MXNET_VERSION = ''            # informational: the MXNet version the config was written for
+                                         # (another than the running one: one warning line)
     config.output_path = './output'      # root of all outputs: <output_path>/<cfg name>/<image_set>/
     config.symbol = 'resnet_v1_101_fcis' # symbol name, recorded in logs and outputs
     config.gpus = ''                     # comma-separated GPU ids ('0,1,2,3'); empty = CPU
     config.num_cpu_devices = 1           # number of CPU contexts when gpus is empty (data-parallel on CPU)
-    config.CLASS_AGNOSTIC = True         # FCIS boxes are class-agnostic (4*2 box channels)
+    config.CLASS_AGNOSTIC = True         # only true: FCIS boxes are class-agnostic (4*2 box channels)
     config.SCALES = [(600, 1000)]        # (shorter side, max longer side) for training and testing
     config.cfg_file = ''                 # set by load_config: the YAML file the run was configured with
     config.cfg_name = 'default'          # set by load_config: that file's name without extension
@@ -30,7 +31,8 @@ def default_config():
 
     # --- network -------------------------------------------------------------------
     config.network = edict()
-    config.network.depth = 101           # ResNet-v1 depth: 50, 101, or 'small' variants (see symbols)
+    config.network.depth = 101           # ResNet-v1 depth 50, 101 or 152: units per stage (unless
+                                         # TRUNK_UNITS) and layer names (fcis/symbols/resnet_v1.py)
     config.network.TRUNK_FILTERS = []    # small trunk only: filters of conv1, res2..res5 ([] = ResNet's)
     config.network.TRUNK_UNITS = []      # small trunk only: bottleneck units per stage ([] = from depth)
     config.network.STRIDE_IN_1X1 = True  # Caffe-style stride on the first 1x1 conv (False: on the 3x3)
@@ -52,7 +54,8 @@ def default_config():
     config.network.RPN_MIN_SIZE_SCALED = False  # RPN_MIN_SIZE x image scale (False: input pixels)
     config.network.BBOX_DELTA_CLIP = False  # clip dw, dh at log(1000/16) before exp (proposals,
                                          # test-time box parser)
-    config.network.NUM_ANCHORS = 9       # derived: len(ANCHOR_SCALES) * len(ANCHOR_RATIOS)
+    config.network.NUM_ANCHORS = 9       # derived: len(ANCHOR_SCALES) * len(ANCHOR_RATIOS); a value
+                                         # given in a YAML or an override must equal it
     config.network.PSROI_GROUP_SIZE = 7  # k: position-sensitive grid is k x k
     config.network.PSROI_POOLED_SIZE = 21  # side of the assembled per-ROI score maps
     config.network.CONV_NEW_CHANNELS = 1024  # channels of conv_new_1 on res5
@@ -128,7 +131,8 @@ def default_config():
     config.TRAIN.BBOX_NORMALIZATION_PRECOMPUTED = True  # normalize box targets by BBOX_MEANS/STDS
     config.TRAIN.BBOX_MEANS = [0.0, 0.0, 0.0, 0.0]  # means of the box regression targets
     config.TRAIN.BBOX_STDS = [0.2, 0.2, 0.5, 0.5]   # stds of the box regression targets
-    config.TRAIN.BBOX_WEIGHTS = [1.0, 1.0, 1.0, 1.0]  # weights of the box regression targets
+    config.TRAIN.BBOX_WEIGHTS = [1.0, 1.0, 1.0, 1.0]  # only these: box targets of foreground ROIs
+                                         # weigh 1 (LOSS_WEIGHTS[2] scales the box loss)
     config.TRAIN.RPN_BATCH_SIZE = 256    # anchors sampled per image for the RPN loss
     config.TRAIN.RPN_FG_FRACTION = 0.5   # fraction of foreground anchors
     config.TRAIN.RPN_POSITIVE_OVERLAP = 0.7  # IoU for a foreground anchor
@@ -137,8 +141,9 @@ def default_config():
     config.TRAIN.RPN_MATCH_ZERO_OVERLAP_GT = True  # a GT box overlapping no anchor makes every
                                          # anchor of IoU 0 with it foreground (the release's rule)
     config.TRAIN.RPN_ALLOWED_BORDER = 0  # anchors crossing the border by more are ignored
-    config.TRAIN.RPN_BBOX_WEIGHTS = [1.0, 1.0, 1.0, 1.0]  # weights of RPN box targets
-    config.TRAIN.RPN_POSITIVE_WEIGHT = -1.0  # -1: uniform weighting of RPN samples
+    config.TRAIN.RPN_BBOX_WEIGHTS = [1.0, 1.0, 1.0, 1.0]  # only these: box targets of foreground
+                                         # anchors weigh 1
+    config.TRAIN.RPN_POSITIVE_WEIGHT = -1.0  # only -1: uniform weighting of RPN samples
     config.TRAIN.RPN_NMS_THRESH = 0.7    # NMS of proposals during training
     config.TRAIN.RPN_PRE_NMS_TOP_N = 6000  # proposals kept before NMS
     config.TRAIN.RPN_POST_NMS_TOP_N = 300  # proposals kept after NMS
@@ -148,7 +153,7 @@ def default_config():
     # --- testing -------------------------------------------------------------------
     config.TEST = edict()
     config.TEST.BATCH_IMAGES = 1         # images per device at test time
-    config.TEST.HAS_RPN = True           # proposals come from the RPN
+    config.TEST.HAS_RPN = True           # only true: proposals come from the RPN
     config.TEST.RPN_NMS_THRESH = 0.7     # NMS of proposals
     config.TEST.RPN_PRE_NMS_TOP_N = 6000 # proposals kept before NMS
     config.TEST.RPN_POST_NMS_TOP_N = 300 # proposals kept after NMS (ROIs of the first pass)

@@ -5,14 +5,16 @@ places differently, or does not have.
 the release's ``resnet_v1_101_coco_fcis_end2end_ohem.yaml``,
 ``resnet_v1_101_vocSDS_fcis_end2end.yaml`` and ``fcis_coco_demo.yaml`` load unchanged: each
 of their keys is mapped to ours, checked, or removed with one log line saying why it has no
-effect here. Keys in neither schema are left alone, so the merge still rejects them.
+effect here. Keys in neither schema are left alone, so the merge still rejects them. Keys
+in both merge as they are; ``fcis.config.config`` checks those with one behaviour here
+(``DEFAULT_ONLY``: CLASS_AGNOSTIC, TRAIN.BBOX_WEIGHTS, ...) and a given network.NUM_ANCHORS
+(it must equal len(ANCHOR_SCALES) x len(ANCHOR_RATIOS)).
 
     release key                      here
     MASK_SIZE                        must equal network.PSROI_POOLED_SIZE (mask targets are
                                      the assembled maps' size)
     BINARY_THRESH (top level)        TEST.BINARY_THRESH (mask voting and evaluation)
     SCALES: [600, 1000]              SCALES: [[600, 1000]]
-    network.NUM_ANCHORS              must equal len(ANCHOR_SCALES) x len(ANCHOR_RATIOS)
     network.FIXED_PARAMS_SHARED      no effect (alternate RPN/R-CNN training only)
     dataset.dataset: PascalVOC       'sds'; image sets SDS_train/SDS_val -> train/val;
                                      dataset_path <path> -> <path>/VOCSDS
@@ -130,9 +132,6 @@ def translate_release_keys(data, source):
     found, value = _pop(data, None, 'MASK_SIZE')
     if found:
         checks.append((('network', 'PSROI_POOLED_SIZE'), value, 'MASK_SIZE'))
-    found, value = _pop(data, 'network', 'NUM_ANCHORS')
-    if found:
-        checks.append((('network', 'NUM_ANCHORS'), value, 'network.NUM_ANCHORS'))
     _translate_scales(data)
     _translate_voc(data, source, notes)
     return notes, checks

@@ -24,19 +24,22 @@ from lib.utils.image import (image_to_tensor, normalize_scales, pad_tensors, rea
                              resize_image, resize_masks, round_up)
 
 
-def conv_out_size(size, kernel, stride, pad):
-    """Output length of a convolution/pooling window (floor convention)."""
-    return (size + 2 * pad - kernel) // stride + 1
+def conv_out_size(size, kernel, stride, pad, ceil=False):
+    """Output length of a convolution/pooling window: floor rounding (MXNet's default), or
+    ceil rounding with ``ceil`` (pooling_convention 'full', Caffe's)."""
+    span = size + 2 * pad - kernel
+    return (-(-span // stride) if ceil else span // stride) + 1
 
 
 def default_feat_shape(height, width):
     """(fh, fw) of the stride-16 ResNet trunk's res4 map for an input of (height, width).
 
-    conv1 (k7, s2, p3) -> pool1 (k3, s2, p1) -> res3a (k1, s2) -> res4a (k1, s2).
+    conv1 (k7, s2, p3) -> pool1 (k3, s2, p0, ceil rounding) -> res3a (k1, s2) -> res4a
+    (k1, s2), as ``fcis.symbols.resnet_v1`` builds them.
     """
     def trunk(size):
         size = conv_out_size(size, 7, 2, 3)
-        size = conv_out_size(size, 3, 2, 1)
+        size = conv_out_size(size, 3, 2, 0, ceil=True)
         size = conv_out_size(size, 1, 2, 0)
         return conv_out_size(size, 1, 2, 0)
     return trunk(height), trunk(width)

@@ -2,9 +2,9 @@
 
 ``Module.reshape`` builds a new executor (shape inference and memory planning of the whole
 graph) every time a batch's shapes differ from the previous batch's. With many image sizes
-and GT counts that is nearly every batch: it took ~12% of a shapes-config iteration
-(``python experiments/fcis/benchmark.py train --config shapes``; its "bind" column now
-shows the one-time binds instead).
+and GT counts that is nearly every batch, and a reshape per batch costs ~12% of a
+shapes-config iteration (``python experiments/fcis/benchmark.py train --config shapes``;
+its "bind" column shows the one-time binds of this class).
 
 :class:`ShapeModules` binds a Module once per distinct key (data and label shapes) with
 ``shared_module=base``, the way MXNet's BucketingModule does: parameter, gradient and

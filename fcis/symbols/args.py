@@ -10,17 +10,14 @@ from typing import Tuple
 RESNET_UNITS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 # Output channels of conv1 and of res2..res5 of the standard ResNets.
 RESNET_FILTERS = (64, 256, 512, 1024, 2048)
-# depth 'small': a tiny trunk that trains from scratch on the CPU (shapes dataset).
-SMALL_UNITS = (1, 1, 1, 1)
-SMALL_FILTERS = (16, 32, 64, 128, 256)
 
 
 @dataclass(frozen=True)
 class TrunkArgs:
     """ResNet-v1 trunk.
 
-    depth: 50, 101 or 152 (selects the unit counts and the layer naming scheme), or
-        'small' (units SMALL_UNITS, filters SMALL_FILTERS unless given).
+    depth: 50, 101 or 152 (selects the unit counts and the layer naming scheme); a small
+        trunk is a depth with ``units`` and ``filters`` (the shapes config: 50).
     units: bottleneck units of res2..res5 (4 ints); () = the standard ones of ``depth``.
     filters: output channels of conv1, res2, res3, res4, res5 (5 ints); () = those of
         ``depth``.
@@ -45,19 +42,14 @@ class TrunkArgs:
                 raise ValueError("trunk units must be 4 positive ints (res2..res5), got %r"
                                  % (self.units,))
             return tuple(int(u) for u in self.units)
-        if self.depth == 'small':
-            return SMALL_UNITS
         if self.depth not in RESNET_UNITS:
-            raise ValueError("ResNet-v1 depth %r is not supported (use %s, or 'small', or "
-                             "give network.TRUNK_UNITS)" % (self.depth, sorted(RESNET_UNITS)))
+            raise ValueError("ResNet-v1 depth %r is not supported (use %s, or give "
+                             "network.TRUNK_UNITS)" % (self.depth, sorted(RESNET_UNITS)))
         return RESNET_UNITS[self.depth]
 
     def stage_filters(self):
         """Output channels of conv1 and res2..res5 (5 ints)."""
-        if self.filters:
-            filters = tuple(int(f) for f in self.filters)
-        else:
-            filters = SMALL_FILTERS if self.depth == 'small' else RESNET_FILTERS
+        filters = tuple(int(f) for f in self.filters) if self.filters else RESNET_FILTERS
         if len(filters) != 5:
             raise ValueError("trunk filters must be 5 ints (conv1, res2..res5), got %r"
                              % (filters,))

@@ -22,8 +22,8 @@ DEMO = os.path.join(ROOT, 'fcis', 'demo.py')
 CLASSES = ['--classes', 'circle,square,triangle,star']
 
 
-def test_demo_draws_every_image_layout(tmp_path, shapes_params_file):
-    rng = np.random.RandomState(0)
+def test_demo_draws_every_image_layout(tmp_path, shapes_params_file, test_seed):
+    rng = np.random.RandomState(test_seed)
     folder = tmp_path / 'images'
     folder.mkdir()
     sizes = {'gray.png': (97, 203), 'rgba.png': (150, 120, 4), 'color.jpg': (333, 517, 3)}
@@ -51,8 +51,8 @@ def record_input_shapes(monkeypatch):
     return seen
 
 
-def test_demo_input_shape_is_the_testers(tmp_path, shapes_params_file, monkeypatch):
-    image = np.random.RandomState(1).randint(0, 255, (170, 230, 3)).astype(np.uint8)
+def test_demo_input_shape_is_the_testers(tmp_path, shapes_params_file, monkeypatch, test_seed):
+    image = np.random.RandomState(test_seed + 1).randint(0, 255, (170, 230, 3)).astype(np.uint8)
     path = str(tmp_path / 'odd.png')
     cv2.imwrite(path, image)
     seen = record_input_shapes(monkeypatch)

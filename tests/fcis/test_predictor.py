@@ -95,7 +95,7 @@ def test_predictor_gives_the_testers_detections(shapes_image, shapes_params_file
     assert [d.score for d in kept] == scores[:len(kept)] and len(kept) >= 4
 
 
-def test_grey_and_four_channel_inputs(shapes_image, shapes_params_file, tmp_path):
+def test_grey_and_four_channel_inputs(shapes_image, shapes_params_file, tmp_path, test_seed):
     path, image = shapes_image
     predictor = Predictor(SHAPES_CFG, shapes_params_file, ctx=mx.cpu())
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # (H, W)
@@ -109,7 +109,8 @@ def test_grey_and_four_channel_inputs(shapes_image, shapes_params_file, tmp_path
     cv2.imwrite(grey_path, grey)
     assert_same(predictor.predict(grey_path), as_bgr.boxes, as_bgr.rles)
 
-    alpha = np.random.RandomState(0).randint(0, 256, image.shape[:2] + (1,)).astype(np.uint8)
+    alpha = np.random.RandomState(test_seed).randint(0, 256, image.shape[:2] + (1,))
+    alpha = alpha.astype(np.uint8)
     bgra = np.concatenate([image, alpha], axis=2)  # (H, W, 4): alpha is ignored
     color = predictor.predict(image)
     assert_same(predictor.predict(bgra), color.boxes, color.rles)

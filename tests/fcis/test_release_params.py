@@ -26,14 +26,14 @@ STDS, MEANS = (0.2, 0.2, 0.5, 0.5), (0.0, 0.0, 0.0, 0.0)
 CATEGORIES = [{'id': i + 1, 'name': n} for i, n in enumerate(['circle', 'square', 'triangle', 'star'])]
 
 
-def random_params():
+def random_params(seed):
     """Random parameters of the shapes test symbol, the box layer's bias made nonzero so that
     its normalization matters."""
     cfg = load_config(CFG)
     symbol = get_test_symbol(network_args(cfg, is_train=False))
-    mx.random.seed(0)
+    mx.random.seed(seed)
     arg, aux = load_params(symbol, {'data': (1, 3, 128, 160)}, '', 0, initializer=FCISInitializer())
-    rng = np.random.RandomState(0)
+    rng = np.random.RandomState(seed)
     arg['fcis_bbox_bias'] = mx.nd.array(rng.normal(0, 0.5, arg['fcis_bbox_bias'].shape))
     arg['fcis_bbox_weight'] = arg['fcis_bbox_weight'] * 30  # deltas large enough to move boxes
     return arg, aux
@@ -57,8 +57,8 @@ def test_fold_box_norm_matches_the_release_layout():
                                rtol=1e-6)
 
 
-def test_resolve_test_keys(caplog):
-    arg, _ = random_params()
+def test_resolve_test_keys(caplog, test_seed):
+    arg, _ = random_params(test_seed)
     release = with_test_pair(arg)
     resolved = resolve_test_keys(release, MEANS, STDS)
     assert sorted(resolved) == sorted(arg)
@@ -115,9 +115,9 @@ def run_entry(tmp_path, params_path, tag):
 
 
 @pytest.mark.slow
-def test_release_params_file_tests_end_to_end_on_test_dev(tmp_path):
-    write_test_dev(tmp_path, np.random.RandomState(1))
-    arg, aux = random_params()
+def test_release_params_file_tests_end_to_end_on_test_dev(tmp_path, test_seed):
+    write_test_dev(tmp_path, np.random.RandomState(test_seed + 1))
+    arg, aux = random_params(test_seed)
     ours = save_params(str(tmp_path / 'ours-0001.params'), arg, aux)
     release = save_params(str(tmp_path / 'fcis_coco-0000.params'), with_test_pair(arg), aux)
     # the folded pair used as the trained one: the deltas de-normalized twice

@@ -5,16 +5,15 @@ a missing or corrupt checkpoint is a one-line error naming the file.
 
 Determinism: every epoch reseeds all generators from (seed, epoch) and the loader draws all
 its randomness from (seed, epoch, batch), so two runs of the same config give bit-identical
-parameters with MXNet's default threaded engine (the custom operators use the global NumPy
-generator from MXNet's custom-op thread, but one at a time and in graph order), provided
+parameters with either MXNet engine (the custom operators use the global NumPy generator,
+one at a time and in graph order, in the training thread or MXNet's custom-op thread), provided
 both use the same thread settings: a different OMP_NUM_THREADS changes the rounding of the
-multithreaded reductions and the runs drift apart. One real source of nondeterminism was
-found and fixed: BatchNorm's backward updates the moving mean/var without MXNet's engine
-knowing, so a checkpoint could miss the last batch's update (fit now waits for all pending
-work before saving). These tests run with the OMP_NUM_THREADS of the test process.
+multithreaded reductions and the runs drift apart. BatchNorm's backward updates the moving
+mean/var without MXNet's engine knowing, so fit waits for all pending work before saving a
+checkpoint (one saved earlier could miss the last batch's update). These tests run with the
+OMP_NUM_THREADS of the test process.
 """
 import importlib.util
-import json
 import os
 import pickle
 import shutil
@@ -33,11 +32,9 @@ from fcis.cli import run_main
 from fcis.config import load_config
 from fcis.core.callback import NonFiniteLossError, read_metrics
 from fcis.core.checkpoint import load_training_state
-from fcis.core.loader import TrainLoader, epoch_plan
-from fcis.core.loader_args import AnchorTargetArgs, BatchOrderArgs, TrainImageArgs, TrainLoaderArgs
+from fcis.core.loader import TrainLoader
 from fcis.core.run import train_output_dir
 from fcis.train_end2end import train_net
-from lib.dataset import get_imdb
 from lib.utils.checkpoint import CheckpointError, checkpoint_paths, find_last_checkpoint
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
@@ -106,51 +103,6 @@ def batch_records(directory):
     """(epoch, batch, num_update, lr, metrics) of every per-batch line of metrics.jsonl."""
     return [(r['epoch'], r['batch'], r['num_update'], r['lr'], r['metrics'])
             for r in read_metrics(os.path.join(directory, 'metrics.jsonl')) if r['type'] == 'batch']
-
-
-# ---- TrainLoader.set_epoch: the batch order of any epoch, whatever was read before ----------
-def as_numpy(batch):
-    return [a.asnumpy() for a in batch.data + batch.label], list(batch.index)
-
-
-def test_set_epoch_gives_that_epochs_batches_and_drops_prefetched_ones(data_root):
-    imdb = get_imdb('shapes', 'train', data_root, os.path.join(data_root, 'shapes'),
-                    generator_args={'num_train': NUM_TRAIN, 'num_val': 2})
-    roidb = imdb.append_flipped_images(imdb.gt_roidb())
-
-    def make(workers):
-        args = TrainLoaderArgs(images=TrainImageArgs(scales=((64, 100), (56, 90))),
-                               anchors=AnchorTargetArgs(scales=(1, 2, 4), batch_size=32),
-                               order=BatchOrderArgs(seed=5), num_workers=workers, prefetch=3)
-        return TrainLoader(roidb, args)
-
-    def epoch_of(loader, epoch):
-        loader.set_epoch(epoch)
-        return [as_numpy(b) for b in loader]
-
-    plain = make(0)
-    reference = {e: epoch_of(plain, e) for e in (0, 1, 2, 3)}
-    for e in (0, 1, 2, 3):   # the roidb order of each epoch is epoch_plan's
-        expected = [list(chunk) for chunk, _, _ in epoch_plan(plain.roidb, 1, e, 5)]
-        assert [idx for _, idx in reference[e]] == expected
-    assert [idx for _, idx in reference[0]] != [idx for _, idx in reference[2]]
-
-    fetched = make(2)
-    fetched.provide_data                      # peeks epoch 0 (as binding does), threads start
-    runs = [epoch_of(fetched, 2)]             # resume case: jump over epochs 0 and 1
-    fetched.set_epoch(3)                      # finished epoch -> the next (stream kept)
-    runs.append([as_numpy(next(fetched))])    # abandon epoch 3 after one batch ...
-    runs.append(epoch_of(fetched, 1))         # ... while its next batches are queued
-    runs.append(epoch_of(fetched, 2))
-    fetched.close()
-    for run, epoch in zip(runs, (2, 3, 1, 2)):
-        if epoch == 3:
-            run = run + reference[3][1:]
-        assert len(run) == len(reference[epoch])
-        for (arrays, idx), (ref_arrays, ref_idx) in zip(run, reference[epoch]):
-            assert idx == ref_idx
-            for x, y in zip(arrays, ref_arrays):
-                np.testing.assert_array_equal(x, y)
 
 
 # ---- (1) overrides reach the model ---------------------------------------------------------

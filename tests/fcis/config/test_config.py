@@ -52,7 +52,10 @@ def test_overrides_come_after_the_yaml(tmp_path):
 def test_num_anchors_is_derived():
     cfg = load_config(None, ['network.ANCHOR_SCALES=[4, 8, 16, 32]', 'network.ANCHOR_RATIOS=[0.5, 1, 2]'])
     assert cfg.network.NUM_ANCHORS == 12
-    cfg = load_config(None, ['network.ANCHOR_SCALES=[8]', 'network.NUM_ANCHORS=99'])
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ['network.ANCHOR_SCALES=[8]', 'network.NUM_ANCHORS=99'])
+    assert "'network.NUM_ANCHORS' is 99" in str(err.value) and '1 x 3 = 3' in str(err.value)
+    cfg = load_config(None, ['network.ANCHOR_SCALES=[8]', 'network.NUM_ANCHORS=3'])
     assert cfg.network.NUM_ANCHORS == 3
 
 

@@ -34,9 +34,9 @@ def momentum(path):
     return {k: v.asnumpy() for k, v in states.items()}
 
 
-def test_save_then_restore_parameters_and_momentum(tmp_path):
+def test_save_then_restore_parameters_and_momentum(tmp_path, test_seed):
     d = str(tmp_path)
-    mod = trained_module(3)
+    mod = trained_module(3, test_seed)
     save_training_checkpoint(mod, d, 'e2e', 1, num_update=3, seed=11, extra_meta={'note': 'x'})
     state = load_training_state(d, 'e2e')
     assert (state.epoch, state.num_update, state.seed) == (1, 3, 11)
@@ -44,7 +44,7 @@ def test_save_then_restore_parameters_and_momentum(tmp_path):
     arg, _ = mod.get_params()
     for k in arg:
         np.testing.assert_array_equal(state.arg_params[k].asnumpy(), arg[k].asnumpy())
-    fresh = trained_module(0, seed=5)                 # other parameters, zero momentum
+    fresh = trained_module(0, test_seed + 5)                 # other parameters, zero momentum
     fresh.set_params(state.arg_params, state.aux_params)
     restore_optimizer_states(fresh, state.states_path)
     resaved = str(tmp_path / 'resaved.states')

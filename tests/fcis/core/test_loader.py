@@ -13,7 +13,7 @@ import pytest
 from fcis.core.loader import TestLoader as ImageTestLoader  # not collected as a test class
 from fcis.core.loader import TrainLoader
 from fcis.core.loader_args import AnchorTargetArgs, BatchOrderArgs, TrainImageArgs, TrainLoaderArgs
-from fcis.core.minibatch import default_feat_shape, symbol_feat_shape_fn
+from fcis.core.minibatch import default_feat_shape
 from lib.dataset import decode_masks, get_imdb
 from lib.rpn import assign_anchor
 
@@ -146,22 +146,6 @@ def test_image_size_mismatch_is_reported(roidb, tmp_path):
     cv2.imwrite(path, cv2.imread(path)[:-3])
     with pytest.raises(ValueError, match='resized.png .* annotation says'):
         next(iter(loader([dict(roidb[0], image=path)])))
-
-
-def trunk_symbol():
-    """conv1 (k7 s2 p3) -> pool1 (k3 s2 p1) -> res3a (k1 s2) -> res4a (k1 s2), as MXNet computes them."""
-    data = mx.sym.Variable('data')
-    x = mx.sym.Convolution(data, kernel=(7, 7), stride=(2, 2), pad=(3, 3), num_filter=2)
-    x = mx.sym.Pooling(x, kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type='max')
-    x = mx.sym.Convolution(x, kernel=(1, 1), stride=(2, 2), num_filter=2)
-    return mx.sym.Convolution(x, kernel=(1, 1), stride=(2, 2), num_filter=2)
-
-
-@pytest.mark.parametrize('size', [(600, 1000), (601, 999), (17, 33), (64, 100), (95, 48)])
-def test_default_feat_shape_matches_mxnet(size):
-    _, out, _ = trunk_symbol().infer_shape(data=(1, 3) + size)
-    assert default_feat_shape(*size) == tuple(out[0][2:])
-    assert symbol_feat_shape_fn(trunk_symbol())(*size) == tuple(out[0][2:])
 
 
 def test_test_loader_yields_each_image_with_its_scale(roidb):

@@ -51,8 +51,8 @@ def run(inputs, **attrs):
     return [out.asnumpy() for out in outs]
 
 
-def test_keeps_exactly_the_top_k_losses():
-    inputs = random_batch(np.random.RandomState(0))
+def test_keeps_exactly_the_top_k_losses(test_seed):
+    inputs = random_batch(np.random.RandomState(test_seed))
     losses = np.array([loop_loss(*[x[i] for x in inputs], mask_weight=10)
                        for i in range(NUM_ROIS)])
     top = set(np.argsort(losses)[::-1][:7].tolist())
@@ -72,8 +72,8 @@ def test_keeps_exactly_the_top_k_losses():
             np.testing.assert_array_equal(weights_ohem[i], 0)
 
 
-def test_mask_weight_changes_the_selection():
-    inputs = random_batch(np.random.RandomState(1))
+def test_mask_weight_changes_the_selection(test_seed):
+    inputs = random_batch(np.random.RandomState(test_seed + 1))
     for weight in (0.0, 100.0):
         losses = np.array([loop_loss(*[x[i] for x in inputs], mask_weight=weight)
                            for i in range(NUM_ROIS)])
@@ -81,8 +81,9 @@ def test_mask_weight_changes_the_selection():
         assert set(kept.tolist()) == set(np.argsort(losses)[::-1][:7].tolist())
 
 
-def test_ties_keep_lower_indices_and_k_larger_than_batch():
-    inputs = [np.repeat(x[:1], NUM_ROIS, axis=0) for x in random_batch(np.random.RandomState(2))]
+def test_ties_keep_lower_indices_and_k_larger_than_batch(test_seed):
+    inputs = [np.repeat(x[:1], NUM_ROIS, axis=0)
+              for x in random_batch(np.random.RandomState(test_seed + 2))]
     labels_ohem = run(inputs)[0]
     np.testing.assert_array_equal(labels_ohem[:7], inputs[3][:7])
     np.testing.assert_array_equal(labels_ohem[7:], -1)
@@ -106,7 +107,7 @@ def test_symbol_shapes():
 
 def test_class_and_box_loss_weights_enter_the_ranking():
     """Weights (0.2, 10, 3) instead of (1, 10, 1) change which 7 ROIs are hardest."""
-    inputs = random_batch(np.random.RandomState(4))
+    inputs = random_batch(np.random.RandomState(4))  # a draw where the weights matter
     weights = dict(mask_weight=10, cls_weight=0.2, box_weight=3.0)
     losses = np.array([loop_loss(*[x[i] for x in inputs], **weights) for i in range(NUM_ROIS)])
     default = np.array([loop_loss(*[x[i] for x in inputs], mask_weight=10)

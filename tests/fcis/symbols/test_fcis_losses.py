@@ -33,10 +33,10 @@ def mask_inputs(num_rois=6, size=5, seed=0):
 
 @pytest.mark.parametrize('reduction', ['mean', 'sum'])
 @pytest.mark.parametrize('rois_per_batch', [4, None])
-def test_seg_loss_gradient(reduction, rois_per_batch):
+def test_seg_loss_gradient(reduction, rois_per_batch, test_seed):
     """d loss / d seg_pred = w/B * (p - onehot) per pixel of the positive ROIs, times 1/S^2
     for 'mean' (B = the graph's ROIs when rois_per_batch is None)."""
-    pred, target = mask_inputs()
+    pred, target = mask_inputs(seed=test_seed)
     weight, size = 10.0, pred.shape[-1]
     sym = losses.seg_loss(mx.sym.Variable('pred'), mx.sym.Variable('target'), weight,
                           rois_per_batch, size, reduction)
@@ -58,8 +58,8 @@ def test_seg_loss_rejects_unknown_reduction():
 
 
 @pytest.mark.parametrize('rois_per_batch', [128, None])
-def test_bbox_loss_gradient(rois_per_batch):
-    rng = np.random.RandomState(2)
+def test_bbox_loss_gradient(rois_per_batch, test_seed):
+    rng = np.random.RandomState(test_seed + 2)
     pred, target = rng.randn(5, 8).astype(np.float32), rng.randn(5, 8).astype(np.float32)
     weight = (rng.rand(5, 8) > 0.5).astype(np.float32)
     sym = losses.bbox_loss(mx.sym.Variable('pred'), mx.sym.Variable('target'),
@@ -72,10 +72,10 @@ def test_bbox_loss_gradient(rois_per_batch):
     np.testing.assert_allclose(grad, weight * np.clip(d, -1, 1) / rois, rtol=1e-5, atol=1e-7)
 
 
-def test_rpn_losses():
+def test_rpn_losses(test_seed):
     """Class: softmax over (bg, fg) per anchor, ignore -1, / valid; box: smooth-L1 with
     sigma 3 (quadratic below 1/9), / (256 per image)."""
-    rng = np.random.RandomState(3)
+    rng = np.random.RandomState(test_seed + 3)
     a, fh, fw = 3, 2, 4
     score = rng.randn(1, 2 * a, fh, fw).astype(np.float32)
     label = rng.choice([-1, 0, 1], size=(1, a * fh * fw)).astype(np.float32)
@@ -106,8 +106,8 @@ def test_rpn_losses():
                                rtol=1e-4, atol=1e-7)
 
 
-def test_cls_loss_gradient_ignores_minus_one():
-    rng = np.random.RandomState(4)
+def test_cls_loss_gradient_ignores_minus_one(test_seed):
+    rng = np.random.RandomState(test_seed + 4)
     score = rng.randn(6, 3).astype(np.float32)
     label = np.array([0, 2, -1, 1, -1, 0], np.float32)
     sym = losses.cls_loss(mx.sym.Variable('score'), mx.sym.Variable('label'), 1.0)

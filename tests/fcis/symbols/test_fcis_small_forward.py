@@ -26,7 +26,7 @@ def small_config(*overrides):
     return load_config(SHAPES, ['network.BN_USE_GLOBAL_STATS=True'] + list(overrides))
 
 
-def synthetic_batch(num_anchors, seed=0):
+def synthetic_batch(num_anchors, seed):
     """Image, im_info, 3 GT boxes with masks (+ a padding row), random RPN labels/targets."""
     rng = np.random.RandomState(seed)
     image = rng.randn(1, 3, H, W).astype(np.float32)
@@ -45,10 +45,10 @@ def synthetic_batch(num_anchors, seed=0):
     return data, labels
 
 
-def train_module(cfg):
+def train_module(cfg, seed):
     args = network_args(cfg, is_train=True)
     sym = get_train_symbol(args)
-    data, labels = synthetic_batch(args.num_anchors)
+    data, labels = synthetic_batch(args.num_anchors, seed)
     arg_params, aux_params = load_params(sym, {'data': data[0].shape})
     fixed = fixed_param_names(sym.list_arguments(), FIXED, match_suffix=True)  # every BN frozen
     mod = mx.mod.Module(sym, data_names=TRAIN_DATA_NAMES, label_names=TRAIN_LABEL_NAMES,
@@ -62,10 +62,10 @@ def train_module(cfg):
 
 
 @pytest.mark.parametrize('ohem', [False, True])
-def test_training_step(ohem):
+def test_training_step(ohem, test_seed):
     overrides = ['TRAIN.ENABLE_OHEM=True', 'TRAIN.BATCH_ROIS=-1',
                  'TRAIN.BATCH_ROIS_OHEM=32'] if ohem else []
-    mod, batch, fixed = train_module(small_config(*overrides))
+    mod, batch, fixed = train_module(small_config(*overrides), test_seed)
     assert 'conv1_weight' in fixed and 'bn3a_branch2a_gamma' in fixed
     assert 'res3a_branch2a_weight' not in fixed
     before = {n: a.copy() for n, a in mod.get_params()[0].items()}
@@ -101,11 +101,11 @@ def test_training_step(ohem):
         assert np.abs(after[name].asnumpy() - before[name].asnumpy()).max() > 0, name
 
 
-def test_test_forward_second_pass_and_mask_choice():
+def test_test_forward_second_pass_and_mask_choice(test_seed):
     cfg = small_config()
     args = network_args(cfg, is_train=False)
     sym = get_test_symbol(args)
-    data, _ = synthetic_batch(args.num_anchors)
+    data, _ = synthetic_batch(args.num_anchors, test_seed)
     arg_params, aux_params = load_params(sym, {'data': data[0].shape})
     mod = mx.mod.Module(sym, data_names=TEST_DATA_NAMES, label_names=None, context=mx.cpu())
     mod.bind(data_shapes=[('data', data[0].shape), ('im_info', (1, 3))], for_training=False)
@@ -129,7 +129,7 @@ def test_test_forward_second_pass_and_mask_choice():
     assert np.all(rois[:, 3] <= W - 1) and np.all(rois[:, 4] <= H - 1)
 
 
-def test_test_mask_is_the_softmax_of_the_top_class_pair():
+def test_test_mask_is_the_softmax_of_the_top_class_pair(test_seed):
     """seg_pred = softmax of the (outside, inside) maps of the best foreground class (NumPy
     reference on the assembled maps), bit for bit the softmax over all classes then the pick."""
     cfg = small_config()
@@ -138,7 +138,7 @@ def test_test_mask_is_the_softmax_of_the_top_class_pair():
     internals = sym.get_internals()
     probe = mx.sym.Group([internals[n + '_output']
                           for n in ('psroipool_cls_seg', 'cls_prob', 'seg_pred')])
-    data, _ = synthetic_batch(args.num_anchors)
+    data, _ = synthetic_batch(args.num_anchors, test_seed)
     arg_params, aux_params = load_params(sym, {'data': data[0].shape})
     arg_params['fcis_cls_seg_weight'] *= 300  # spread the maps so the classes differ
     exe = probe.simple_bind(mx.cpu(), grad_req='null', data=data[0].shape, im_info=(1, 3))

@@ -27,15 +27,15 @@ def random_boxes(rng, n, size=100.0):
     return np.hstack([xy, xy + wh])
 
 
-def test_overlaps_random_matches_reference():
-    rng = np.random.RandomState(0)
+def test_overlaps_random_matches_reference(test_seed):
+    rng = np.random.RandomState(test_seed)
     boxes, query = random_boxes(rng, 40), random_boxes(rng, 17)
     np.testing.assert_allclose(bbox_overlaps(boxes, query), reference_overlaps(boxes, query),
                                rtol=1e-12, atol=0)
 
 
-def test_overlaps_float32_and_int_inputs():
-    rng = np.random.RandomState(1)
+def test_overlaps_float32_and_int_inputs(test_seed):
+    rng = np.random.RandomState(test_seed + 1)
     boxes = np.round(random_boxes(rng, 12))
     query = np.round(random_boxes(rng, 9))
     expected = reference_overlaps(boxes, query)
@@ -63,8 +63,8 @@ def test_overlaps_zero_area_boxes():
 
 
 @pytest.mark.parametrize("n,k", [(0, 3), (3, 0), (0, 0)])
-def test_overlaps_empty_inputs(n, k):
-    rng = np.random.RandomState(2)
+def test_overlaps_empty_inputs(n, k, test_seed):
+    rng = np.random.RandomState(test_seed + 2)
     ov = bbox_overlaps(random_boxes(rng, n), random_boxes(rng, k))
     assert ov.shape == (n, k)
 
@@ -80,13 +80,13 @@ def test_bbox_transform_hand_computed():
     np.testing.assert_allclose(bbox_transform(ex, gt), [[1.0, 0.5, np.log(2.0), 0.0]])
 
 
-def test_bbox_pred_hand_computed_and_round_trip():
+def test_bbox_pred_hand_computed_and_round_trip(test_seed):
     ex = np.array([[0, 0, 9, 19]], dtype=np.float64)
     deltas = np.array([[1.0, 0.5, np.log(2.0), 0.0, 0, 0, 0, 0]])   # two classes
     pred = bbox_pred(ex, deltas)
     np.testing.assert_allclose(pred, [[5, 10, 24, 29, 0, 0, 9, 19]], atol=1e-12)
 
-    rng = np.random.RandomState(3)
+    rng = np.random.RandomState(test_seed + 3)
     ex = random_boxes(rng, 50) + np.array([0, 0, 2, 2])
     gt = random_boxes(rng, 50) + np.array([0, 0, 2, 2])
     np.testing.assert_allclose(bbox_pred(ex, bbox_transform(ex, gt)), gt, atol=1e-9)

@@ -40,8 +40,8 @@ def test_random_matches_reference(thresh):
     assert (np.diff(scores) <= 0).all()
 
 
-def test_float32_input_and_rounded_scores_with_ties():
-    rng = np.random.RandomState(7)
+def test_float32_input_and_rounded_scores_with_ties(test_seed):
+    rng = np.random.RandomState(test_seed + 7)
     dets = random_dets(rng, 200).astype(np.float32)
     dets[:, 4] = np.round(dets[:, 4], 1)  # many equal scores
     assert nms(dets, 0.4) == reference_nms(dets.astype(np.float64), 0.4)
@@ -79,8 +79,8 @@ def test_empty_and_bad_input():
         nms(np.array([[0, 0, 1, 1, np.nan]]), 0.3)
 
 
-def test_make_nms_falls_back_to_cpu():
-    rng = np.random.RandomState(11)
+def test_make_nms_falls_back_to_cpu(test_seed):
+    rng = np.random.RandomState(test_seed + 11)
     dets = random_dets(rng, 50)
     fn = make_nms(device_id=None)
     assert fn(dets, 0.3) == reference_nms(dets, 0.3)

@@ -1,6 +1,4 @@
 """ChannelOperator (Group_Max, Group_Softmax, Group_Pick) against NumPy references."""
-import os
-
 import mxnet as mx
 import numpy as np
 import pytest
@@ -10,10 +8,6 @@ from lib.ops import group_max, group_pick, group_softmax, load_ops
 
 load_ops()
 
-
-def fresh_rng():
-    seed = int.from_bytes(os.urandom(4), "little")
-    return np.random.default_rng(seed), seed
 
 
 # ---- NumPy references; x is (N, group*k, ...) ----
@@ -62,8 +56,9 @@ def run(op, x, dy, extra=None):
 
 
 @pytest.mark.parametrize("shape,group", [((3, 8, 5, 6), 4), ((4, 6, 7), 2), ((5, 9), 3)])
-def test_group_max(shape, group):
-    rng, seed = fresh_rng()
+def test_group_max(shape, group, test_seed):
+    seed = test_seed + 10
+    rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(np.float32)
     x[0, 1] = x[0, 0]  # a tie: the gradient must go to the first maximum
     dy = rng.standard_normal((shape[0], group) + shape[2:]).astype(np.float32)
@@ -75,8 +70,9 @@ def test_group_max(shape, group):
 
 
 @pytest.mark.parametrize("shape,group", [((3, 8, 5, 6), 4), ((2, 6, 4, 4), 2), ((5, 9), 3)])
-def test_group_softmax(shape, group):
-    rng, seed = fresh_rng()
+def test_group_softmax(shape, group, test_seed):
+    seed = test_seed + 11
+    rng = np.random.default_rng(seed)
     x = (3 * rng.standard_normal(shape)).astype(np.float32)
     dy = rng.standard_normal(shape).astype(np.float32)
     out, (dx,) = run(lambda d: group_softmax(d, group), x, dy)
@@ -85,8 +81,9 @@ def test_group_softmax(shape, group):
     np.testing.assert_allclose(dx, ref_dx, rtol=1e-4, atol=1e-6, err_msg="seed %d" % seed)
 
 
-def test_group_pick_label():
-    rng, seed = fresh_rng()
+def test_group_pick_label(test_seed):
+    seed = test_seed + 12
+    rng = np.random.default_rng(seed)
     group, k = 5, 2
     x = rng.standard_normal((6, group * k, 3, 4)).astype(np.float32)
     labels = np.array([0, 3, 4, -1, 5, 2.0], np.float32)  # -1 and 5 are outside: group 0
@@ -99,8 +96,9 @@ def test_group_pick_label():
 
 
 @pytest.mark.parametrize("score_shape", ["2d", "4d"])
-def test_group_pick_score(score_shape):
-    rng, seed = fresh_rng()
+def test_group_pick_score(score_shape, test_seed):
+    seed = test_seed + 13
+    rng = np.random.default_rng(seed)
     group, k, n = 4, 2, 5
     x = rng.standard_normal((n, group * k, 3, 3)).astype(np.float32)
     scores = rng.uniform(0, 1, (n, group)).astype(np.float32)
@@ -117,8 +115,8 @@ def test_group_pick_score(score_shape):
     assert np.all(dscores == 0)
 
 
-def test_numeric_gradients():
-    rng = np.random.default_rng(2)
+def test_numeric_gradients(test_seed):
+    rng = np.random.default_rng(test_seed + 2)
     data = mx.sym.var("data")
     # Group_Max: members at least 0.5 apart, so +-eps never changes the argmax
     x = rng.permutation(np.arange(2 * 6 * 3 * 3)).reshape(2, 6, 3, 3).astype(np.float32) * 0.5

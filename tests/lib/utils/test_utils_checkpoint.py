@@ -18,8 +18,8 @@ def params(seed):
     return arg, aux
 
 
-def test_round_trip_and_mxnet_layout(tmp_path):
-    arg, aux = params(0)
+def test_round_trip_and_mxnet_layout(tmp_path, test_seed):
+    arg, aux = params(test_seed)
     save_checkpoint(str(tmp_path), 'e2e', 3, arg, aux, b'opaque-states', {'num_update': 30})
     arg2, aux2, states, manifest = load_checkpoint(str(tmp_path), 'e2e', 3)
     for k in arg:
@@ -32,10 +32,10 @@ def test_round_trip_and_mxnet_layout(tmp_path):
     assert not [n for n in os.listdir(tmp_path) if n.endswith('.tmp')]
 
 
-def test_interrupted_write_falls_back_to_last_complete(tmp_path):
+def test_interrupted_write_falls_back_to_last_complete(tmp_path, test_seed):
     d = str(tmp_path)
-    save_checkpoint(d, 'e2e', 1, *params(1), write_states=b's1')
-    save_checkpoint(d, 'e2e', 2, *params(2), write_states=b's2')
+    save_checkpoint(d, 'e2e', 1, *params(test_seed + 1), write_states=b's1')
+    save_checkpoint(d, 'e2e', 2, *params(test_seed + 2), write_states=b's2')
     # epoch 3 killed mid-way: full params, truncated states, no manifest, and a stray .tmp
     p3 = checkpoint_paths(d, 'e2e', 3)
     mx.nd.save(p3['params'], {'arg:conv_weight': mx.nd.ones((2,))})
@@ -45,14 +45,15 @@ def test_interrupted_write_falls_back_to_last_complete(tmp_path):
         f.write('{"files": ')
     assert find_last_checkpoint(d, 'e2e') == 2
     arg, _, _, _ = load_checkpoint(d, 'e2e', 2)
-    np.testing.assert_array_equal(arg['conv_bias'].asnumpy(), params(2)[0]['conv_bias'].asnumpy())
+    np.testing.assert_array_equal(arg['conv_bias'].asnumpy(),
+                                  params(test_seed + 2)[0]['conv_bias'].asnumpy())
     assert find_last_checkpoint(str(tmp_path / 'absent'), 'e2e') is None
     assert find_last_checkpoint(d, 'other') is None
 
 
-def test_corrupt_params_file_is_named(tmp_path):
+def test_corrupt_params_file_is_named(tmp_path, test_seed):
     d = str(tmp_path)
-    save_checkpoint(d, 'e2e', 1, *params(1), write_states=b'states')
+    save_checkpoint(d, 'e2e', 1, *params(test_seed + 1), write_states=b'states')
     path = checkpoint_paths(d, 'e2e', 1)['params']
     data = bytearray(open(path, 'rb').read())
     data[len(data) // 2] ^= 0xFF                      # same size, one byte flipped
@@ -62,9 +63,9 @@ def test_corrupt_params_file_is_named(tmp_path):
     assert path in str(err.value) and 'corrupt' in str(err.value)
 
 
-def test_truncated_params_and_missing_files_are_named(tmp_path):
+def test_truncated_params_and_missing_files_are_named(tmp_path, test_seed):
     d = str(tmp_path)
-    save_checkpoint(d, 'e2e', 1, *params(1), write_states=b'states')
+    save_checkpoint(d, 'e2e', 1, *params(test_seed + 1), write_states=b'states')
     paths = checkpoint_paths(d, 'e2e', 1)
     data = open(paths['params'], 'rb').read()
     open(paths['params'], 'wb').write(data[:len(data) // 2])
@@ -80,24 +81,25 @@ def test_truncated_params_and_missing_files_are_named(tmp_path):
         load_checkpoint(d, 'e2e', 7)
 
 
-def test_corrupt_manifest_is_named(tmp_path):
+def test_corrupt_manifest_is_named(tmp_path, test_seed):
     d = str(tmp_path)
-    save_checkpoint(d, 'e2e', 1, *params(1))
+    save_checkpoint(d, 'e2e', 1, *params(test_seed + 1))
     path = checkpoint_paths(d, 'e2e', 1)['manifest']
     open(path, 'w').write('{"files": {')
     with pytest.raises(CheckpointError, match=path):
         load_checkpoint(d, 'e2e', 1)
 
 
-def test_rewriting_an_epoch_keeps_it_consistent(tmp_path):
+def test_rewriting_an_epoch_keeps_it_consistent(tmp_path, test_seed):
     d = str(tmp_path)
-    save_checkpoint(d, 'e2e', 1, *params(1))
-    save_checkpoint(d, 'e2e', 1, *params(5))
+    save_checkpoint(d, 'e2e', 1, *params(test_seed + 1))
+    save_checkpoint(d, 'e2e', 1, *params(test_seed + 5))
     manifest = json.load(open(checkpoint_paths(d, 'e2e', 1)['manifest']))
     assert 'states' not in manifest['files']
     arg, _, states, _ = load_checkpoint(d, 'e2e', 1)
     assert states is None
-    np.testing.assert_array_equal(arg['conv_bias'].asnumpy(), params(5)[0]['conv_bias'].asnumpy())
+    np.testing.assert_array_equal(arg['conv_bias'].asnumpy(),
+                                  params(test_seed + 5)[0]['conv_bias'].asnumpy())
 
 
 def test_save_params_writes_numpy_arrays_with_their_dtype(tmp_path):

@@ -24,8 +24,9 @@ from unittest import mock
 import mxnet as mx
 
 from experiments.fcis.tools.bench import common
-from experiments.fcis.tools.bench.timing import format_table, median_seconds
+from experiments.fcis.tools.bench.timing import median_seconds
 from fcis.core import shape_cache
+from lib.utils.table import format_table
 
 # (part name, class, method) timed in the training thread
 PHASES = [
