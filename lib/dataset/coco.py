@@ -16,13 +16,13 @@ a crowd region without a box) are left out of their image's entry and listed in 
 ``skipped`` as (reason, annotation id); an annotation of an unknown category or with a
 mask of another size than its image is an error (DatasetError naming the annotation).
 """
-import json
 import logging
 import os
 
 import pycocotools.mask as mask_utils
 
 from lib.masks.rle import annotation_to_rle, rle_area
+from lib.utils.atomic import write_json_atomic
 
 from .cache import CACHE_FORMAT, file_sha1
 from .coco_json import load_coco_api
@@ -193,11 +193,7 @@ class COCODataset(IMDB):
 
 def write_coco_json(path, images, annotations, categories, info=None):
     """Write a COCO-format annotation file atomically (helper for generators and tests)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     content = {'info': info or {}, 'licenses': [], 'images': images,
                'annotations': annotations, 'categories': categories}
-    tmp = path + '.tmp-%d' % os.getpid()
-    with open(tmp, 'w') as f:
-        json.dump(content, f)
-    os.replace(tmp, path)
+    write_json_atomic(path, content)
 

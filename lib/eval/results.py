@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from lib.masks.rle import normalize_rle
+from lib.utils.atomic import write_json_atomic
 
 
 def contiguous_to_coco_ids(class_to_coco_id, classes=None):
@@ -89,23 +90,6 @@ def detections_to_results(all_boxes, all_masks, image_ids, class_to_coco_id, cla
     for image_id, boxes, masks in zip(image_ids, all_boxes, all_masks):
         results.extend(image_results(image_id, boxes, masks, class_map))
     return results
-
-
-def write_json_atomic(path, obj, indent=None):
-    """Write ``obj`` as JSON to ``path`` via a temporary file and os.replace; returns path."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp_path = '%s.tmp.%d' % (path, os.getpid())
-    try:
-        with open(tmp_path, 'w') as f:
-            json.dump(obj, f, indent=indent)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-    return path
 
 
 def write_coco_results(path, all_boxes, all_masks, image_ids, class_to_coco_id, classes=None):

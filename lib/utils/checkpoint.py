@@ -8,10 +8,10 @@ A checkpoint of epoch E under ``<directory>/<prefix>`` is three files:
     <prefix>-EEEE.manifest.json  written LAST: names, sizes and SHA-256 of the files above,
                                  plus free-form metadata (update count, seed, ...)
 
-Each file is written to ``<file>.tmp``, fsync'ed and renamed with ``os.replace``, so a
-killed process leaves either the old file or the new one. A checkpoint is complete exactly
-when its manifest exists; an epoch without a manifest (interrupted write) is ignored by
-:func:`find_last_checkpoint`. A manifest whose files are missing or differ from the recorded
+Each file is written atomically (lib.utils.atomic: a temporary file beside it, fsync'ed and
+renamed with ``os.replace``), so a killed process leaves either the old file or the new one.
+A checkpoint is complete exactly when its manifest exists; an epoch without a manifest
+(interrupted write) is ignored by :func:`find_last_checkpoint`. A manifest whose files are missing or differ from the recorded
 size/hash is corruption and raises :class:`CheckpointError` naming the file.
 """
 import hashlib
@@ -20,6 +20,8 @@ import os
 import re
 
 import mxnet as mx
+
+from lib.utils.atomic import atomic_path, write_bytes_atomic
 
 MANIFEST_SUFFIX = '.manifest.json'
 FORMAT_VERSION = 1
@@ -36,38 +38,6 @@ def checkpoint_paths(directory, prefix, epoch):
             'manifest': base + MANIFEST_SUFFIX}
 
 
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, write_fn):
-    """Call ``write_fn(tmp_path)`` to write the content, fsync it, then rename to ``path``."""
-    tmp = path + '.tmp'
-    write_fn(tmp)
-    with open(tmp, 'rb+') as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
-    return path
-
-
-def atomic_write_bytes(path, data):
-    """Write ``data`` (bytes) to ``path`` atomically."""
-    def write(tmp):
-        with open(tmp, 'wb') as f:
-            f.write(data)
-    return atomic_write(path, write)
-
-
 def file_sha256(path):
     """Hex SHA-256 of a file (read in 4 MiB chunks)."""
     digest = hashlib.sha256()
@@ -81,7 +51,9 @@ def save_params(path, arg_params, aux_params):
     """Write {name: NDArray} dicts as one MXNet .params file, atomically."""
     merged = {'arg:%s' % k: v.as_in_context(mx.cpu()) for k, v in arg_params.items()}
     merged.update({'aux:%s' % k: v.as_in_context(mx.cpu()) for k, v in aux_params.items()})
-    return atomic_write(path, lambda tmp: mx.nd.save(tmp, merged))
+    with atomic_path(path) as tmp:
+        mx.nd.save(tmp, merged)
+    return path
 
 
 def mxnet_reason(err):
@@ -137,14 +109,15 @@ def save_checkpoint(directory, prefix, epoch, arg_params, aux_params, write_stat
     files = {'params': _describe(paths['params'])}
     if write_states is not None:
         if isinstance(write_states, (bytes, bytearray)):
-            atomic_write_bytes(paths['states'], bytes(write_states))
+            write_bytes_atomic(paths['states'], bytes(write_states))
         else:
-            atomic_write(paths['states'], write_states)
+            with atomic_path(paths['states']) as tmp:
+                write_states(tmp)
         files['states'] = _describe(paths['states'])
     manifest = {'format': FORMAT_VERSION, 'prefix': prefix, 'epoch': int(epoch),
                 'files': files, 'meta': meta or {}}
     text = json.dumps(manifest, indent=1, sort_keys=True).encode('utf-8')
-    return atomic_write_bytes(paths['manifest'], text)
+    return write_bytes_atomic(paths['manifest'], text)
 
 
 def complete_epochs(directory, prefix):
