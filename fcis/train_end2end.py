@@ -12,8 +12,6 @@ naming the file; a NaN/inf loss raises NonFiniteLossError naming the batch and t
 """
 import os
 
-import mxnet as mx
-
 from fcis.config import save_config
 from fcis.config.symbol_args import network_args
 from fcis.core import metric as fcis_metric
@@ -144,4 +142,4 @@ def train_roidb(cfg, logger=None):
     return filter_roidb(roidb)
 
 
-__all__ = ['train_net', 'make_train_loader', 'initial_params', 'train_roidb', 'mx']
+__all__ = ['train_net', 'make_train_loader', 'initial_params', 'train_roidb']
