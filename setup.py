@@ -9,6 +9,7 @@ Two kinds of native code, one list each:
 CUDA sources are compiled only when ``nvcc`` is on the PATH *and* the installed MXNet was
 built with CUDA (``mxnet-cu112``); the CPU wheel never needs them.
 """
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -19,6 +20,19 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def project_module(name, relative_path):
+    """A standard-library-only module of the project, loaded from its file: importing it
+    through ``lib`` would run lib/__init__.py, which needs MXNet and the built extensions."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, relative_path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+atomic = project_module("fcis_setup_atomic", "lib/utils/atomic.py")
+cuda_paths = project_module("fcis_setup_cuda_paths", "lib/utils/cuda_paths.py")
 
 # (module name, [sources]) -- every Cython extension of the project.
 CYTHON_MODULES = [
@@ -51,7 +65,6 @@ OPERATOR_LIBRARY = {
 
 def mxnet_dir():
     """Folder of the installed mxnet package (holds include/ and src/lib_api.cc)."""
-    import importlib.util
     spec = importlib.util.find_spec("mxnet")
     if spec is None:
         sys.exit("setup.py: mxnet is not installed; run `pip install -r requirements.txt` first")
@@ -69,12 +82,9 @@ def mxnet_has_cuda():
 
 
 def cuda_library_dirs():
-    """Folders holding libcudart: $CUDA_HOME/$CUDA_PATH, /usr/local/cuda, or next to nvcc."""
-    nvcc = shutil.which("nvcc")
-    homes = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
-             os.path.dirname(os.path.dirname(os.path.realpath(nvcc))) if nvcc else None]
-    return [os.path.join(h, "lib64") for h in homes
-            if h and os.path.exists(os.path.join(h, "lib64", "libcudart.so"))][:1]
+    """[the folder holding libcudart] (lib/utils/cuda_paths.py), or [] when there is none."""
+    lib_dir = cuda_paths.cuda_lib_dir()
+    return [lib_dir] if lib_dir else []
 
 
 def cuda_enabled():
@@ -115,11 +125,11 @@ def build_operator_library(force=False):
             flags = cxx_flags + (["-DMXNET_FCIS_WITH_CUDA"] if use_cuda else [])
             run(["g++"] + flags + ["-c", src, "-o", obj])
         objects.append(obj)
-    link = ["g++", "-shared", "-fopenmp", "-o", out + ".tmp"] + objects
-    if use_cuda:
-        link += ["-L" + d for d in cuda_library_dirs()] + ["-lcudart"]
-    run(link)
-    os.replace(out + ".tmp", out)  # atomic: a half-written library is never loaded
+    with atomic.atomic_path(out) as tmp:  # a half-written library is never loaded
+        link = ["g++", "-shared", "-fopenmp", "-o", tmp] + objects
+        if use_cuda:
+            link += ["-L" + d for d in cuda_library_dirs()] + ["-lcudart"]
+        run(link)
     print("built %s%s" % (OPERATOR_LIBRARY["output"], " (with CUDA)" if use_cuda else " (CPU only)"))
 
 

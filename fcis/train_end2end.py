@@ -14,8 +14,6 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any, Dict, Optional
 
-import mxnet as mx
-
 from fcis.config import save_config
 from fcis.config.symbol_args import network_args
 from fcis.core import metric as fcis_metric
@@ -197,4 +195,4 @@ def train_roidb(cfg, logger=None):
 
 
 __all__ = ['train_net', 'make_train_loader', 'train_loader_args', 'initial_params',
-           'fit_args_from_config', 'TrainStart', 'train_roidb', 'mx']
+           'fit_args_from_config', 'TrainStart', 'train_roidb']

@@ -18,6 +18,7 @@ import time
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from lib.utils.atomic import atomic_path, write_text_atomic
 from lib.utils.threads import CpuMeter, describe_cpu
 
 from .metric import nonfinite_values
@@ -61,10 +62,7 @@ def keep_epochs_before(path, begin_epoch):
         return
     with open(path) as f:
         kept = [line for line in f if line.strip() and json.loads(line)['epoch'] < begin_epoch]
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        f.writelines(kept)
-    os.replace(tmp, path)
+    write_text_atomic(path, ''.join(kept))
 
 
 def read_metrics(path):
@@ -102,9 +100,8 @@ def plot_loss_curves(jsonl_path, png_path):
         ax.set_xlabel('update')
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    tmp = png_path + '.tmp.png'
-    fig.savefig(tmp, dpi=80)
-    os.replace(tmp, png_path)
+    with atomic_path(png_path, suffix='.png') as tmp:
+        fig.savefig(tmp, dpi=80)
     return png_path
 
 

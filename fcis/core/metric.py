@@ -22,6 +22,8 @@ TRAIN_LABEL_NAMES).
 A metric whose arrays are missing from the lists raises ValueError naming them.
 """
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import mxnet as mx
 import numpy as np
@@ -48,16 +50,27 @@ def _available(name, outputs, labels):
     return name in outputs or name in labels or ALIASES.get(name) in labels
 
 
-class _NamedMetric(mx.metric.EvalMetric):
-    """EvalMetric reading its inputs by name; subclasses implement ``compute``.
+@dataclass(frozen=True)
+class MetricSpec:
+    """One FCIS metric: ``reduce(values, labels, channels_last)`` -> (sum of the per-sample
+    values, number of samples) of the arrays named ``values`` and ``labels`` (outputs or
+    labels, see the module doc); ``channels_last``: the softmax channels are the last axis of
+    ``values`` (else axis 1)."""
+    name: str
+    reduce: Callable
+    values: str
+    labels: str
+    channels_last: bool
+    doc: str
 
-    ``compute(get)`` returns (sum of the per-sample values, number of samples); ``get(name)``
-    returns that output or label as a float64 NumPy array.
-    """
+
+class _NamedMetric(mx.metric.EvalMetric):
+    """EvalMetric reading its inputs by name and reducing them as its ``spec`` says."""
+    spec = None  # the MetricSpec of the subclass (metric_class)
     needs = ()  # names of the outputs/labels the metric reads
 
-    def __init__(self, name, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
-        super(_NamedMetric, self).__init__(name, has_global_stats=True)
+    def __init__(self, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
+        super(_NamedMetric, self).__init__(self.spec.name, has_global_stats=True)
         self.output_index = _index(output_names)
         self.label_index = _index(label_names)
         missing = [n for n in self.needs
@@ -65,7 +78,7 @@ class _NamedMetric(mx.metric.EvalMetric):
         if missing:
             raise ValueError("metric %s needs %s but the training outputs are %s and the labels "
                              "%s; give the symbol's output names to get_metrics()"
-                             % (name, missing, list(output_names), list(label_names)))
+                             % (self.spec.name, missing, list(output_names), list(label_names)))
 
     def update(self, labels, preds):
         def get(name):
@@ -74,14 +87,12 @@ class _NamedMetric(mx.metric.EvalMetric):
             if name not in self.label_index:
                 name = ALIASES[name]
             return labels[self.label_index[name]].asnumpy().astype(np.float64)
-        total, count = self.compute(get)
+        spec = self.spec
+        total, count = spec.reduce(get(spec.values), get(spec.labels), spec.channels_last)
         self.sum_metric += total
         self.global_sum_metric += total
         self.num_inst += count
         self.global_num_inst += count
-
-    def compute(self, get):
-        raise NotImplementedError
 
 
 def _flat_probs(prob, label, channels_axis_last):
@@ -102,110 +113,69 @@ def _flat_probs(prob, label, channels_axis_last):
     return flat, lab
 
 
-def _accuracy(prob, label, axis_last, select):
+def _accuracy_where(prob, label, axis_last, select):
     flat, lab = _flat_probs(prob, label, axis_last)
     keep = select(lab)
     pred = flat[keep].argmax(axis=1)
     return float(np.sum(pred == lab[keep])), int(keep.sum())
 
 
+def _accuracy(prob, label, axis_last):
+    """Hits and count over the samples with label != -1."""
+    return _accuracy_where(prob, label, axis_last, lambda lab: lab != -1)
+
+
+def _fg_accuracy(prob, label, axis_last):
+    """Hits and count over the foreground samples (label > 0)."""
+    return _accuracy_where(prob, label, axis_last, lambda lab: lab > 0)
+
+
 def _log_loss(prob, label, axis_last):
+    """Sum of -log p(label) and count over the samples with label != -1."""
     flat, lab = _flat_probs(prob, label, axis_last)
     keep = lab != -1
     picked = flat[keep, lab[keep].astype(np.int64)]
     return float(np.sum(-np.log(picked + EPS))), int(keep.sum())
 
 
-class RPNAcc(_NamedMetric):
-    """Anchor classification accuracy over anchors with rpn_label != -1."""
-    needs = ('rpn_cls_prob', 'rpn_label')
-
-    def __init__(self, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
-        super(RPNAcc, self).__init__('RPNAcc', output_names, label_names)
-
-    def compute(self, get):
-        return _accuracy(get('rpn_cls_prob'), get('rpn_label'), False, lambda l: l != -1)
+def _loss_per_label(loss, label, axis_last):
+    """Sum of a loss output (any shape) and the number of labels != -1."""
+    return float(np.sum(loss)), int(np.sum(label != -1))
 
 
-class RPNLogLoss(_NamedMetric):
-    """Mean -log p(label) of the anchors with rpn_label != -1."""
-    needs = ('rpn_cls_prob', 'rpn_label')
-
-    def __init__(self, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
-        super(RPNLogLoss, self).__init__('RPNLogLoss', output_names, label_names)
-
-    def compute(self, get):
-        return _log_loss(get('rpn_cls_prob'), get('rpn_label'), False)
-
-
-class RPNL1Loss(_NamedMetric):
-    """Sum of the RPN smooth-L1 output divided by the number of anchors with rpn_label != -1."""
-    needs = ('rpn_bbox_loss', 'rpn_label')
-
-    def __init__(self, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
-        super(RPNL1Loss, self).__init__('RPNL1Loss', output_names, label_names)
-
-    def compute(self, get):
-        return float(np.sum(get('rpn_bbox_loss'))), int(np.sum(get('rpn_label') != -1))
-
-
-class FCISAcc(_NamedMetric):
-    """ROI classification accuracy over ROIs with rcnn_label != -1."""
-    needs = ('cls_prob', 'rcnn_label')
-
-    def __init__(self, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
-        super(FCISAcc, self).__init__('FCISAcc', output_names, label_names)
-
-    def compute(self, get):
-        return _accuracy(get('cls_prob'), get('rcnn_label'), True, lambda l: l != -1)
+METRIC_SPECS = (
+    MetricSpec('RPNAcc', _accuracy, 'rpn_cls_prob', 'rpn_label', False,
+               "Anchor classification accuracy over anchors with rpn_label != -1."),
+    MetricSpec('RPNLogLoss', _log_loss, 'rpn_cls_prob', 'rpn_label', False,
+               "Mean -log p(label) of the anchors with rpn_label != -1."),
+    MetricSpec('RPNL1Loss', _loss_per_label, 'rpn_bbox_loss', 'rpn_label', False,
+               "Sum of the RPN smooth-L1 output divided by the number of anchors with "
+               "rpn_label != -1."),
+    MetricSpec('FCISAcc', _accuracy, 'cls_prob', 'rcnn_label', True,
+               "ROI classification accuracy over ROIs with rcnn_label != -1."),
+    MetricSpec('FCISAccFG', _fg_accuracy, 'cls_prob', 'rcnn_label', True,
+               "ROI classification accuracy over the foreground ROIs (rcnn_label > 0)."),
+    MetricSpec('FCISLogLoss', _log_loss, 'cls_prob', 'rcnn_label', True,
+               "Mean -log p(label) of the ROIs with rcnn_label != -1."),
+    MetricSpec('FCISL1Loss', _loss_per_label, 'bbox_loss', 'rcnn_label', False,
+               "Sum of the ROI box smooth-L1 output divided by the number of ROIs with "
+               "label != -1."),
+    MetricSpec('FCISMaskLoss', _log_loss, 'seg_prob', 'mask_target', False,
+               "Mean pixel cross-entropy of seg_prob (R, 2, S, S) against mask_target "
+               "(R, S, S) != -1."),
+)
 
 
-class FCISAccFG(_NamedMetric):
-    """ROI classification accuracy over the foreground ROIs (rcnn_label > 0)."""
-    needs = ('cls_prob', 'rcnn_label')
-
-    def __init__(self, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
-        super(FCISAccFG, self).__init__('FCISAccFG', output_names, label_names)
-
-    def compute(self, get):
-        return _accuracy(get('cls_prob'), get('rcnn_label'), True, lambda l: l > 0)
+def metric_class(spec):
+    """The EvalMetric class of a MetricSpec, named after it: ``cls(output_names,
+    label_names)`` makes the metric."""
+    return type(spec.name, (_NamedMetric,), {'spec': spec, 'needs': (spec.values, spec.labels),
+                                             '__doc__': spec.doc})
 
 
-class FCISLogLoss(_NamedMetric):
-    """Mean -log p(label) of the ROIs with rcnn_label != -1."""
-    needs = ('cls_prob', 'rcnn_label')
-
-    def __init__(self, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
-        super(FCISLogLoss, self).__init__('FCISLogLoss', output_names, label_names)
-
-    def compute(self, get):
-        return _log_loss(get('cls_prob'), get('rcnn_label'), True)
-
-
-class FCISL1Loss(_NamedMetric):
-    """Sum of the ROI box smooth-L1 output divided by the number of ROIs with label != -1."""
-    needs = ('bbox_loss', 'rcnn_label')
-
-    def __init__(self, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
-        super(FCISL1Loss, self).__init__('FCISL1Loss', output_names, label_names)
-
-    def compute(self, get):
-        return float(np.sum(get('bbox_loss'))), int(np.sum(get('rcnn_label') != -1))
-
-
-class FCISMaskLoss(_NamedMetric):
-    """Mean pixel cross-entropy of seg_prob (R, 2, S, S) against mask_target (R, S, S) != -1."""
-    needs = ('seg_prob', 'mask_target')
-
-    def __init__(self, output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):
-        super(FCISMaskLoss, self).__init__('FCISMaskLoss', output_names, label_names)
-
-    def compute(self, get):
-        return _log_loss(get('seg_prob'), get('mask_target'), False)
-
-
-ALL_METRICS = (RPNAcc, RPNLogLoss, RPNL1Loss, FCISAcc, FCISAccFG, FCISLogLoss, FCISL1Loss,
-               FCISMaskLoss)
+ALL_METRICS = tuple(metric_class(spec) for spec in METRIC_SPECS)
+(RPNAcc, RPNLogLoss, RPNL1Loss, FCISAcc, FCISAccFG, FCISLogLoss, FCISL1Loss,
+ FCISMaskLoss) = ALL_METRICS
 
 
 def get_metrics(output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAMES):

@@ -40,8 +40,3 @@ TEST_DATA_NAMES = ('data', 'im_info')
 TRAIN_OUTPUT_NAMES = ('rpn_cls_prob', 'rpn_bbox_loss', 'cls_prob', 'bbox_loss', 'seg_prob',
                       'rpn_label', 'rcnn_label', 'mask_target')
 TEST_OUTPUT_NAMES = ('rois', 'cls_prob', 'bbox_pred', 'seg_pred')
-
-
-def output_index(names, name):
-    """Position of ``name`` in an output-name tuple (e.g. TRAIN_OUTPUT_NAMES)."""
-    return names.index(name)

@@ -10,7 +10,8 @@ import hashlib
 import logging
 import os
 import pickle
-import tempfile
+
+from lib.utils.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -63,15 +64,7 @@ def load_cache(path, key):
 
 def save_cache(path, key, data):
     """Atomically write ``data`` with ``key`` to ``path`` (temporary file + rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pkl', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, 'wb') as f:
             pickle.dump({'key': key, 'data': data}, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     logger.info("wrote cache %s", path)

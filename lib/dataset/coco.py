@@ -16,11 +16,13 @@ a crowd region without a box) are left out of their image's entry and listed in 
 ``skipped`` as (reason, annotation id); an annotation of an unknown category or with a
 mask of another size than its image is an error (DatasetError naming the annotation).
 """
-import json
 import logging
 import os
 
 import pycocotools.mask as mask_utils
+
+from lib.masks.rle import annotation_to_rle, rle_area
+from lib.utils.atomic import write_json_atomic
 
 from .cache import CACHE_FORMAT, file_sha1
 from .coco_json import load_coco_api
@@ -45,32 +47,6 @@ def annotation_file(dataset_path, image_set):
 def image_folder(dataset_path, image_set):
     """images/<image_set>/ (images/val2014/ for minival2014 etc., IMAGE_FOLDER_OF_SET)."""
     return os.path.join(dataset_path, 'images', IMAGE_FOLDER_OF_SET.get(image_set, image_set))
-
-
-def segmentation_to_rle(segm, height, width):
-    """Any COCO segmentation (polygons, uncompressed or compressed RLE) -> compressed RLE dict.
-
-    Returns None when the segmentation holds no valid polygon.
-    """
-    if isinstance(segm, list):
-        polygons = [p for p in segm if len(p) >= 6 and len(p) % 2 == 0]
-        if not polygons:
-            return None
-        rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
-    elif isinstance(segm, dict) and isinstance(segm.get('counts'), list) and 'size' in segm:
-        rle = mask_utils.frPyObjects(segm, segm['size'][0], segm['size'][1])
-    elif isinstance(segm, dict) and 'counts' in segm:
-        rle = dict(segm)
-    else:
-        raise ValueError('unknown segmentation format %r' % (type(segm),))
-    if 'size' not in rle:
-        raise ValueError("an RLE segmentation needs 'size' [height, width]")
-    if list(rle['size']) != [height, width]:
-        raise ValueError('segmentation size %s differs from the image size %s'
-                         % (list(rle['size']), [height, width]))
-    counts = rle['counts']
-    return {'size': [int(height), int(width)],
-            'counts': counts.decode('ascii') if isinstance(counts, bytes) else counts}
 
 
 def clip_xywh(bbox, height, width):
@@ -195,19 +171,20 @@ class COCODataset(IMDB):
         if 'segmentation' not in ann:
             return 'no segmentation', None, None
         try:
-            rle = segmentation_to_rle(ann['segmentation'], height, width)
+            rle = annotation_to_rle(ann['segmentation'], height, width)
         except ValueError as exc:
             raise DatasetError("%s: %s; the mask must be drawn on the image's pixel grid (fix the "
                                "segmentation, or the image's height/width)" % (where, exc)) from None
+        area = rle_area(rle)
         bbox = ann.get('bbox')
-        if bbox is None and rle is not None:
+        if bbox is None and area > 0:
             bbox = mask_utils.toBbox(rle).tolist()
         box = clip_xywh(bbox, height, width) if bbox is not None else None
         if ann.get('iscrowd', 0):
             return ('crowd region without a box' if box is None else None), box, None
         if box is None:
             return 'empty box', None, None
-        if rle is None or mask_utils.area(rle) == 0:
+        if area == 0:
             return 'empty segmentation', None, None
         if ann.get('area', 1) <= 0:
             return 'zero area', None, None
@@ -216,11 +193,7 @@ class COCODataset(IMDB):
 
 def write_coco_json(path, images, annotations, categories, info=None):
     """Write a COCO-format annotation file atomically (helper for generators and tests)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     content = {'info': info or {}, 'licenses': [], 'images': images,
                'annotations': annotations, 'categories': categories}
-    tmp = path + '.tmp-%d' % os.getpid()
-    with open(tmp, 'w') as f:
-        json.dump(content, f)
-    os.replace(tmp, path)
+    write_json_atomic(path, content)
 

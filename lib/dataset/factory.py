@@ -53,13 +53,3 @@ def get_imdb(name, image_set, root_path, dataset_path, num_classes=None, generat
     imdbs = [_single_imdb(name, s, root_path, dataset_path, num_classes, use_cache, p)
              for s, p in zip(sets, paths)]
     return imdbs[0] if len(imdbs) == 1 else ConcatIMDB(imdbs)
-
-
-def load_gt_roidb(name, image_set, root_path, dataset_path, num_classes=None, flip=False,
-                  generator_args=None, use_cache=True):
-    """(imdb, roidb) of ``get_imdb``; the roidb gets flipped copies appended when ``flip``."""
-    imdb = get_imdb(name, image_set, root_path, dataset_path, num_classes, generator_args, use_cache)
-    roidb = imdb.gt_roidb()
-    if flip:
-        roidb = imdb.append_flipped_images(roidb)
-    return imdb, roidb

@@ -9,13 +9,8 @@ import logging
 import numpy as np
 import pycocotools.mask as mask_utils
 
+
 logger = logging.getLogger(__name__)
-
-
-def encode_mask(mask):
-    """(H, W) binary array -> compressed COCO RLE dict {'size': [H, W], 'counts': str}."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {'size': [int(rle['size'][0]), int(rle['size'][1])], 'counts': rle['counts'].decode('ascii')}
 
 
 def mask_extent(mask):

@@ -20,9 +20,11 @@ import os
 import numpy as np
 import scipy.io
 
+from lib.masks.rle import encode_mask
+
 from .cache import CACHE_FORMAT, file_sha1, stat_fingerprint
 from .imdb import IMDB
-from .roidb import encode_mask, make_entry, mask_extent
+from .roidb import make_entry, mask_extent
 
 logger = logging.getLogger(__name__)
 

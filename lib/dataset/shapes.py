@@ -19,8 +19,10 @@ import zlib
 import cv2
 import numpy as np
 
+from lib.masks.rle import encode_mask
+
 from .coco import write_coco_json
-from .roidb import encode_mask, mask_extent
+from .roidb import mask_extent
 from .shapes_render import CLASSES, render_sample
 
 logger = logging.getLogger(__name__)

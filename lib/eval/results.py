@@ -17,6 +17,9 @@ import os
 
 import numpy as np
 
+from lib.masks.rle import normalize_rle
+from lib.utils.atomic import write_json_atomic
+
 
 def contiguous_to_coco_ids(class_to_coco_id, classes=None):
     """Normalize a class mapping to a dict {contiguous class index j: COCO category id}.
@@ -35,17 +38,6 @@ def contiguous_to_coco_ids(class_to_coco_id, classes=None):
                     if j > 0 and name in class_to_coco_id}
         return {int(j): int(cid) for j, cid in class_to_coco_id.items() if int(j) > 0}
     return {j: int(cid) for j, cid in enumerate(class_to_coco_id) if j > 0 and cid is not None}
-
-
-def rle_to_json(rle):
-    """Copy of a COCO RLE dict with counts as str (JSON serializable)."""
-    counts = rle['counts']
-    if isinstance(counts, bytes):
-        counts = counts.decode('ascii')
-    elif not isinstance(counts, str):
-        raise TypeError("RLE counts must be compressed (bytes or str), got %s: encode masks "
-                        "with pycocotools.mask.encode" % type(counts).__name__)
-    return {'size': [int(rle['size'][0]), int(rle['size'][1])], 'counts': counts}
 
 
 def boxes_to_xywh(boxes):
@@ -78,7 +70,7 @@ def image_results(image_id, boxes_per_class, masks_per_class, class_map):
         xywh = boxes_to_xywh(dets)  # (n, 4)
         for k in range(dets.shape[0]):
             results.append({'image_id': int(image_id), 'category_id': class_map[j],
-                            'segmentation': rle_to_json(masks[k]),
+                            'segmentation': normalize_rle(masks[k]),
                             'bbox': [float(v) for v in xywh[k]],
                             'score': float(dets[k, 4])})
     return results
@@ -98,23 +90,6 @@ def detections_to_results(all_boxes, all_masks, image_ids, class_to_coco_id, cla
     for image_id, boxes, masks in zip(image_ids, all_boxes, all_masks):
         results.extend(image_results(image_id, boxes, masks, class_map))
     return results
-
-
-def write_json_atomic(path, obj, indent=None):
-    """Write ``obj`` as JSON to ``path`` via a temporary file and os.replace; returns path."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp_path = '%s.tmp.%d' % (path, os.getpid())
-    try:
-        with open(tmp_path, 'w') as f:
-            json.dump(obj, f, indent=indent)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-    return path
 
 
 def write_coco_results(path, all_boxes, all_masks, image_ids, class_to_coco_id, classes=None):
@@ -162,9 +137,7 @@ def read_coco_results(results, image_ids, class_to_coco_id, num_classes, classes
         i, j = image_index[det['image_id']], coco_to_class[det['category_id']]
         x, y, w, h = det['bbox']
         rows[i][j].append([x, y, x + w - 1, y + h - 1, det['score']])
-        rle = det['segmentation']
-        masks[i][j].append({'size': list(rle['size']), 'counts': rle['counts'].encode('ascii')
-                            if isinstance(rle['counts'], str) else rle['counts']})
+        masks[i][j].append(normalize_rle(det['segmentation'], bytes))
     all_boxes = [[np.array(r, dtype=np.float64).reshape(-1, 5) for r in per_image]  # (n, 5)
                  for per_image in rows]
     return all_boxes, masks

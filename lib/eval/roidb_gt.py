@@ -23,8 +23,8 @@ def coco_from_roidb(roidb, classes):
                        'width': int(entry['width']), 'file_name': entry['image']})
         for rle, cls in zip(entry['masks'], np.asarray(entry['gt_classes']).tolist()):
             rle = dict(rle)
-            area = float(mask_utils.area(_bytes_counts(rle)))
-            x, y, w, h = mask_utils.toBbox(_bytes_counts(rle)).tolist()
+            area = float(mask_utils.area(rle))
+            x, y, w, h = mask_utils.toBbox(rle).tolist()
             annotations.append({'id': len(annotations) + 1, 'image_id': entry['image_id'],
                                 'category_id': int(cls), 'segmentation': rle, 'area': area,
                                 'bbox': [x, y, w, h], 'iscrowd': 0})
@@ -33,8 +33,3 @@ def coco_from_roidb(roidb, classes):
                     'categories': [{'id': j, 'name': name} for j, name in enumerate(classes) if j > 0]}
     coco.createIndex()
     return coco
-
-
-def _bytes_counts(rle):
-    counts = rle['counts']
-    return {'size': rle['size'], 'counts': counts.encode('ascii') if isinstance(counts, str) else counts}

@@ -26,7 +26,8 @@ detection (in score order) whose best instance is g with IoU >= t, for every ins
 from collections import defaultdict
 
 import numpy as np
-import pycocotools.mask as mask_util
+
+from lib.masks.rle import mask_iou
 
 from .coco_eval import load_coco_gt
 from .results import load_results
@@ -55,14 +56,6 @@ def voc07_ap(recall, precision):
     return ap / 11.0
 
 
-def mask_ious(dt_rles, gt_rles, crowd):
-    """(n_dt, n_gt) pycocotools mask IoU; for crowd columns intersection / detection area."""
-    if not dt_rles or not gt_rles:
-        return np.zeros((len(dt_rles), len(gt_rles)), np.float64)
-    ious = mask_util.iou(list(dt_rles), list(gt_rles), [int(c) for c in crowd])
-    return np.asarray(ious, np.float64).reshape(len(dt_rles), len(gt_rles))  # (n_dt, n_gt)
-
-
 def label_image_detections(dt_rles, gt_rles, crowd_rles, thresholds):
     """Outcome of one image's detections of one class, already sorted by score.
 
@@ -73,8 +66,8 @@ def label_image_detections(dt_rles, gt_rles, crowd_rles, thresholds):
     labels = np.full((num_dt, len(thresholds)), FALSE_POSITIVE, np.int8)
     if num_dt == 0:
         return labels
-    ious = mask_ious(dt_rles, gt_rles, [0] * len(gt_rles))  # (n, g)
-    crowd_overlap = mask_ious(dt_rles, crowd_rles, [1] * len(crowd_rles))  # (n, c)
+    ious = mask_iou(dt_rles, gt_rles)  # (n, g)
+    crowd_overlap = mask_iou(dt_rles, crowd_rles, [1] * len(crowd_rles))  # (n, c)
     best_gt = ious.argmax(axis=1) if ious.shape[1] else np.zeros(num_dt, np.int64)  # (n,)
     best_iou = ious.max(axis=1) if ious.shape[1] else np.zeros(num_dt)  # (n,)
     best_crowd = crowd_overlap.max(axis=1) if crowd_overlap.shape[1] else np.zeros(num_dt)

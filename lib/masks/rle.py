@@ -1,17 +1,27 @@
 """COCO run-length encoding (RLE) helpers on top of pycocotools.mask.
 
 An RLE here is a dict {"size": [h, w], "counts": str}: counts is a str (not bytes) so the
-dict is JSON-serializable as is; pycocotools accepts both.
+dict is JSON-serializable as is; pycocotools accepts both (normalize_rle turns one into the
+other).
 """
 import numpy as np
 import pycocotools.mask as mask_util
 
 
-def _to_str(rle):
-    """Copy of `rle` with counts as str."""
+def normalize_rle(rle, counts_type=str):
+    """Copy of a compressed COCO RLE with ``size`` as two ints and ``counts`` as
+    ``counts_type``: str (JSON-serializable) or bytes (as pycocotools.mask.encode gives it).
+
+    Raises TypeError for uncompressed counts (a list of run lengths).
+    """
     counts = rle["counts"]
-    if isinstance(counts, bytes):
+    if not isinstance(counts, (bytes, str)):
+        raise TypeError("RLE counts must be compressed (bytes or str), got %s: encode masks "
+                        "with pycocotools.mask.encode" % type(counts).__name__)
+    if counts_type is str and isinstance(counts, bytes):
         counts = counts.decode("ascii")
+    elif counts_type is bytes and isinstance(counts, str):
+        counts = counts.encode("ascii")
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
 
 
@@ -29,7 +39,7 @@ def encode_mask(mask):
     if mask.shape[0] == 0:
         return []
     stack = np.asfortranarray((mask != 0).transpose(1, 2, 0).astype(np.uint8))  # (H, W, N)
-    return [_to_str(rle) for rle in mask_util.encode(stack)]
+    return [normalize_rle(rle) for rle in mask_util.encode(stack)]
 
 
 def check_crop_fits(shape, x1, y1, im_h, im_w):
@@ -79,7 +89,8 @@ def encode_runs(runs, im_h, im_w):
     """COCO run lengths (column-major, first run zeros) of an (im_h, im_w) mask -> the
     compressed RLE dict of encode_mask."""
     counts = np.asarray(runs, dtype=np.int64).tolist()
-    return _to_str(mask_util.frPyObjects({"counts": counts, "size": [im_h, im_w]}, im_h, im_w))
+    rle = mask_util.frPyObjects({"counts": counts, "size": [im_h, im_w]}, im_h, im_w)
+    return normalize_rle(rle)
 
 
 def decode_rle(rle):
@@ -135,19 +146,28 @@ def polygons_to_rle(polygons, height, width):
             raise ValueError("polygons_to_rle: a polygon needs an even number (>= 6) of "
                              "coordinates, got %d" % len(p))
     parts = mask_util.frPyObjects(polygons, height, width)
-    return _to_str(mask_util.merge(parts))
+    return normalize_rle(mask_util.merge(parts))
 
 
 def annotation_to_rle(segmentation, height, width):
-    """Any COCO `segmentation` field -> one compressed RLE with str counts.
+    """Any COCO ``segmentation`` field of a (height, width) image -> one compressed RLE with
+    str counts.
 
-    segmentation: polygon list, uncompressed RLE ({"counts": [ints], ...}) or compressed RLE.
+    segmentation: polygon list (parts with fewer than 3 points are left out; with none left
+    the mask is empty), uncompressed RLE ({"size": [h, w], "counts": [ints]}) or compressed
+    RLE. Raises ValueError for another format or an RLE of another size than the image.
     """
     if isinstance(segmentation, list):
-        return polygons_to_rle(segmentation, height, width)
-    if isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):
-        return _to_str(mask_util.frPyObjects(segmentation, height, width))
-    if isinstance(segmentation, dict) and "counts" in segmentation:
-        return _to_str(segmentation)
-    raise ValueError("annotation_to_rle: unknown segmentation format %r; expected polygons or "
-                     "an RLE dict" % type(segmentation).__name__)
+        polygons = [p for p in segmentation if len(p) >= 6 and len(p) % 2 == 0]
+        return polygons_to_rle(polygons, height, width)
+    if not isinstance(segmentation, dict) or "counts" not in segmentation:
+        raise ValueError("unknown segmentation format %r; expected polygons or an RLE dict"
+                         % type(segmentation).__name__)
+    if "size" not in segmentation:
+        raise ValueError("an RLE segmentation needs 'size' [height, width]")
+    if list(segmentation["size"]) != [height, width]:
+        raise ValueError("segmentation size %s differs from the image size %s"
+                         % (list(segmentation["size"]), [height, width]))
+    if isinstance(segmentation["counts"], list):
+        segmentation = mask_util.frPyObjects(segmentation, height, width)
+    return normalize_rle(segmentation)

@@ -8,11 +8,11 @@ A checkpoint of epoch E under ``<directory>/<prefix>`` is three files:
     <prefix>-EEEE.manifest.json  written LAST: names, sizes and SHA-256 of the files above,
                                  plus free-form metadata (update count, seed, ...)
 
-Each file is written to ``<file>.tmp``, fsync'ed and renamed with ``os.replace``, so a
-killed process leaves either the old file or the new one. A checkpoint is complete exactly
-when its manifest exists; an epoch without a manifest (interrupted write) is ignored by
-:func:`find_last_checkpoint`. A manifest whose files are missing or differ from the recorded
-size/hash is corruption and raises :class:`CheckpointError` naming the file.
+Each file is written atomically (lib.utils.atomic: a temporary file beside it, fsync'ed and
+renamed with ``os.replace``), so a killed process leaves either the old file or the new one.
+A checkpoint is complete exactly when its manifest exists; an epoch without a manifest
+(interrupted write) is ignored by :func:`find_last_checkpoint`. A manifest whose files are
+missing or differ from the recorded size/hash is corruption and raises :class:`CheckpointError` naming the file.
 
 Any single .params file (a checkpoint's, a pretrained or converted model) is written by
 :func:`save_params` and read by :func:`read_params` / :func:`load_params`.
@@ -24,6 +24,8 @@ import re
 
 import mxnet as mx
 import numpy as np
+
+from lib.utils.atomic import atomic_path, write_bytes_atomic
 
 MANIFEST_SUFFIX = '.manifest.json'
 FORMAT_VERSION = 1
@@ -39,38 +41,6 @@ def checkpoint_paths(directory, prefix, epoch):
     base = os.path.join(directory, '%s-%04d' % (prefix, epoch))
     return {'params': base + '.params', 'states': base + '.states',
             'manifest': base + MANIFEST_SUFFIX}
-
-
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, write_fn):
-    """Call ``write_fn(tmp_path)`` to write the content, fsync it, then rename to ``path``."""
-    tmp = path + '.tmp'
-    write_fn(tmp)
-    with open(tmp, 'rb+') as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
-    return path
-
-
-def atomic_write_bytes(path, data):
-    """Write ``data`` (bytes) to ``path`` atomically."""
-    def write(tmp):
-        with open(tmp, 'wb') as f:
-            f.write(data)
-    return atomic_write(path, write)
 
 
 def file_sha256(path):
@@ -95,7 +65,9 @@ def save_params(path, arg_params, aux_params):
     'arg:<name>' / 'aux:<name>'), atomically. Returns ``path``."""
     merged = {'arg:%s' % k: _cpu_ndarray(v) for k, v in arg_params.items()}
     merged.update({'aux:%s' % k: _cpu_ndarray(v) for k, v in aux_params.items()})
-    return atomic_write(path, lambda tmp: mx.nd.save(tmp, merged))
+    with atomic_path(path) as tmp:
+        mx.nd.save(tmp, merged)
+    return path
 
 
 def mxnet_reason(err):
@@ -162,14 +134,15 @@ def save_checkpoint(directory, prefix, epoch, arg_params, aux_params, write_stat
     files = {'params': _describe(paths['params'])}
     if write_states is not None:
         if isinstance(write_states, (bytes, bytearray)):
-            atomic_write_bytes(paths['states'], bytes(write_states))
+            write_bytes_atomic(paths['states'], bytes(write_states))
         else:
-            atomic_write(paths['states'], write_states)
+            with atomic_path(paths['states']) as tmp:
+                write_states(tmp)
         files['states'] = _describe(paths['states'])
     manifest = {'format': FORMAT_VERSION, 'prefix': prefix, 'epoch': int(epoch),
                 'files': files, 'meta': meta or {}}
     text = json.dumps(manifest, indent=1, sort_keys=True).encode('utf-8')
-    return atomic_write_bytes(paths['manifest'], text)
+    return write_bytes_atomic(paths['manifest'], text)
 
 
 def complete_epochs(directory, prefix):

@@ -1,22 +1,13 @@
-"""Where the CUDA runtime library is, for the tests that build CUDA sources with nvcc."""
+"""Building a CUDA Cython module the way setup.py does, for the tests that build CUDA sources
+with nvcc (libcudart found by lib.utils.cuda_paths.cuda_lib_dir)."""
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
 
 import numpy as np
 
-
-def cuda_lib_dir():
-    """Folder holding libcudart.so ($CUDA_HOME, $CUDA_PATH, /usr/local/cuda or next to nvcc),
-    or None."""
-    nvcc = shutil.which("nvcc")
-    for home in [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda",
-                 os.path.dirname(os.path.dirname(os.path.realpath(nvcc))) if nvcc else None]:
-        if home and os.path.exists(os.path.join(home, "lib64", "libcudart.so")):
-            return os.path.join(home, "lib64")
-    return None
+from lib.utils.cuda_paths import cuda_lib_dir
 
 
 def build_cuda_cython_module(out_dir, pyx_path, cu_path, nvcc_flags=()):

@@ -6,7 +6,7 @@ import pycocotools.mask as mask_util
 import pytest
 
 from lib.masks.rle import (annotation_to_rle, decode_rle, encode_crop, encode_mask, mask_iou,
-                           polygons_to_rle, rle_area)
+                           normalize_rle, polygons_to_rle, rle_area)
 
 
 def random_masks(rng, n, h=23, w=31):
@@ -90,3 +90,34 @@ def test_encode_crop_empty_and_outside():
         encode_crop(np.ones((3, 3), np.uint8), 4, 0, 5, 6)
     with pytest.raises(ValueError, match="does not fit"):
         encode_crop(np.ones((3, 3), np.uint8), 0, -1, 5, 6)
+
+
+def test_normalize_rle_both_ways():
+    mask = np.zeros((6, 4), np.uint8)
+    mask[1:4, 2] = 1
+    raw = mask_util.encode(np.asfortranarray(mask))  # counts bytes, size [6, 4]
+    as_str = normalize_rle(raw)
+    assert as_str == {"size": [6, 4], "counts": raw["counts"].decode("ascii")}
+    assert normalize_rle(as_str, bytes) == {"size": [6, 4], "counts": raw["counts"]}
+    assert normalize_rle(as_str, str) == as_str
+    assert normalize_rle(raw, bytes)["counts"] is raw["counts"]
+    # column-major runs of the mask above: 13 zeros (columns 0, 1 and row 0), 3 ones, 8 zeros
+    assert mask_util.decode(normalize_rle(as_str, bytes)).flatten(order="F").tolist() == \
+        [0] * 13 + [1] * 3 + [0] * 8
+    with pytest.raises(TypeError, match="compressed"):
+        normalize_rle({"size": [6, 4], "counts": [9, 3, 12]})
+
+
+def test_annotation_to_rle_skips_short_polygons_and_checks_the_size():
+    square = [1, 1, 4, 1, 4, 4, 1, 4]
+    rle = annotation_to_rle([square, [0, 0, 2, 2], [1, 2, 3]], 6, 7)  # two unusable parts
+    expected = mask_util.decode(mask_util.frPyObjects([square], 6, 7))[:, :, 0]
+    np.testing.assert_array_equal(decode_rle(rle), expected)
+    assert expected.sum() == 9 and expected[1:4, 1:4].all()  # pixels 1..3 of the square
+    assert decode_rle(annotation_to_rle([[0, 0, 2, 2]], 6, 7)).sum() == 0  # none left: empty
+    with pytest.raises(ValueError, match=r"size \[6, 7\] differs from the image size \[6, 8\]"):
+        annotation_to_rle(rle, 6, 8)
+    with pytest.raises(ValueError, match="needs 'size'"):
+        annotation_to_rle({"counts": [3, 4]}, 6, 7)
+    with pytest.raises(ValueError, match="unknown segmentation format 'str'"):
+        annotation_to_rle("mask.png", 6, 7)

@@ -16,7 +16,8 @@ import numpy as np
 
 from experiments.fcis.tools.bench.common import ROOT
 from fcis.train_end2end import train_roidb
-from lib.dataset.roidb import append_flipped, encode_mask, make_entry, mask_extent
+from lib.dataset.roidb import append_flipped, make_entry, mask_extent
+from lib.masks.rle import encode_mask
 
 COCO_IMAGE = (480, 640)
 COCO_INSTANCES = (2, 15)
