@@ -39,7 +39,7 @@ def one_line(err):
         inner = [m.group(2) for m in map(_INNER_ERROR.match, text.splitlines()) if m]
         text = inner[-1] if inner else mxnet_reason(err)
     if isinstance(err, OSError) and err.filename and err.strerror:
-        text = "%s: %s" % (err.strerror.lower(), err.filename)
+        text = '%s: %s' % (err.strerror.lower(), err.filename)
     return ' '.join(text.split()) or type(err).__name__
 
 

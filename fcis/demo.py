@@ -41,7 +41,7 @@ from lib.utils.vis import draw_detections, write_png, zoom_for  # noqa: E402
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 MIN_PICTURE_SIDE = 400  # smaller images are drawn at an integer zoom: labels stay readable
-OUT_FIX = "give another folder with --out"
+OUT_FIX = 'give another folder with --out'
 PROGRESS_FRAMES = 100  # a progress line every this many video frames
 
 
@@ -54,11 +54,11 @@ def list_inputs(items):
             images += sorted(os.path.join(item, f) for f in os.listdir(item)
                              if f.lower().endswith(IMAGE_EXTENSIONS))
         elif not os.path.isfile(item):
-            raise IOError("no such image, video or folder: %s" % item)
+            raise IOError('no such image, video or folder: %s' % item)
         else:
             (videos if is_video_path(item) else images).append(item)
     if not images and not videos:
-        raise IOError("no image files (%s) in %s" % (', '.join(IMAGE_EXTENSIONS), ', '.join(items)))
+        raise IOError('no image files (%s) in %s' % (', '.join(IMAGE_EXTENSIONS), ', '.join(items)))
     return images, videos
 
 
@@ -69,8 +69,8 @@ def video_outputs(videos, images, out):
         return [os.path.join(out, os.path.splitext(os.path.basename(v))[0] + '.mp4')
                 for v in videos]
     if len(videos) != 1 or images:
-        raise ValueError("--out %s names a video file: give exactly one video (and no image), "
-                         "or an output folder" % out)
+        raise ValueError('--out %s names a video file: give exactly one video (and no image), '
+                         'or an output folder' % out)
     write_codec(out)
     return [out]
 
@@ -148,8 +148,8 @@ def main(argv=None):
     images, videos = list_inputs(args.images + args.video)
     not_videos = [v for v in args.video if v not in videos]
     if not_videos:
-        raise ValueError("--video %s: not a video file (it must end in a video extension such "
-                         "as .mp4 or .avi)" % not_videos[0])
+        raise ValueError('--video %s: not a video file (it must end in a video extension such '
+                         'as .mp4 or .avi)' % not_videos[0])
     for video in videos:  # unreadable videos fail before the model loads
         open_video(video)[0].release()
     video_paths = video_outputs(videos, images, args.out)

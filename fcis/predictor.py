@@ -106,7 +106,7 @@ def resolve_class_names(cfg, given=None):
         except (IOError, OSError, ValueError):
             names = ['__background__'] + ['class %d' % j for j in range(1, cfg.dataset.NUM_CLASSES)]
     if len(names) != cfg.dataset.NUM_CLASSES:
-        raise ValueError("%d class names for dataset.NUM_CLASSES=%d (background included)"
+        raise ValueError('%d class names for dataset.NUM_CLASSES=%d (background included)'
                          % (len(names), cfg.dataset.NUM_CLASSES))
     return tuple(names)
 

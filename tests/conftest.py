@@ -35,7 +35,7 @@ def read_seed():
     except ValueError:
         seed = -1
     if not 0 <= seed < MAX_SEED:
-        raise pytest.UsageError("%s must be an integer in [0, 2**31), got %r (e.g. %s=7)"
+        raise pytest.UsageError('%s must be an integer in [0, 2**31), got %r (e.g. %s=7)'
                                 % (SEED_ENV, text, SEED_ENV))
     return seed
 
@@ -45,7 +45,7 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    return "random tests: %s=%d (replay a failure with %s=%d python3 -m pytest <test id>)" % (
+    return 'random tests: %s=%d (replay a failure with %s=%d python3 -m pytest <test id>)' % (
         SEED_ENV, config.fcis_test_seed, SEED_ENV, config.fcis_test_seed)
 
 

@@ -8,11 +8,11 @@ import sys
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
-PROBE = '''
+PROBE = """
 def test_draw(rng, test_seed):
     print('DRAW %d %d' % (test_seed, rng.randint(0, 10 ** 9)))
     assert False
-'''
+"""
 
 
 def run_probe(tmp_path, seed):

@@ -21,37 +21,37 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 # name -> (module, one-line description)
 SUBCOMMANDS = {
-    "ops": ("experiments.fcis.tools.bench.ops",
-            "PSROIPooling vs contrib.PSROIPooling (COCO sizes), ChannelOperator (FCIS size), "
-            "Python CustomOps"),
-    "inference": ("experiments.fcis.tools.bench.inference",
-                  "time per image of COCO/shapes inference and its parts, conv GFLOP/s"),
-    "train": ("experiments.fcis.tools.bench.train",
-              "one training iteration and where its time goes"),
-    "loader": ("experiments.fcis.tools.bench.loader", "TrainLoader images per second"),
-    "peer": ("experiments.fcis.tools.bench.peer",
-             "torchvision Mask R-CNN R50-FPN training step and inference at 600x1000 "
-             "(skipped without torch)"),
-    "all": ("experiments.fcis.tools.bench.all",
-            "everything in one run (peak, inference, train, loader, memory) and the goals"),
+    'ops': ('experiments.fcis.tools.bench.ops',
+            'PSROIPooling vs contrib.PSROIPooling (COCO sizes), ChannelOperator (FCIS size), '
+            'Python CustomOps'),
+    'inference': ('experiments.fcis.tools.bench.inference',
+                  'time per image of COCO/shapes inference and its parts, conv GFLOP/s'),
+    'train': ('experiments.fcis.tools.bench.train',
+              'one training iteration and where its time goes'),
+    'loader': ('experiments.fcis.tools.bench.loader', 'TrainLoader images per second'),
+    'peer': ('experiments.fcis.tools.bench.peer',
+             'torchvision Mask R-CNN R50-FPN training step and inference at 600x1000 '
+             '(skipped without torch)'),
+    'all': ('experiments.fcis.tools.bench.all',
+            'everything in one run (peak, inference, train, loader, memory) and the goals'),
 }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description="FCIS benchmarks",
-        epilog="subcommands:\n" + "\n".join("  %-9s %s" % (name, info[1])
+        description='FCIS benchmarks',
+        epilog='subcommands:\n' + '\n'.join('  %-9s %s' % (name, info[1])
                                                for name, info in SUBCOMMANDS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", choices=sorted(SUBCOMMANDS), help="which benchmark")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="options of the benchmark (-h)")
+    parser.add_argument('name', choices=sorted(SUBCOMMANDS), help='which benchmark')
+    parser.add_argument('args', nargs=argparse.REMAINDER, help='options of the benchmark (-h)')
     args = parser.parse_args(argv)
-    os.environ.setdefault("OMP_NUM_THREADS", "2")  # before anything imports mxnet
+    os.environ.setdefault('OMP_NUM_THREADS', '2')  # before anything imports mxnet
     if ROOT not in sys.path:
         sys.path.insert(0, ROOT)  # entry point: make the repository importable
     module = importlib.import_module(SUBCOMMANDS[args.name][0])
     return module.main(args.args)
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     sys.exit(main())

@@ -34,7 +34,7 @@ def parse_means(text):
     except ValueError:
         means = ()
     if len(means) != 3:
-        raise argparse.ArgumentTypeError("expected three comma-separated numbers B,G,R, got %r"
+        raise argparse.ArgumentTypeError('expected three comma-separated numbers B,G,R, got %r'
                                          % text)
     return means
 
@@ -46,8 +46,8 @@ def build_parser():
                              "detectron2's R-101.pkl); torchvision: a resnet101 state dict "
                              "(.pth, .npz or a pickle of arrays)")
     parser.add_argument('input', help='the source file')
-    parser.add_argument('output', help="the .params file to write, e.g. "
-                        "model/pretrained_model/resnet_v1_101-0000.params")
+    parser.add_argument('output', help='the .params file to write, e.g. '
+                        'model/pretrained_model/resnet_v1_101-0000.params')
     parser.add_argument('--depth', type=int, default=101, choices=(50, 101, 152),
                         help='ResNet depth of the source (network.depth), default 101')
     parser.add_argument('--input-order', default='rgb', choices=INPUT_ORDERS,
@@ -62,8 +62,8 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if not args.output.endswith('.params'):
-        sys.exit("error: the output %s must end in -NNNN.params (e.g. resnet_v1_101-0000.params)"
-                 " so that network.pretrained / pretrained_epoch can name it" % args.output)
+        sys.exit('error: the output %s must end in -NNNN.params (e.g. resnet_v1_101-0000.params)'
+                 ' so that network.pretrained / pretrained_epoch can name it' % args.output)
     try:
         arrays = read_source(args.input)
         arg_params, aux_params, ignored = convert(arrays, args.source, args.depth,

@@ -30,15 +30,15 @@ class ConfigError(ValueError):
 def _read_yaml(cfg_file):
     """The mapping of a YAML config file, or ConfigError naming the file."""
     if not os.path.isfile(cfg_file):
-        raise ConfigError("config file not found: %s (the shipped ones are in "
-                          "experiments/fcis/cfgs/)" % cfg_file)
+        raise ConfigError('config file not found: %s (the shipped ones are in '
+                          'experiments/fcis/cfgs/)' % cfg_file)
     with open(cfg_file) as f:
         try:
             data = yaml.safe_load(f) or {}
         except yaml.YAMLError as err:
-            raise ConfigError("%s is not valid YAML: %s" % (cfg_file, err))
+            raise ConfigError('%s is not valid YAML: %s' % (cfg_file, err))
     if not isinstance(data, dict):
-        raise ConfigError("%s must hold a mapping of config keys" % cfg_file)
+        raise ConfigError('%s must hold a mapping of config keys' % cfg_file)
     return data
 
 
@@ -128,14 +128,14 @@ _CHOICES = {'MASK_VOTE_MODE': ('release', 'roi'), 'MIN_DROP_MODE': ('release', '
 # Keys of the release's schema with one behaviour here: (section or None, key) -> what the
 # code does. Any other value is an error.
 DEFAULT_ONLY = {
-    (None, 'CLASS_AGNOSTIC'): "FCIS regresses one class-agnostic box per ROI (8 box channels: "
-                              "background and foreground)",
-    ('TRAIN', 'BBOX_WEIGHTS'): "the 4 box targets of a foreground ROI weigh 1 each; "
-                               "TRAIN.LOSS_WEIGHTS[2] scales the box loss",
-    ('TRAIN', 'RPN_BBOX_WEIGHTS'): "the 4 box targets of a foreground anchor weigh 1 each",
-    ('TRAIN', 'RPN_POSITIVE_WEIGHT'): "every sampled anchor weighs the same in the RPN "
-                                      "class loss",
-    ('TEST', 'HAS_RPN'): "test proposals always come from the RPN (no precomputed proposals)",
+    (None, 'CLASS_AGNOSTIC'): 'FCIS regresses one class-agnostic box per ROI (8 box channels: '
+                              'background and foreground)',
+    ('TRAIN', 'BBOX_WEIGHTS'): 'the 4 box targets of a foreground ROI weigh 1 each; '
+                               'TRAIN.LOSS_WEIGHTS[2] scales the box loss',
+    ('TRAIN', 'RPN_BBOX_WEIGHTS'): 'the 4 box targets of a foreground anchor weigh 1 each',
+    ('TRAIN', 'RPN_POSITIVE_WEIGHT'): 'every sampled anchor weighs the same in the RPN '
+                                      'class loss',
+    ('TEST', 'HAS_RPN'): 'test proposals always come from the RPN (no precomputed proposals)',
 }
 
 
@@ -148,7 +148,7 @@ def check_default_only(config):
         default = defaults[key] if section is None else defaults[section][key]
         if value != default:
             name = key if section is None else '%s.%s' % (section, key)
-            raise ConfigError("%s is %r; only %r is supported: %s (remove the key)"
+            raise ConfigError('%s is %r; only %r is supported: %s (remove the key)'
                               % (name, value, default, behaviour))
 
 
@@ -159,8 +159,8 @@ def warn_mxnet_version(config):
         return
     import mxnet
     if config.MXNET_VERSION != mxnet.__version__:
-        logger.warning("MXNET_VERSION is %r but MXNet %s is running; the config is used with "
-                       "MXNet %s", config.MXNET_VERSION, mxnet.__version__, mxnet.__version__)
+        logger.warning('MXNET_VERSION is %r but MXNet %s is running; the config is used with '
+                       'MXNet %s', config.MXNET_VERSION, mxnet.__version__, mxnet.__version__)
 
 
 def typed_num_anchors(data, source):
@@ -190,13 +190,13 @@ def finalize(config):
     net = config.network
     net.NUM_ANCHORS = len(net.ANCHOR_SCALES) * len(net.ANCHOR_RATIOS)
     if net.PSROI_POOLED_SIZE % net.PSROI_GROUP_SIZE != 0:
-        raise ConfigError("network.PSROI_POOLED_SIZE (%d) must be a multiple of "
-                          "network.PSROI_GROUP_SIZE (%d)" % (net.PSROI_POOLED_SIZE, net.PSROI_GROUP_SIZE))
+        raise ConfigError('network.PSROI_POOLED_SIZE (%d) must be a multiple of '
+                          'network.PSROI_GROUP_SIZE (%d)' % (net.PSROI_POOLED_SIZE, net.PSROI_GROUP_SIZE))
     if config.dataset.NUM_CLASSES < 2:
-        raise ConfigError("dataset.NUM_CLASSES must count the background and at least one class")
+        raise ConfigError('dataset.NUM_CLASSES must count the background and at least one class')
     for key, allowed in _CHOICES.items():
         if config.TEST[key] not in allowed:
-            raise ConfigError("TEST.%s must be one of %s, got %r"
+            raise ConfigError('TEST.%s must be one of %s, got %r'
                               % (key, ', '.join(allowed), config.TEST[key]))
     check_default_only(config)
     if config.TRAIN.RPN_MIN_SIZE == 0:

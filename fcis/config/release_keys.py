@@ -32,12 +32,12 @@ logger = logging.getLogger(__name__)
 
 # (section or None, key) -> why it has no effect in this project
 NO_EFFECT = {
-    ('network', 'FIXED_PARAMS_SHARED'): "it lists the parameters the release freezes in its "
-                                        "alternate RPN/R-CNN training; end-to-end training "
-                                        "uses network.FIXED_PARAMS",
-    ('TRAIN', 'BBOX_REGRESSION_THRESH'): "the release uses it for precomputed R-CNN box "
-                                         "targets only; end-to-end box targets come from the "
-                                         "sampled foreground ROIs",
+    ('network', 'FIXED_PARAMS_SHARED'): 'it lists the parameters the release freezes in its '
+                                        'alternate RPN/R-CNN training; end-to-end training '
+                                        'uses network.FIXED_PARAMS',
+    ('TRAIN', 'BBOX_REGRESSION_THRESH'): 'the release uses it for precomputed R-CNN box '
+                                         'targets only; end-to-end box targets come from the '
+                                         'sampled foreground ROIs',
     **{('TEST', key): "it configures the release's RPN-only proposal dump, not FCIS testing "
                       "(TEST.RPN_* does)"
        for key in ('PROPOSAL_NMS_THRESH', 'PROPOSAL_PRE_NMS_TOP_N', 'PROPOSAL_POST_NMS_TOP_N',
@@ -45,8 +45,8 @@ NO_EFFECT = {
 }
 # (section, key) -> the only value with a meaning here, and why
 REQUIRED_VALUE = {
-    ('TRAIN', 'END2END'): (True, "training is always end to end"),
-    ('dataset', 'proposal'): ('rpn', "proposals always come from the RPN"),
+    ('TRAIN', 'END2END'): (True, 'training is always end to end'),
+    ('dataset', 'proposal'): ('rpn', 'proposals always come from the RPN'),
 }
 # (section or None, key) -> (section, key) of this project
 RENAMED = {
@@ -109,7 +109,7 @@ def translate_release_keys(data, source):
     for (section, key), reason in NO_EFFECT.items():
         found, _ = _pop(data, section, key)
         if found:
-            notes.append("%s: release key %s has no effect here: %s"
+            notes.append('%s: release key %s has no effect here: %s'
                          % (source, _name(section, key), reason))
     for (section, key), (required, reason) in REQUIRED_VALUE.items():
         found, value = _pop(data, section, key)
@@ -117,7 +117,7 @@ def translate_release_keys(data, source):
             raise ReleaseKeyError("%s: key '%s' must be %r (%s), got %r"
                                   % (source, _name(section, key), required, reason, value))
         if found:
-            notes.append("%s: release key %s has no effect here: %s"
+            notes.append('%s: release key %s has no effect here: %s'
                          % (source, _name(section, key), reason))
     for (section, key), (new_section, new_key) in RENAMED.items():
         found, value = _pop(data, section, key)

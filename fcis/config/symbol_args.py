@@ -74,7 +74,7 @@ def network_args(cfg, is_train):
                     trunk=trunk_args(cfg, is_train), proposal=proposal_args(section, net),
                     train=train, test=test)
     if args.num_anchors != net.NUM_ANCHORS:
-        raise ValueError("network.NUM_ANCHORS (%d) differs from len(ANCHOR_SCALES) x "
-                         "len(ANCHOR_RATIOS) (%d); load the config with load_config"
+        raise ValueError('network.NUM_ANCHORS (%d) differs from len(ANCHOR_SCALES) x '
+                         'len(ANCHOR_RATIOS) (%d); load the config with load_config'
                          % (net.NUM_ANCHORS, args.num_anchors))
     return args.check()

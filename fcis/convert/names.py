@@ -54,7 +54,7 @@ class Layer:
 def trunk_layers(depth=101):
     """All conv+BN layers of the standard ResNet-v1 ``depth`` (50, 101, 152), in order."""
     if depth not in RESNET_UNITS:
-        raise ValueError("no standard ResNet of depth %r (use one of %s)"
+        raise ValueError('no standard ResNet of depth %r (use one of %s)'
                          % (depth, sorted(RESNET_UNITS)))
     layers = [Layer('conv1', 'bn_conv1', 1, 0, STEM)]
     for stage, count in zip((2, 3, 4, 5), RESNET_UNITS[depth]):
@@ -110,7 +110,7 @@ def source_names(source, layer, with_stats=False):
         return detectron_names(layer, with_stats)
     if source == 'torchvision':
         return torchvision_names(layer)
-    raise ValueError("unknown pretrained source %r (use one of %s)" % (source, SOURCES))
+    raise ValueError('unknown pretrained source %r (use one of %s)' % (source, SOURCES))
 
 
 def is_ignored(source, name):

@@ -48,7 +48,7 @@ class ArrayUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         found = allowed_global(module, name)
         if found is None:
-            raise ConvertError("the pickle refers to %s.%s, which is not a NumPy array; %s"
+            raise ConvertError('the pickle refers to %s.%s, which is not a NumPy array; %s'
                                % (module, name, EXPORT_HINT))
         return found
 

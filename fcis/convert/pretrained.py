@@ -110,7 +110,7 @@ def check_source(arrays, source, depth, path='the source'):
         problems.append('%d tensor(s) that map to no trunk layer: %s'
                         % (len(unknown), _listed(unknown)))
     if problems:
-        raise ConvertError("%s is not a %s ResNet-%d: %s (is --from / --depth right?)"
+        raise ConvertError('%s is not a %s ResNet-%d: %s (is --from / --depth right?)'
                            % (path, source, depth, '; '.join(problems)))
     return ignored
 
@@ -136,7 +136,7 @@ def fold_input(weight, mean, spec, input_order, pixel_means):
     of weight[k, c, i, j] * (p_t - M_c) / S_c, which bn_conv1 absorbs as mean - delta.
     """
     if input_order not in INPUT_ORDERS:
-        raise ConvertError("input order %r is not one of %s" % (input_order, INPUT_ORDERS))
+        raise ConvertError('input order %r is not one of %s' % (input_order, INPUT_ORDERS))
     source_channel = [0, 1, 2] if input_order == spec.order else [2, 1, 0]  # of channel t
     means_bgr = np.asarray(pixel_means, dtype=np.float64)
     p = means_bgr if input_order == 'bgr' else means_bgr[::-1]  # (3,) in our order
@@ -154,9 +154,9 @@ def convert(arrays, source, depth=101, input_order='rgb', pixel_means=DEFAULT_PI
     Raises ConvertError (naming the tensors) when the source does not map completely.
     """
     if source not in names.SOURCES:
-        raise ConvertError("unknown source %r (use one of %s)" % (source, names.SOURCES))
+        raise ConvertError('unknown source %r (use one of %s)' % (source, names.SOURCES))
     if len(pixel_means) != 3:
-        raise ConvertError("pixel means must be 3 numbers (B, G, R), got %r" % (pixel_means,))
+        raise ConvertError('pixel means must be 3 numbers (B, G, R), got %r' % (pixel_means,))
     ignored = check_source(arrays, source, depth, path)
     args, auxs = {}, {}
     for layer in names.trunk_layers(depth):

@@ -24,7 +24,7 @@ def _unwrap(obj, path):
     """The {name: array} dict inside Detectron's {'blobs': ...} or a checkpoint's
     {'state_dict': ...} / {'model': ...}; the object itself otherwise."""
     if not isinstance(obj, dict):
-        raise ConvertError("%s holds a %s, not a dict of named arrays; %s"
+        raise ConvertError('%s holds a %s, not a dict of named arrays; %s'
                            % (path, type(obj).__name__, EXPORT_HINT))
     for key in ('blobs', 'state_dict', 'model'):
         if isinstance(obj.get(key), dict):
@@ -50,7 +50,7 @@ def read_source(path):
         with open(path, 'rb') as handle:
             data = handle.read()
     except OSError as err:
-        raise ConvertError("cannot read the pretrained source %s: %s" % (path, err.strerror))
+        raise ConvertError('cannot read the pretrained source %s: %s' % (path, err.strerror))
     if zipfile.is_zipfile(io.BytesIO(data)):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
@@ -66,6 +66,6 @@ def read_source(path):
         except ConvertError:
             raise
         except Exception as err:  # noqa: BLE001  (any unreadable pickle: one clear line)
-            raise ConvertError("%s is not a pickle of arrays, an .npz or a torch.save file "
-                               "(%s: %s); %s" % (path, type(err).__name__, err, EXPORT_HINT))
+            raise ConvertError('%s is not a pickle of arrays, an .npz or a torch.save file '
+                               '(%s: %s); %s' % (path, type(err).__name__, err, EXPORT_HINT))
     return _as_arrays(_unwrap(obj, path), path)

@@ -58,8 +58,8 @@ class LazyTensor:
         else:
             need = start + sum((n - 1) * s for n, s in zip(self.size, self.stride)) + 1
             if min(self.size) > 0 and need > flat.size:
-                raise ConvertError("a tensor of shape %s needs %d elements of storage %s, "
-                                   "which has %d" % (self.size, need, key, flat.size))
+                raise ConvertError('a tensor of shape %s needs %d elements of storage %s, '
+                                   'which has %d' % (self.size, need, key, flat.size))
             step = flat.itemsize
             array = np.lib.stride_tricks.as_strided(
                 flat[start:], shape=self.size, strides=[s * step for s in self.stride])
@@ -103,7 +103,7 @@ class TorchUnpickler(ArrayUnpickler):
     def persistent_load(self, pid):
         kind = pid[0].decode('ascii') if isinstance(pid[0], bytes) else pid[0]
         if kind != 'storage' or not isinstance(pid[1], StorageType):
-            raise ConvertError("unsupported torch.save entry %r; %s" % (pid[:2], EXPORT_HINT))
+            raise ConvertError('unsupported torch.save entry %r; %s' % (pid[:2], EXPORT_HINT))
         storage_type, key, numel = pid[1], _text(pid[2]), int(pid[4])
         self.storage_types[key] = (storage_type, numel)
         view = pid[5] if len(pid) > 5 else None
@@ -131,8 +131,8 @@ def load_zip(archive, path):
     """Read the object of a torch.save zip ``archive`` (zipfile.ZipFile) with NumPy arrays."""
     pickles = [n for n in archive.namelist() if n.endswith('data.pkl')]
     if len(pickles) != 1:
-        raise ConvertError("%s is a zip file but neither an .npz nor a torch.save file (no "
-                           "single data.pkl); %s" % (path, EXPORT_HINT))
+        raise ConvertError('%s is a zip file but neither an .npz nor a torch.save file (no '
+                           'single data.pkl); %s' % (path, EXPORT_HINT))
     root = pickles[0][:-len('data.pkl')]
     unpickler = TorchUnpickler(io.BytesIO(archive.read(pickles[0])))
     obj = unpickler.load()
@@ -165,8 +165,8 @@ def load_legacy(data, path):
         storage_type, numel = unpickler.storage_types[key]
         count = struct.unpack('<q', stream.read(8))[0]
         if count != numel:
-            raise ConvertError("%s: storage %s holds %d elements, its header says %d; the file "
-                               "is damaged or not a torch.save file" % (path, key, count, numel))
+            raise ConvertError('%s: storage %s holds %d elements, its header says %d; the file '
+                               'is damaged or not a torch.save file' % (path, key, count, numel))
         raw = stream.read(count * storage_type.dtype.itemsize)
         flat = np.frombuffer(raw, dtype=storage_type.dtype.newbyteorder('<'), count=count)
         storages[key] = (flat.astype(storage_type.dtype), storage_type.name)

@@ -37,8 +37,8 @@ class NonFiniteLossError(RuntimeError):
         self.epoch, self.nbatch, self.bad = epoch, nbatch, bad
         names = ', '.join('%s=%s' % (n, v) for n, v in bad)
         super(NonFiniteLossError, self).__init__(
-            "non-finite training value at epoch %d batch %d: %s; training stopped, the last "
-            "checkpoint is intact (lower TRAIN.lr or check the data of this batch)"
+            'non-finite training value at epoch %d batch %d: %s; training stopped, the last '
+            'checkpoint is intact (lower TRAIN.lr or check the data of this batch)'
             % (epoch, nbatch, names))
 
 

@@ -53,12 +53,12 @@ def load_training_state(directory, prefix, epoch=None):
 def restore_optimizer_states(module, states_path):
     """Load optimizer states (momentum) from ``states_path`` into a module with an optimizer."""
     if not os.path.isfile(states_path):
-        raise CheckpointError("optimizer states file not found: %s" % states_path)
+        raise CheckpointError('optimizer states file not found: %s' % states_path)
     try:
         module.load_optimizer_states(states_path)
     except Exception as err:  # unpickling errors come in many types
-        raise CheckpointError("cannot load optimizer states %s (corrupt, or saved with another "
-                              "number of devices/kvstore): %s" % (states_path, err))
+        raise CheckpointError('cannot load optimizer states %s (corrupt, or saved with another '
+                              'number of devices/kvstore): %s' % (states_path, err))
 
 
 __all__ = ['CheckpointError', 'TrainingState', 'save_training_checkpoint',

@@ -69,9 +69,9 @@ def setup(kvstore_type):
     if not is_distributed(kvstore_type):
         return Distributed(kvstore_type, 0, 1)
     if 'async' in kvstore_type:
-        raise RuntimeError("default.kvstore=%s is not supported: the servers only sum gradients "
-                           "and the workers update in step; use dist_sync (CPU) or "
-                           "dist_device_sync (GPUs)" % kvstore_type)
+        raise RuntimeError('default.kvstore=%s is not supported: the servers only sum gradients '
+                           'and the workers update in step; use dist_sync (CPU) or '
+                           'dist_device_sync (GPUs)' % kvstore_type)
     check_dist_environment(kvstore_type)
     kv = mx.kv.create(kvstore_type)
     _LAST_RANK[0] = int(kv.rank)
@@ -143,9 +143,9 @@ def check_shard(shard):
     try:
         rank, count = (int(v) for v in shard)
     except (TypeError, ValueError):
-        raise ValueError("shard=%r must be a pair (rank, num_workers)" % (shard,))
+        raise ValueError('shard=%r must be a pair (rank, num_workers)' % (shard,))
     if count < 1 or not 0 <= rank < count:
-        raise ValueError("shard=(%d, %d): need num_workers >= 1 and 0 <= rank < num_workers"
+        raise ValueError('shard=(%d, %d): need num_workers >= 1 and 0 <= rank < num_workers'
                          % (rank, count))
     return rank, count
 
@@ -163,7 +163,7 @@ def shard_plan(plan, rank, num_shards):
     for indices, pad, seed in plan:
         size = len(indices)
         if size % num_shards:
-            raise ValueError("shard_plan: batch of %d images cannot be split in %d equal parts"
+            raise ValueError('shard_plan: batch of %d images cannot be split in %d equal parts'
                              % (size, num_shards))
         part = size // num_shards
         start, stop = rank * part, (rank + 1) * part

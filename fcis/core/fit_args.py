@@ -41,17 +41,17 @@ class OptimArgs:
     def check(self):
         """Raise ValueError naming the argument that SGD cannot use."""
         if not self.lr >= 0:
-            raise ValueError("fit(): lr (TRAIN.lr) must be >= 0, got %r" % (self.lr,))
+            raise ValueError('fit(): lr (TRAIN.lr) must be >= 0, got %r' % (self.lr,))
         if not 0 <= self.momentum < 1:
-            raise ValueError("fit(): momentum (TRAIN.momentum) must be in [0, 1), got %r"
+            raise ValueError('fit(): momentum (TRAIN.momentum) must be in [0, 1), got %r'
                              % (self.momentum,))
         if not self.wd >= 0:
-            raise ValueError("fit(): wd (TRAIN.wd) must be >= 0, got %r" % (self.wd,))
+            raise ValueError('fit(): wd (TRAIN.wd) must be >= 0, got %r' % (self.wd,))
         if not self.clip_gradient >= 0:
-            raise ValueError("fit(): clip_gradient (TRAIN.clip_gradient) must be >= 0 (0 = off), "
-                             "got %r" % (self.clip_gradient,))
+            raise ValueError('fit(): clip_gradient (TRAIN.clip_gradient) must be >= 0 (0 = off), '
+                             'got %r' % (self.clip_gradient,))
         if not self.rescale_grad > 0:
-            raise ValueError("fit(): rescale_grad must be > 0, got %r" % (self.rescale_grad,))
+            raise ValueError('fit(): rescale_grad must be > 0, got %r' % (self.rescale_grad,))
         return self
 
 
@@ -73,13 +73,13 @@ class EpochArgs:
     def check(self):
         """Raise ValueError naming the argument of an impossible epoch range."""
         if self.begin_epoch < 0 or self.end_epoch < self.begin_epoch:
-            raise ValueError("fit(): epochs [begin_epoch, end_epoch) = [%r, %r) is no range "
-                             "(need 0 <= begin_epoch <= end_epoch; TRAIN.begin_epoch, "
-                             "TRAIN.end_epoch)" % (self.begin_epoch, self.end_epoch))
+            raise ValueError('fit(): epochs [begin_epoch, end_epoch) = [%r, %r) is no range '
+                             '(need 0 <= begin_epoch <= end_epoch; TRAIN.begin_epoch, '
+                             'TRAIN.end_epoch)' % (self.begin_epoch, self.end_epoch))
         if self.epoch_size is not None and self.epoch_size < 1:
-            raise ValueError("fit(): epoch_size must be >= 1 batch, got %r" % (self.epoch_size,))
+            raise ValueError('fit(): epoch_size must be >= 1 batch, got %r' % (self.epoch_size,))
         if self.begin_num_update is not None and self.begin_num_update < 0:
-            raise ValueError("fit(): begin_num_update must be >= 0, got %r"
+            raise ValueError('fit(): begin_num_update must be >= 0, got %r'
                              % (self.begin_num_update,))
         return self
 

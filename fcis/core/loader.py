@@ -83,8 +83,8 @@ class TrainLoader(mx.io.DataIter):
         args.check()
         self.roidb = filter_roidb(roidb)
         if not self.roidb:
-            raise ValueError("no training image has an annotated instance; check the dataset "
-                             "and its annotation file")
+            raise ValueError('no training image has an annotated instance; check the dataset '
+                             'and its annotation file')
         self.scales = normalize_scales(args.images.scales)
         self.pixel_means = tuple(float(m) for m in args.images.pixel_means)
         self.image_stride = int(args.images.image_stride)
@@ -100,7 +100,7 @@ class TrainLoader(mx.io.DataIter):
         self._epoch, self._cursor = 0, 0
         self._plan = self._make_plan(0)
         self._pending, self._current, self._prefetcher = None, None, None
-        logger.info("TrainLoader: %d images, %d batches of %d per epoch", len(self.roidb),
+        logger.info('TrainLoader: %d images, %d batches of %d per epoch', len(self.roidb),
                     self.num_batches, self.batch_size)
 
     # ---- plan and per-batch work ---------------------------------------------------
@@ -173,7 +173,7 @@ class TrainLoader(mx.io.DataIter):
         """
         epoch = int(epoch)
         if epoch < 0:
-            raise ValueError("TrainLoader.set_epoch: epoch must be >= 0, got %d" % epoch)
+            raise ValueError('TrainLoader.set_epoch: epoch must be >= 0, got %d' % epoch)
         if epoch == self._epoch and self._cursor == 0:
             return                                          # nothing of it consumed yet
         # the prefetch stream runs on into the next epoch: keep it after a finished epoch
@@ -256,7 +256,7 @@ class TestLoader(mx.io.DataIter):
         super(TestLoader, self).__init__(batch_size=1)
         self.roidb = list(roidb)
         if not self.roidb:
-            raise ValueError("TestLoader: the test roidb is empty")
+            raise ValueError('TestLoader: the test roidb is empty')
         if image_input is None:
             target_size, max_size = normalize_scales(scales)[0]
             image_input = ImageInput(target_size, max_size, tuple(float(m) for m in pixel_means),

@@ -27,10 +27,10 @@ class TrainImageArgs:
     def check(self):
         """Raise ValueError naming the argument the loader cannot use."""
         if len(self.pixel_means) != 3:
-            raise ValueError("pixel_means (network.PIXEL_MEANS) must be 3 numbers (B, G, R), "
-                             "got %r" % (self.pixel_means,))
+            raise ValueError('pixel_means (network.PIXEL_MEANS) must be 3 numbers (B, G, R), '
+                             'got %r' % (self.pixel_means,))
         if self.image_stride < 0:
-            raise ValueError("image_stride (network.IMAGE_STRIDE) must be >= 0, got %r"
+            raise ValueError('image_stride (network.IMAGE_STRIDE) must be >= 0, got %r'
                              % (self.image_stride,))
         return self
 
@@ -67,21 +67,21 @@ class AnchorTargetArgs:
     def check(self):
         """Raise ValueError naming the argument the anchor targets cannot use."""
         if self.feat_stride < 1:
-            raise ValueError("anchor feat_stride (network.RPN_FEAT_STRIDE) must be >= 1, got %r"
+            raise ValueError('anchor feat_stride (network.RPN_FEAT_STRIDE) must be >= 1, got %r'
                              % (self.feat_stride,))
         if not self.num_anchors:
-            raise ValueError("anchor scales and ratios (network.ANCHOR_SCALES, ANCHOR_RATIOS) "
-                             "must not be empty")
+            raise ValueError('anchor scales and ratios (network.ANCHOR_SCALES, ANCHOR_RATIOS) '
+                             'must not be empty')
         if self.batch_size < 1:
-            raise ValueError("anchor batch_size (TRAIN.RPN_BATCH_SIZE) must be >= 1, got %r"
+            raise ValueError('anchor batch_size (TRAIN.RPN_BATCH_SIZE) must be >= 1, got %r'
                              % (self.batch_size,))
         if not 0 <= self.fg_fraction <= 1:
-            raise ValueError("anchor fg_fraction (TRAIN.RPN_FG_FRACTION) must be in [0, 1], "
-                             "got %r" % (self.fg_fraction,))
+            raise ValueError('anchor fg_fraction (TRAIN.RPN_FG_FRACTION) must be in [0, 1], '
+                             'got %r' % (self.fg_fraction,))
         if not 0 <= self.negative_overlap <= self.positive_overlap <= 1:
-            raise ValueError("anchor overlaps must satisfy 0 <= negative_overlap (%r, "
-                             "TRAIN.RPN_NEGATIVE_OVERLAP) <= positive_overlap (%r, "
-                             "TRAIN.RPN_POSITIVE_OVERLAP) <= 1"
+            raise ValueError('anchor overlaps must satisfy 0 <= negative_overlap (%r, '
+                             'TRAIN.RPN_NEGATIVE_OVERLAP) <= positive_overlap (%r, '
+                             'TRAIN.RPN_POSITIVE_OVERLAP) <= 1'
                              % (self.negative_overlap, self.positive_overlap))
         return self
 
@@ -120,6 +120,6 @@ class TrainLoaderArgs:
         self.images.check()
         self.anchors.check()
         if self.num_workers < 0:
-            raise ValueError("loader num_workers must be >= 0 (0: no threads), got %r"
+            raise ValueError('loader num_workers must be >= 0 (0: no threads), got %r'
                              % (self.num_workers,))
         return self

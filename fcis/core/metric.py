@@ -108,8 +108,8 @@ def _flat_probs(prob, label, channels_axis_last):
         flat = prob.reshape(n, k, -1).transpose(0, 2, 1).reshape(-1, k)  # (N*P, K)
     lab = label.reshape(-1)                                  # (M,)
     if lab.shape[0] != flat.shape[0]:
-        raise ValueError("probabilities %s and labels %s do not describe the same number of "
-                         "samples" % (prob.shape, label.shape))
+        raise ValueError('probabilities %s and labels %s do not describe the same number of '
+                         'samples' % (prob.shape, label.shape))
     return flat, lab
 
 
@@ -145,24 +145,24 @@ def _loss_per_label(loss, label, axis_last):
 
 METRIC_SPECS = (
     MetricSpec('RPNAcc', _accuracy, 'rpn_cls_prob', 'rpn_label', False,
-               "Anchor classification accuracy over anchors with rpn_label != -1."),
+               'Anchor classification accuracy over anchors with rpn_label != -1.'),
     MetricSpec('RPNLogLoss', _log_loss, 'rpn_cls_prob', 'rpn_label', False,
-               "Mean -log p(label) of the anchors with rpn_label != -1."),
+               'Mean -log p(label) of the anchors with rpn_label != -1.'),
     MetricSpec('RPNL1Loss', _loss_per_label, 'rpn_bbox_loss', 'rpn_label', False,
-               "Sum of the RPN smooth-L1 output divided by the number of anchors with "
-               "rpn_label != -1."),
+               'Sum of the RPN smooth-L1 output divided by the number of anchors with '
+               'rpn_label != -1.'),
     MetricSpec('FCISAcc', _accuracy, 'cls_prob', 'rcnn_label', True,
-               "ROI classification accuracy over ROIs with rcnn_label != -1."),
+               'ROI classification accuracy over ROIs with rcnn_label != -1.'),
     MetricSpec('FCISAccFG', _fg_accuracy, 'cls_prob', 'rcnn_label', True,
-               "ROI classification accuracy over the foreground ROIs (rcnn_label > 0)."),
+               'ROI classification accuracy over the foreground ROIs (rcnn_label > 0).'),
     MetricSpec('FCISLogLoss', _log_loss, 'cls_prob', 'rcnn_label', True,
-               "Mean -log p(label) of the ROIs with rcnn_label != -1."),
+               'Mean -log p(label) of the ROIs with rcnn_label != -1.'),
     MetricSpec('FCISL1Loss', _loss_per_label, 'bbox_loss', 'rcnn_label', False,
-               "Sum of the ROI box smooth-L1 output divided by the number of ROIs with "
-               "label != -1."),
+               'Sum of the ROI box smooth-L1 output divided by the number of ROIs with '
+               'label != -1.'),
     MetricSpec('FCISMaskLoss', _log_loss, 'seg_prob', 'mask_target', False,
-               "Mean pixel cross-entropy of seg_prob (R, 2, S, S) against mask_target "
-               "(R, S, S) != -1."),
+               'Mean pixel cross-entropy of seg_prob (R, 2, S, S) against mask_target '
+               '(R, S, S) != -1.'),
 )
 
 
@@ -189,8 +189,8 @@ def get_metrics(output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAM
         if all(_available(n, outs, labs) for n in cls.needs):
             composite.add(cls(output_names, label_names))
     if not composite.metrics:
-        raise ValueError("no FCIS metric can be computed from outputs %s and labels %s (expected "
-                         "names such as %s)" % (list(output_names), list(label_names),
+        raise ValueError('no FCIS metric can be computed from outputs %s and labels %s (expected '
+                         'names such as %s)' % (list(output_names), list(label_names),
                                                 list(DEFAULT_OUTPUT_NAMES)))
     return composite
 

@@ -67,8 +67,8 @@ def read_entry_image(entry):
     annotated one."""
     image = read_image(entry['image'], entry.get('flipped', False))
     if image.shape[:2] != (entry['height'], entry['width']):
-        raise ValueError("image %s is %dx%d but its annotation says %dx%d (height x width); fix the "
-                         "annotation file" % (entry['image'], image.shape[0], image.shape[1],
+        raise ValueError('image %s is %dx%d but its annotation says %dx%d (height x width); fix the '
+                         'annotation file' % (entry['image'], image.shape[0], image.shape[1],
                                               entry['height'], entry['width']))
     return image
 

@@ -27,7 +27,7 @@ def box_channel_norm(num_channels, means, stds):
     means8 = np.tile(np.asarray(means, np.float32), 2)
     stds8 = np.tile(np.asarray(stds, np.float32), 2)
     if num_channels % 8:
-        raise ValueError("%s has %d output channels; expected a multiple of 8 (7*7 bins x 8)"
+        raise ValueError('%s has %d output channels; expected a multiple of 8 (7*7 bins x 8)'
                          % (BOX_LAYER, num_channels))
     repeat = num_channels // 8
     return np.repeat(stds8, repeat), np.repeat(means8, repeat)
@@ -61,13 +61,13 @@ def resolve_test_keys(arg_params, means, stds, logger=None):
             logger.warning("%s: the file's *_test box layer is not the trained one folded with "
                            "BBOX_MEANS %s / BBOX_STDS %s; check TRAIN.BBOX_STDS", BOX_LAYER,
                            list(means), list(stds))
-        logger.info("ignored %s (box normalization folded in; the box parser applies it)",
+        logger.info('ignored %s (box normalization folded in; the box parser applies it)',
                     ', '.join(tests))
         return out
     scale, shift = box_channel_norm(test_b.shape[0], means, stds)
     out[names[0]] = mx.nd.array(test_w / scale.reshape(-1, 1, 1, 1))
     out[names[1]] = mx.nd.array((test_b - shift) / scale)
-    logger.info("%s: trained box layer recovered from %s", BOX_LAYER, ', '.join(tests))
+    logger.info('%s: trained box layer recovered from %s', BOX_LAYER, ', '.join(tests))
     return out
 
 

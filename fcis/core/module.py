@@ -121,8 +121,8 @@ def _epoch_size(train_iter, epoch_size):
         pass
     if hasattr(train_iter, 'num_batches'):
         return int(train_iter.num_batches)
-    raise ValueError("fit(): epoch_size (batches per epoch) is needed; the iterator %s has no "
-                     "len() or num_batches" % type(train_iter).__name__)
+    raise ValueError('fit(): epoch_size (batches per epoch) is needed; the iterator %s has no '
+                     'len() or num_batches' % type(train_iter).__name__)
 
 
 def _check_params(symbol, data_names, label_names, arg_params, aux_params):
@@ -131,8 +131,8 @@ def _check_params(symbol, data_names, label_names, arg_params, aux_params):
     missing = [n for n in symbol.list_arguments() if n not in inputs and n not in arg_params]
     missing += [n for n in symbol.list_auxiliary_states() if n not in aux_params]
     if missing:
-        raise ValueError("fit(): no value for parameters %s; pass them in arg_params/aux_params "
-                         "or give an initializer" % missing[:10])
+        raise ValueError('fit(): no value for parameters %s; pass them in arg_params/aux_params '
+                         'or give an initializer' % missing[:10])
 
 
 def bind_module(symbol, train_iter, contexts, bind=BindArgs(), logger=None):

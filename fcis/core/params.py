@@ -69,7 +69,7 @@ class FCISInitializer(mx.init.Initializer):
         msra_layers = list(msra_layers)
         unknown = [n for n in msra_layers if n not in NEW_LAYERS]
         if unknown:
-            raise ValueError("network.MSRA_INIT_LAYERS: %s not a new layer; choose from %s"
+            raise ValueError('network.MSRA_INIT_LAYERS: %s not a new layer; choose from %s'
                              % (', '.join(map(str, unknown)), ', '.join(NEW_LAYERS)))
         super().__init__(msra_layers=msra_layers)
         self._msra = tuple(msra_layers)
@@ -123,7 +123,7 @@ def param_shapes(sym, input_shapes):
     args = {n: tuple(inferred[n]) for n in params}
     unknown = [n for n, s in args.items() if not s or 0 in s]
     if unknown:
-        raise ParamsError("cannot infer the shapes of %s from the inputs %s"
+        raise ParamsError('cannot infer the shapes of %s from the inputs %s'
                           % (', '.join(unknown[:_SHOWN]), sorted(input_shapes)))
     aux_inferred = dict(zip(graph.list_auxiliary_states(), aux_shapes))
     auxs = {n: tuple(aux_inferred[n]) for n in sym.list_auxiliary_states()}
@@ -135,7 +135,7 @@ def _check_shapes(path, wanted, saved):
     bad = ['%s: file %s, symbol %s' % (n, tuple(saved[n].shape), s)
            for n, s in sorted(wanted.items()) if n in saved and tuple(saved[n].shape) != s]
     if bad:
-        raise ParamsError("%s does not fit the symbol, shape mismatch of %d parameter(s): %s"
+        raise ParamsError('%s does not fit the symbol, shape mismatch of %d parameter(s): %s'
                           % (path, len(bad), '; '.join(bad[:_SHOWN])))
 
 
@@ -150,8 +150,8 @@ def check_params(sym, params, input_shapes, source):
     missing = sorted(n for n in arg_shapes if n not in arg_params)
     missing += sorted(n for n in aux_shapes if n not in aux_params)
     if missing:
-        raise ParamsError("%s lacks %d parameter(s) of the model: %s (was it trained with this "
-                          "config?)" % (source, len(missing), ', '.join(missing[:_SHOWN])))
+        raise ParamsError('%s lacks %d parameter(s) of the model: %s (was it trained with this '
+                          'config?)' % (source, len(missing), ', '.join(missing[:_SHOWN])))
 
 
 def _fill(wanted, saved, initializer):
@@ -176,8 +176,8 @@ def load_params(sym, input_shapes, prefix='', epoch=0, logger=None, initializer=
 
     path = params_path(prefix, epoch)
     if not os.path.isfile(path):
-        raise ParamsError("pretrained parameters not found: %s (see %s for the file to put "
-                          "there, e.g. model/pretrained_model/resnet_v1_101-0000.params)"
+        raise ParamsError('pretrained parameters not found: %s (see %s for the file to put '
+                          'there, e.g. model/pretrained_model/resnet_v1_101-0000.params)'
                           % (path, README))
     saved_args, saved_auxs, plain = read_params(path)
     for name, value in plain.items():  # files without 'arg:'/'aux:' prefixes
@@ -188,15 +188,15 @@ def load_params(sym, input_shapes, prefix='', epoch=0, logger=None, initializer=
     missing = sorted(n for n in list(arg_shapes) + list(aux_shapes)
                      if not is_new_layer(n) and n not in saved_args and n not in saved_auxs)
     if missing:
-        raise ParamsError("%s lacks %d trunk parameter(s) of the symbol: %s (is it the ResNet-v1 "
-                          "of network.depth? see %s)" % (path, len(missing),
+        raise ParamsError('%s lacks %d trunk parameter(s) of the symbol: %s (is it the ResNet-v1 '
+                          'of network.depth? see %s)' % (path, len(missing),
                                                        ', '.join(missing[:_SHOWN]), README))
     unused = sorted(set(saved_args) - set(arg_shapes)) + sorted(set(saved_auxs) - set(aux_shapes))
     if unused:
-        logger.warning("%s: %d name(s) not used by the symbol: %s%s", path, len(unused),
+        logger.warning('%s: %d name(s) not used by the symbol: %s%s', path, len(unused),
                        ', '.join(unused[:_SHOWN]), ' ...' if len(unused) > _SHOWN else '')
     fresh = sorted(n for n in arg_shapes if n not in saved_args)
-    logger.info("loaded %d parameters and %d aux states from %s; initialized %d: %s",
+    logger.info('loaded %d parameters and %d aux states from %s; initialized %d: %s',
                 len(arg_shapes) - len(fresh), len(aux_shapes), path, len(fresh), ', '.join(fresh))
     return _fill(arg_shapes, saved_args, initializer), _fill(aux_shapes, saved_auxs, initializer)
 

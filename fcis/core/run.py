@@ -18,7 +18,7 @@ from lib.utils.image import check_image_file
 SET_KEYS = {'train': 'image_set', 'test': 'test_image_set'}
 
 # how a user picks another output folder, in the error of an output folder that fails
-OUTPUT_FIX = "give a writable folder with output_path=<folder>"
+OUTPUT_FIX = 'give a writable folder with output_path=<folder>'
 
 
 def train_output_dir(cfg):
@@ -76,8 +76,8 @@ def split_paths(cfg, split):
     roots = _key_parts(cfg, root_key, sets, one_for_all=True)
     for path in annotations:
         if path and not os.path.isfile(path):
-            raise DatasetError("annotation file not found: %s (dataset.%s); give the path of a "
-                               "COCO-format json (data/README.md)" % (path, ann_key))
+            raise DatasetError('annotation file not found: %s (dataset.%s); give the path of a '
+                               'COCO-format json (data/README.md)' % (path, ann_key))
     for path in roots:
         if path and not os.path.isdir(path):
             raise DatasetError("image folder not found: %s (dataset.%s); give the folder the "
@@ -105,11 +105,11 @@ def check_images(roidb, imdb, split):
         try:
             check_image_file(entry['image'])
         except OSError as err:
-            fix = ("put the file there, or set dataset.%s_image_root to the folder the file_names "
-                   "are relative to" % split if not os.path.isfile(entry['image'])
-                   else "replace the file or remove the image from the annotation file")
-            raise DatasetError("%s (image id %s of %s); %s, or skip this check with "
-                               "dataset.CHECK_IMAGES=false" % (err, entry['image_id'], sources, fix)
+            fix = ('put the file there, or set dataset.%s_image_root to the folder the file_names '
+                   'are relative to' % split if not os.path.isfile(entry['image'])
+                   else 'replace the file or remove the image from the annotation file')
+            raise DatasetError('%s (image id %s of %s); %s, or skip this check with '
+                               'dataset.CHECK_IMAGES=false' % (err, entry['image_id'], sources, fix)
                                ) from None
 
 
@@ -125,8 +125,8 @@ def load_roidb(cfg, split, logger=None):
                                     % (split, cfg.dataset[SET_KEYS[split]], sources)))
     if split == 'train' and report['images_used'] == 0:
         reasons = ', '.join('%d %s' % (s['count'], r) for r, s in report['skipped_images'].items())
-        raise DatasetError("no training image has a usable annotated instance in %s (%d images: %s; "
-                           "see the dataset report); annotate at least one instance" %
+        raise DatasetError('no training image has a usable annotated instance in %s (%d images: %s; '
+                           'see the dataset report); annotate at least one instance' %
                            (sources, report['images'], reasons or 'none listed'))
     if cfg.dataset.CHECK_IMAGES:
         check_images(roidb, imdb, split)

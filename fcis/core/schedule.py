@@ -36,7 +36,7 @@ def parse_lr_steps(lr_step):
     else:
         epochs = [float(e) for e in lr_step]
     if any(e < 0 for e in epochs) or epochs != sorted(epochs):
-        raise ValueError("TRAIN.lr_step=%r must list non-negative epochs in increasing order"
+        raise ValueError('TRAIN.lr_step=%r must list non-negative epochs in increasing order'
                          % (lr_step,))
     return epochs
 
@@ -44,7 +44,7 @@ def parse_lr_steps(lr_step):
 def epochs_to_iters(epochs, epoch_size):
     """Step epochs -> step iterations ``int(epoch * epoch_size)`` (epoch_size: batches/epoch)."""
     if epoch_size <= 0:
-        raise ValueError("epoch_size (batches per epoch) must be positive, got %r" % epoch_size)
+        raise ValueError('epoch_size (batches per epoch) must be positive, got %r' % epoch_size)
     return [int(e * epoch_size) for e in epochs]
 
 
@@ -68,12 +68,12 @@ class WarmupMultiFactorScheduler(mx.lr_scheduler.LRScheduler):
         super(WarmupMultiFactorScheduler, self).__init__(base_lr=base_lr)
         step_iters = [int(s) for s in step_iters]
         if any(b <= a for a, b in zip(step_iters, step_iters[1:])):
-            raise ValueError("lr step iterations %s must be strictly increasing (two lr_step "
-                             "epochs fall in the same iteration; use fewer steps)" % step_iters)
+            raise ValueError('lr step iterations %s must be strictly increasing (two lr_step '
+                             'epochs fall in the same iteration; use fewer steps)' % step_iters)
         if not 0 < factor <= 1:
-            raise ValueError("TRAIN.lr_factor=%r must be in (0, 1]" % (factor,))
+            raise ValueError('TRAIN.lr_factor=%r must be in (0, 1]' % (factor,))
         if warmup and warmup_step < 0:
-            raise ValueError("TRAIN.warmup_step=%r must be >= 0" % (warmup_step,))
+            raise ValueError('TRAIN.warmup_step=%r must be >= 0' % (warmup_step,))
         self.step_iters = step_iters
         self.factor = factor
         self.warmup = bool(warmup)

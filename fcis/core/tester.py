@@ -77,8 +77,8 @@ def voting_backend(test_cfg, ctx):
     if not test_cfg.USE_GPU_MASK_MERGE:
         return 'cython'
     if ctx.device_type != 'gpu':
-        logger.warning("TEST.USE_GPU_MASK_MERGE is true but the test runs on %s: mask voting "
-                       "runs on the CPU (same arithmetic as the CUDA kernel)", ctx)
+        logger.warning('TEST.USE_GPU_MASK_MERGE is true but the test runs on %s: mask voting '
+                       'runs on the CPU (same arithmetic as the CUDA kernel)', ctx)
         return 'cython'
     return 'gpu:%d' % ctx.device_id
 
@@ -88,7 +88,7 @@ def kept_rois(rois, scale, test_cfg):
     module docstring for TEST.MIN_DROP_MODE)."""
     mode = test_cfg.MIN_DROP_MODE
     if mode not in MIN_DROP_MODES:
-        raise ValueError("TEST.MIN_DROP_MODE must be one of %s, got %r" % (MIN_DROP_MODES, mode))
+        raise ValueError('TEST.MIN_DROP_MODE must be one of %s, got %r' % (MIN_DROP_MODES, mode))
     boxes = rois if mode == 'release' else rois / scale
     if mode == 'release' and (test_cfg.ITER != 2 or test_cfg.MIN_DROP_SIZE <= 0):
         return np.arange(len(rois))
@@ -127,7 +127,7 @@ def image_detections(outputs, frame, num_classes, test_cfg, backend='cython'):
     im_h, im_w = frame.height, frame.width
     mode = test_cfg.MASK_VOTE_MODE
     if mode not in MASK_VOTE_MODES:
-        raise ValueError("TEST.MASK_VOTE_MODE must be one of %s, got %r" % (MASK_VOTE_MODES, mode))
+        raise ValueError('TEST.MASK_VOTE_MODE must be one of %s, got %r' % (MASK_VOTE_MODES, mode))
     common = dict(num_classes=num_classes, max_per_image=test_cfg.max_per_image, im_h=im_h,
                   im_w=im_w, nms_thresh=test_cfg.NMS, binary_thresh=test_cfg.BINARY_THRESH,
                   score_thresh=test_cfg.SCORE_THRESH, backend=backend)

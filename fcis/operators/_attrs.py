@@ -8,7 +8,7 @@ import ast
 
 
 def _error(op, name, value, expected):
-    return ValueError("%s: attribute %s=%r is not %s; pass e.g. %s"
+    return ValueError('%s: attribute %s=%r is not %s; pass e.g. %s'
                       % (op, name, value, expected[0], expected[1]))
 
 

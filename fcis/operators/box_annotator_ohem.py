@@ -99,7 +99,7 @@ class BoxAnnotatorOHEMProp(mx.operator.CustomOpProp):
                               parse_float(OP_NAME, 'mask_loss_weight', mask_loss_weight),
                               parse_float(OP_NAME, 'bbox_loss_weight', bbox_loss_weight))
         if self._roi_per_img < 1:
-            raise ValueError("%s: roi_per_img=%s must be >= 1" % (OP_NAME, roi_per_img))
+            raise ValueError('%s: roi_per_img=%s must be >= 1' % (OP_NAME, roi_per_img))
 
     def list_arguments(self):
         return ['cls_prob', 'seg_prob', 'bbox_pred', 'labels', 'mask_targets',
@@ -116,8 +116,8 @@ class BoxAnnotatorOHEMProp(mx.operator.CustomOpProp):
                     (num_rois, 8), (num_rois, 8)]
         for name, shape, want in zip(self.list_arguments(), in_shape, expected):
             if tuple(shape) != want:
-                raise ValueError("%s: %s has shape %s, expected %s (B ROIs, %d classes, "
-                                 "%dx%d masks); reshape it before the op"
+                raise ValueError('%s: %s has shape %s, expected %s (B ROIs, %d classes, '
+                                 '%dx%d masks); reshape it before the op'
                                  % (OP_NAME, name, tuple(shape), want, self._num_classes,
                                     mask_side, mask_side))
         out_shape = [(num_rois,), (num_rois, mask_side, mask_side), (num_rois, 8)]

@@ -74,8 +74,8 @@ class BoxParserProp(mx.operator.CustomOpProp):
         expected = [(num_rois, 5), (num_rois, 8), (1, 3)]
         for name, shape, want in zip(self.list_arguments(), in_shape, expected):
             if tuple(shape) != want:
-                raise ValueError("%s: %s has shape %s, expected %s (one image, class-agnostic "
-                                 "boxes); reshape it before the op"
+                raise ValueError('%s: %s has shape %s, expected %s (one image, class-agnostic '
+                                 'boxes); reshape it before the op'
                                  % (OP_NAME, name, tuple(shape), want))
         return in_shape, [(num_rois, 5)], []
 

@@ -187,7 +187,7 @@ class ProposalProp(mx.operator.CustomOpProp):
         self._anchor_grid = parse_choice(OP_NAME, 'anchor_grid', anchor_grid, ANCHOR_GRIDS)
         self._output_score = parse_bool(OP_NAME, 'output_score', output_score)
         if self._params['post_nms_top_n'] < 1:
-            raise ValueError("%s: rpn_post_nms_top_n=%s must be >= 1"
+            raise ValueError('%s: rpn_post_nms_top_n=%s must be >= 1'
                              % (OP_NAME, rpn_post_nms_top_n))
         self._num_anchors = len(self._scales) * len(self._ratios)
 
@@ -207,8 +207,8 @@ class ProposalProp(mx.operator.CustomOpProp):
         }
         for name, shape in zip(self.list_arguments(), in_shape):
             if tuple(shape) != expected[name]:
-                raise ValueError("%s: %s has shape %s, expected %s for %d anchors (scales x "
-                                 "ratios); check the RPN head channels"
+                raise ValueError('%s: %s has shape %s, expected %s for %d anchors (scales x '
+                                 'ratios); check the RPN head channels'
                                  % (OP_NAME, name, tuple(shape), expected[name],
                                     self._num_anchors))
         post = self._params['post_nms_top_n']

@@ -83,8 +83,8 @@ def _sample_release(fg_pool, bg_pool, num_candidates, num_rois, params):
         else:
             gap_pool = np.setdiff1d(np.arange(num_candidates), fg_keep)  # increasing
         if gap_pool.size == 0:
-            raise ValueError("%s: every candidate is drawn foreground and %d ROIs are still "
-                             "missing; lower batch_rois or fg_fraction" % (OP_NAME, missing))
+            raise ValueError('%s: every candidate is drawn foreground and %d ROIs are still '
+                             'missing; lower batch_rois or fg_fraction' % (OP_NAME, missing))
         while missing > 0:  # more rows than candidates: draw the pool again
             gap = min(missing, gap_pool.size)
             parts.append(np.random.choice(gap_pool, size=gap, replace=False))
@@ -103,8 +103,8 @@ def _sample_capped(fg_pool, bg_pool, num_rois, params):
     num_pad = num_rois - fg_keep.size - bg_keep.size
     pad_pool = bg_pool if bg_pool.size > 0 else fg_pool
     if num_pad > 0 and pad_pool.size == 0:
-        raise ValueError("%s: no ROI is foreground or background (fg_thresh=%g, bg_thresh=[%g, "
-                         "%g)); check the thresholds" % (OP_NAME, params['fg_thresh'],
+        raise ValueError('%s: no ROI is foreground or background (fg_thresh=%g, bg_thresh=[%g, '
+                         '%g)); check the thresholds' % (OP_NAME, params['fg_thresh'],
                                                         params['bg_thresh_lo'],
                                                         params['bg_thresh_hi']))
     pad_keep = _draw(pad_pool, num_pad, replace=True)
@@ -219,7 +219,7 @@ class ProposalTargetProp(mx.operator.CustomOpProp):
             raise ValueError("%s: batch_images=%s is not supported; use one image per device "
                              "(batch_images='1')" % (OP_NAME, batch_images))
         if self._batch_rois == 0 or self._batch_rois < -1:
-            raise ValueError("%s: batch_rois=%s must be >= 1, or -1 for all ROIs"
+            raise ValueError('%s: batch_rois=%s must be >= 1, or -1 for all ROIs'
                              % (OP_NAME, batch_rois))
 
     def list_arguments(self):
@@ -244,7 +244,7 @@ class ProposalTargetProp(mx.operator.CustomOpProp):
                    '(1, K, H, W) with K as in gt_boxes')]
         for name, shape, ok, want in checks:
             if not ok:
-                raise ValueError("%s: %s has shape %s, expected %s; check the data loader"
+                raise ValueError('%s: %s has shape %s, expected %s; check the data loader'
                                  % (OP_NAME, name, shape, want))
         num_rois, size = self._num_rois(rois_shape[0], num_gt), self._params['mask_size']
         out_shape = [(num_rois, 5), (num_rois,), (num_rois, 8), (num_rois, 8),

@@ -39,24 +39,24 @@ class TrunkArgs:
         """Units of res2..res5: ``units`` if given, else the standard ones of ``depth``."""
         if self.units:
             if len(self.units) != 4 or min(self.units) < 1:
-                raise ValueError("trunk units must be 4 positive ints (res2..res5), got %r"
+                raise ValueError('trunk units must be 4 positive ints (res2..res5), got %r'
                                  % (self.units,))
             return tuple(int(u) for u in self.units)
         if self.depth not in RESNET_UNITS:
-            raise ValueError("ResNet-v1 depth %r is not supported (use %s, or give "
-                             "network.TRUNK_UNITS)" % (self.depth, sorted(RESNET_UNITS)))
+            raise ValueError('ResNet-v1 depth %r is not supported (use %s, or give '
+                             'network.TRUNK_UNITS)' % (self.depth, sorted(RESNET_UNITS)))
         return RESNET_UNITS[self.depth]
 
     def stage_filters(self):
         """Output channels of conv1 and res2..res5 (5 ints)."""
         filters = tuple(int(f) for f in self.filters) if self.filters else RESNET_FILTERS
         if len(filters) != 5:
-            raise ValueError("trunk filters must be 5 ints (conv1, res2..res5), got %r"
+            raise ValueError('trunk filters must be 5 ints (conv1, res2..res5), got %r'
                              % (filters,))
         for f in filters[1:]:
             if f % 4:
-                raise ValueError("trunk filters of res2..res5 must be multiples of 4 "
-                                 "(bottleneck width = filters / 4), got %r" % (filters,))
+                raise ValueError('trunk filters of res2..res5 must be multiples of 4 '
+                                 '(bottleneck width = filters / 4), got %r' % (filters,))
         return filters
 
 
@@ -132,21 +132,21 @@ class FCISArgs:
     def check(self):
         """Raise ValueError naming the argument when the combination cannot be built."""
         if self.num_classes < 2:
-            raise ValueError("num_classes must count the background and >= 1 class, got %d"
+            raise ValueError('num_classes must count the background and >= 1 class, got %d'
                              % self.num_classes)
         if self.pooled_size % self.group_size:
-            raise ValueError("pooled_size (%d) must be a multiple of group_size (%d)"
+            raise ValueError('pooled_size (%d) must be a multiple of group_size (%d)'
                              % (self.pooled_size, self.group_size))
         if self.rpn_feat_stride != 16 or self.rcnn_feat_stride != 16:
-            raise ValueError("the ResNet-v1 trunk (res4, dilated res5) has feature stride 16; "
-                             "got RPN %d / RCNN %d" % (self.rpn_feat_stride, self.rcnn_feat_stride))
+            raise ValueError('the ResNet-v1 trunk (res4, dilated res5) has feature stride 16; '
+                             'got RPN %d / RCNN %d' % (self.rpn_feat_stride, self.rcnn_feat_stride))
         if self.num_anchors < 1:
-            raise ValueError("anchor_scales and anchor_ratios must not be empty")
+            raise ValueError('anchor_scales and anchor_ratios must not be empty')
         if not self.cls_seg_lr_mult > 0:
-            raise ValueError("network.FCIS_CLS_SEG_LR_MULT must be > 0, got %r"
+            raise ValueError('network.FCIS_CLS_SEG_LR_MULT must be > 0, got %r'
                              % (self.cls_seg_lr_mult,))
         if not self.conv_new_lr_mult > 0:
-            raise ValueError("network.CONV_NEW_LR_MULT must be > 0, got %r"
+            raise ValueError('network.CONV_NEW_LR_MULT must be > 0, got %r'
                              % (self.conv_new_lr_mult,))
         if self.proposal.anchor_grid not in ('image', 'feature'):
             raise ValueError("network.RPN_ANCHOR_GRID must be 'image' or 'feature', got %r"
@@ -155,5 +155,5 @@ class FCISArgs:
             raise ValueError("TRAIN.ROI_SAMPLING must be 'release' or 'capped', got %r"
                              % (self.train.roi_sampling,))
         if self.test.iters not in (1, 2):
-            raise ValueError("test iters (TEST.ITER) must be 1 or 2, got %r" % (self.test.iters,))
+            raise ValueError('test iters (TEST.ITER) must be 1 or 2, got %r' % (self.test.iters,))
         return self

@@ -55,7 +55,7 @@ def seg_loss(seg_pred, mask_target, weight, rois_per_batch, pooled_size, pixel_r
     None when only the graph's ROI count is known (then 'batch' normalization).
     """
     if pixel_reduction not in SEG_PIXEL_REDUCTIONS:
-        raise ValueError("mask loss pixel reduction must be one of %s, got %r"
+        raise ValueError('mask loss pixel reduction must be one of %s, got %r'
                          % (SEG_PIXEL_REDUCTIONS, pixel_reduction))
     # SoftmaxOutput(multi_output) divides 'null' and 'batch' gradients by the S*S pixels.
     pixels = 1.0 if pixel_reduction == 'mean' else float(pooled_size * pooled_size)

@@ -27,7 +27,7 @@ def unit_names(stage, num_units, depth):
     if numbered:
         return ['%da' % stage] + ['%db%d' % (stage, i) for i in range(1, num_units)]
     if num_units > 26:
-        raise ValueError("stage res%d has %d units; letter naming allows at most 26"
+        raise ValueError('stage res%d has %d units; letter naming allows at most 26'
                          % (stage, num_units))
     return ['%d%s' % (stage, chr(ord('a') + i)) for i in range(num_units)]
 

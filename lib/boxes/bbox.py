@@ -20,10 +20,10 @@ def _as_boxes(name, array, columns=4):
     if array.ndim == 1 and array.size == 0:
         array = array.reshape(0, columns)  # (0,) -> (0, columns)
     if array.ndim != 2 or array.shape[1] != columns:
-        raise ValueError("%s must have shape (N, %d), got %s; pass one box per row"
+        raise ValueError('%s must have shape (N, %d), got %s; pass one box per row'
                          % (name, columns, array.shape))
     if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.integer):
-        raise TypeError("%s must be a numeric array, got dtype %s" % (name, array.dtype))
+        raise TypeError('%s must be a numeric array, got dtype %s' % (name, array.dtype))
     return array
 
 
@@ -38,8 +38,8 @@ def bbox_overlaps(boxes, query_boxes):
     query_boxes: (K, 4)
     returns: (N, K) float64; empty inputs give a (N, K) array with a zero dimension.
     """
-    boxes = _as_boxes("bbox_overlaps: boxes", boxes)
-    query_boxes = _as_boxes("bbox_overlaps: query_boxes", query_boxes)
+    boxes = _as_boxes('bbox_overlaps: boxes', boxes)
+    query_boxes = _as_boxes('bbox_overlaps: query_boxes', query_boxes)
     if boxes.shape[0] == 0 or query_boxes.shape[0] == 0:
         return np.zeros((boxes.shape[0], query_boxes.shape[0]), dtype=np.float64)
     return _compiled().bbox_overlaps(np.ascontiguousarray(boxes, dtype=np.float64),
@@ -54,21 +54,21 @@ def bbox_transform(ex_rois, gt_rois):
     returns: (N, 4) float64 deltas (dx, dy, dw, dh) with
         dx = (gt_cx - ex_cx) / ex_w,  dw = log(gt_w / ex_w)  (dy, dh likewise).
     """
-    ex_rois = _as_boxes("bbox_transform: ex_rois", ex_rois).astype(np.float64)
-    gt_rois = _as_boxes("bbox_transform: gt_rois", gt_rois).astype(np.float64)
+    ex_rois = _as_boxes('bbox_transform: ex_rois', ex_rois).astype(np.float64)
+    gt_rois = _as_boxes('bbox_transform: gt_rois', gt_rois).astype(np.float64)
     if ex_rois.shape[0] != gt_rois.shape[0]:
-        raise ValueError("bbox_transform: ex_rois has %d rows but gt_rois has %d; pass one "
-                         "target per ROI" % (ex_rois.shape[0], gt_rois.shape[0]))
+        raise ValueError('bbox_transform: ex_rois has %d rows but gt_rois has %d; pass one '
+                         'target per ROI' % (ex_rois.shape[0], gt_rois.shape[0]))
     ex_w = ex_rois[:, 2] - ex_rois[:, 0] + 1.0
     ex_h = ex_rois[:, 3] - ex_rois[:, 1] + 1.0
     gt_w = gt_rois[:, 2] - gt_rois[:, 0] + 1.0
     gt_h = gt_rois[:, 3] - gt_rois[:, 1] + 1.0
     if ex_rois.shape[0] and (ex_w.min() <= 0 or ex_h.min() <= 0):
-        raise ValueError("bbox_transform: ex_rois contain a box with width or height <= 0; "
-                         "filter degenerate ROIs first")
+        raise ValueError('bbox_transform: ex_rois contain a box with width or height <= 0; '
+                         'filter degenerate ROIs first')
     if gt_rois.shape[0] and (gt_w.min() <= 0 or gt_h.min() <= 0):
-        raise ValueError("bbox_transform: gt_rois contain a box with width or height <= 0; "
-                         "filter degenerate ground-truth boxes first")
+        raise ValueError('bbox_transform: gt_rois contain a box with width or height <= 0; '
+                         'filter degenerate ground-truth boxes first')
     ex_cx = ex_rois[:, 0] + 0.5 * (ex_w - 1.0)
     ex_cy = ex_rois[:, 1] + 0.5 * (ex_h - 1.0)
     gt_cx = gt_rois[:, 0] + 0.5 * (gt_w - 1.0)
@@ -87,10 +87,10 @@ def bbox_pred(boxes, deltas, max_log_scale=BBOX_XFORM_CLIP):
     max_log_scale: dw and dh are clipped to this before exp() (no overflow, no inf boxes)
     returns: (N, 4 * C) float64 predicted boxes [x1, y1, x2, y2] per class.
     """
-    boxes = _as_boxes("bbox_pred: boxes", boxes).astype(np.float64)
+    boxes = _as_boxes('bbox_pred: boxes', boxes).astype(np.float64)
     deltas = np.asarray(deltas, dtype=np.float64)
     if deltas.ndim != 2 or deltas.shape[1] % 4 != 0 or deltas.shape[0] != boxes.shape[0]:
-        raise ValueError("bbox_pred: deltas must have shape (N, 4*C) with N = %d boxes, got %s"
+        raise ValueError('bbox_pred: deltas must have shape (N, 4*C) with N = %d boxes, got %s'
                          % (boxes.shape[0], deltas.shape))
     widths = boxes[:, 2] - boxes[:, 0] + 1.0
     heights = boxes[:, 3] - boxes[:, 1] + 1.0
@@ -121,9 +121,9 @@ def clip_boxes(boxes, im_shape):
     """
     boxes = np.asarray(boxes)
     if boxes.ndim != 2 or boxes.shape[1] % 4 != 0:
-        raise ValueError("clip_boxes: boxes must have shape (N, 4*C), got %s" % (boxes.shape,))
+        raise ValueError('clip_boxes: boxes must have shape (N, 4*C), got %s' % (boxes.shape,))
     if len(im_shape) < 2 or im_shape[0] < 1 or im_shape[1] < 1:
-        raise ValueError("clip_boxes: im_shape must start with (height, width) >= 1, got %s"
+        raise ValueError('clip_boxes: im_shape must start with (height, width) >= 1, got %s'
                          % (tuple(im_shape),))
     dtype = boxes.dtype if np.issubdtype(boxes.dtype, np.floating) else np.float64
     out = boxes.astype(dtype, copy=True)
@@ -141,7 +141,7 @@ def filter_small_boxes(boxes, min_size):
     boxes: (N, 4)
     returns: (M,) int64 indices, increasing.
     """
-    boxes = _as_boxes("filter_small_boxes: boxes", boxes)
+    boxes = _as_boxes('filter_small_boxes: boxes', boxes)
     widths = boxes[:, 2] - boxes[:, 0] + 1
     heights = boxes[:, 3] - boxes[:, 1] + 1
     return np.where((widths >= min_size) & (heights >= min_size))[0]

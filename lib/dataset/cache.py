@@ -54,10 +54,10 @@ def load_cache(path, key):
         if not isinstance(content, dict) or 'key' not in content or 'data' not in content:
             raise ValueError('not a cache file written by lib.dataset.cache')
     except Exception as exc:  # corrupt pickle, truncated file, wrong format
-        logger.warning("cache %s is corrupt (%s: %s); rebuilding it", path, type(exc).__name__, exc)
+        logger.warning('cache %s is corrupt (%s: %s); rebuilding it', path, type(exc).__name__, exc)
         return None
     if content['key'] != key:
-        logger.info("cache %s is out of date; rebuilding it", path)
+        logger.info('cache %s is out of date; rebuilding it', path)
         return None
     return content['data']
 
@@ -67,4 +67,4 @@ def save_cache(path, key, data):
     with atomic_path(path) as tmp:
         with open(tmp, 'wb') as f:
             pickle.dump({'key': key, 'data': data}, f, protocol=pickle.HIGHEST_PROTOCOL)
-    logger.info("wrote cache %s", path)
+    logger.info('wrote cache %s', path)

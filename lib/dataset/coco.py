@@ -82,9 +82,9 @@ class COCODataset(IMDB):
         annotations, images = paths or ('', '')
         self.annotation_file = annotations or annotation_file(dataset_path, image_set)
         if not os.path.isfile(self.annotation_file):
-            raise IOError("COCO annotation file not found: %s (expected layout "
-                          "<dataset_path>/annotations/instances_<image_set>.json, see "
-                          "data/README.md)" % self.annotation_file)
+            raise IOError('COCO annotation file not found: %s (expected layout '
+                          '<dataset_path>/annotations/instances_<image_set>.json, see '
+                          'data/README.md)' % self.annotation_file)
         self.image_dir = images or image_folder(dataset_path, image_set)
         self.use_cache = use_cache
         self._coco = None
@@ -122,13 +122,13 @@ class COCODataset(IMDB):
 
     def _build_roidb(self):
         if not os.path.isdir(self.image_dir):
-            raise IOError("image folder not found: %s (expected <dataset_path>/images/"
-                          "<image_set>/, see data/README.md)" % self.image_dir)
+            raise IOError('image folder not found: %s (expected <dataset_path>/images/'
+                          '<image_set>/, see data/README.md)' % self.image_dir)
         roidb = [self._image_entry(image_id) for image_id in self.image_ids]
         skipped = sum(len(entry['skipped']) for entry in roidb)
         if skipped:
-            logger.warning("%s: left out %d annotations that cannot train (empty box or mask, "
-                           "...; counted by reason in the dataset report)",
+            logger.warning('%s: left out %d annotations that cannot train (empty box or mask, '
+                           '...; counted by reason in the dataset report)',
                            self.annotation_file, skipped)
         orphans = [ann['id'] for ann in self.coco.dataset.get('annotations', [])
                    if ann['image_id'] not in self.coco.imgs]
@@ -163,7 +163,7 @@ class COCODataset(IMDB):
 
         Raises DatasetError for an unknown category or a mask of another size than the image.
         """
-        where = "%s: annotation %s of image %s" % (self.annotation_file, ann['id'], image_id)
+        where = '%s: annotation %s of image %s' % (self.annotation_file, ann['id'], image_id)
         if ann['category_id'] not in self.coco_id_to_class:
             raise DatasetError("%s has category_id %r, which is not in 'categories' (ids %s); "
                                "add the category or remove the annotation"

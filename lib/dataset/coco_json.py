@@ -19,7 +19,7 @@ REQUIRED_FIELDS = {
     'annotations': (('id', 'image_id', 'category_id'), 'annotation'),
     'categories': (('id', 'name'), 'category'),
 }
-FORMAT_HELP = "see the COCO-format description in data/README.md"
+FORMAT_HELP = 'see the COCO-format description in data/README.md'
 
 
 def read_json(path):
@@ -32,12 +32,12 @@ def read_json(path):
     try:
         return json.loads(raw.decode('utf-8'))
     except UnicodeDecodeError as err:
-        raise DatasetError("annotation file %s is not UTF-8 text (byte %d): it is not a json "
-                           "file; %s" % (path, err.start, FORMAT_HELP)) from None
+        raise DatasetError('annotation file %s is not UTF-8 text (byte %d): it is not a json '
+                           'file; %s' % (path, err.start, FORMAT_HELP)) from None
     except json.JSONDecodeError as err:
         end = ' (the file ends there: it is truncated)' if err.pos >= len(raw.rstrip()) else ''
-        raise DatasetError("annotation file %s is not valid json: %s at line %d column %d%s; "
-                           "re-export or re-download it" % (path, err.msg, err.lineno, err.colno,
+        raise DatasetError('annotation file %s is not valid json: %s at line %d column %d%s; '
+                           're-export or re-download it' % (path, err.msg, err.lineno, err.colno,
                                                             end)) from None
 
 

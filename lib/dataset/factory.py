@@ -9,9 +9,9 @@ DATASETS = ('coco', 'sds', 'shapes')
 def _single_imdb(name, image_set, root_path, dataset_path, num_classes, use_cache, paths):
     if name == 'sds':
         if any(paths):
-            raise DatasetError("annotation files and image folders can be given for COCO-format "
-                               "sets (dataset coco or shapes); the sds set is read from "
-                               "dataset_path (layout in data/README.md)")
+            raise DatasetError('annotation files and image folders can be given for COCO-format '
+                               'sets (dataset coco or shapes); the sds set is read from '
+                               'dataset_path (layout in data/README.md)')
         return SDSDataset(image_set, root_path, dataset_path, num_classes, use_cache=use_cache)
     return COCODataset(image_set, root_path, dataset_path, num_classes, paths=paths, name=name,
                        use_cache=use_cache)

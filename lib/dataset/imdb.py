@@ -73,8 +73,8 @@ class IMDB(object):
         """Raise ValueError when ``num_classes`` (if given) differs from the dataset's."""
         if num_classes is not None and int(num_classes) != self.num_classes:
             raise DatasetError(
-                "NUM_CLASSES=%d does not match %s, which defines %d categories (+1 background "
-                "= %d); set dataset.NUM_CLASSES to %d" % (num_classes, source, self.num_classes - 1,
+                'NUM_CLASSES=%d does not match %s, which defines %d categories (+1 background '
+                '= %d); set dataset.NUM_CLASSES to %d' % (num_classes, source, self.num_classes - 1,
                                                           self.num_classes, self.num_classes))
 
     def cache_file(self, what):
@@ -87,14 +87,14 @@ class IMDB(object):
         if use_cache:
             data = load_cache(path, key)
             if data is not None:
-                logger.info("%s_%s: loaded %s from %s", self.name, self.image_set, what, path)
+                logger.info('%s_%s: loaded %s from %s', self.name, self.image_set, what, path)
                 return data
         data = build()
         if use_cache:
             try:
                 save_cache(path, key, data)
             except OSError as exc:  # a read-only data folder must not stop training
-                logger.warning("could not write cache %s (%s); continuing without it", path, exc)
+                logger.warning('could not write cache %s (%s); continuing without it', path, exc)
         return data
 
 
@@ -125,6 +125,6 @@ class ConcatIMDB(IMDB):
         if attr in ('class_to_coco_id', 'coco_id_to_class', 'class_name_to_index'):
             return getattr(self.imdbs[0], attr)
         if attr == 'coco':
-            raise AttributeError("%s_%s joins several image sets and has no single COCO api; "
-                                 "evaluate on one image set" % (self.name, self.image_set))
+            raise AttributeError('%s_%s joins several image sets and has no single COCO api; '
+                                 'evaluate on one image set' % (self.name, self.image_set))
         raise AttributeError(attr)

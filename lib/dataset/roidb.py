@@ -9,7 +9,6 @@ import logging
 import numpy as np
 import pycocotools.mask as mask_utils
 
-
 logger = logging.getLogger(__name__)
 
 
@@ -29,7 +28,7 @@ def decode_masks(entry):
         return np.zeros((0, height, width), dtype=np.uint8)
     dense = mask_utils.decode(list(rles))                       # (H, W, K) Fortran order
     if dense.shape[:2] != (height, width):
-        raise ValueError("mask size %s does not match image size %s for %s"
+        raise ValueError('mask size %s does not match image size %s for %s'
                          % (dense.shape[:2], (height, width), entry['image']))
     masks = dense.transpose(2, 0, 1)                            # (K, H, W)
     if entry.get('flipped', False):
@@ -52,13 +51,13 @@ def flipped_entry(entry):
     ``decode_masks`` mirrors them.
     """
     if entry.get('flipped', False):
-        raise ValueError("entry for %s is already flipped" % entry['image'])
+        raise ValueError('entry for %s is already flipped' % entry['image'])
     out = dict(entry)
     out['boxes'] = flip_boxes(entry['boxes'], entry['width'])
     if 'crowd_boxes' in entry:
         out['crowd_boxes'] = flip_boxes(entry['crowd_boxes'], entry['width'])
     if np.any(out['boxes'][:, 2] < out['boxes'][:, 0]):
-        raise ValueError("a box of %s lies outside its image width %d; fix the annotation"
+        raise ValueError('a box of %s lies outside its image width %d; fix the annotation'
                          % (entry['image'], entry['width']))
     out['flipped'] = True
     return out
@@ -77,7 +76,7 @@ def filter_roidb(roidb):
     kept = [entry for entry in roidb if len(entry['boxes']) > 0]
     dropped = len(roidb) - len(kept)
     if dropped:
-        logger.info("dropped %d of %d images without usable annotations from training",
+        logger.info('dropped %d of %d images without usable annotations from training',
                     dropped, len(roidb))
     return kept
 
@@ -97,7 +96,7 @@ def make_entry(image, height, width, boxes, gt_classes, masks, image_id, crowd_b
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)  # (K, 4)
     gt_classes = np.asarray(gt_classes, dtype=np.int32).reshape(-1)  # (K,)
     if not (len(boxes) == len(gt_classes) == len(masks)):
-        raise ValueError("%s: %d boxes, %d classes and %d masks must agree"
+        raise ValueError('%s: %d boxes, %d classes and %d masks must agree'
                          % (image, len(boxes), len(gt_classes), len(masks)))
     crowd = empty_boxes() if crowd_boxes is None else np.asarray(crowd_boxes, np.float32).reshape(-1, 4)
     return {'image': image, 'height': int(height), 'width': int(width), 'boxes': boxes,

@@ -47,7 +47,7 @@ def load_instance_map(path):
     mat = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
     seg = _struct_field(mat, 'GTinst', 'Segmentation', path)
     if seg is None or np.ndim(seg) != 2:
-        raise ValueError("%s: GTinst.Segmentation must be an (H, W) array" % path)
+        raise ValueError('%s: GTinst.Segmentation must be an (H, W) array' % path)
     cats = _struct_field(mat, 'GTinst', 'Categories', path)
     if cats is not None:
         cats = np.atleast_1d(np.asarray(cats)).reshape(-1)
@@ -60,7 +60,7 @@ def load_class_map(path):
     mat = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
     seg = _struct_field(mat, 'GTcls', 'Segmentation', path)
     if seg is None or np.ndim(seg) != 2:
-        raise ValueError("%s: GTcls.Segmentation must be an (H, W) array" % path)
+        raise ValueError('%s: GTcls.Segmentation must be an (H, W) array' % path)
     return np.asarray(seg)
 
 
@@ -85,8 +85,8 @@ def split_file(dataset_path, image_set):
     for path in candidates:
         if os.path.isfile(path):
             return path
-    raise IOError("SDS image list not found: %s or %s (expected the SBD layout "
-                  "<dataset_path>/{img,inst,cls}/ and <image_set>.txt, see data/README.md)"
+    raise IOError('SDS image list not found: %s or %s (expected the SBD layout '
+                  '<dataset_path>/{img,inst,cls}/ and <image_set>.txt, see data/README.md)'
                   % tuple(candidates))
 
 
@@ -130,11 +130,11 @@ class SDSDataset(IMDB):
     def _image_entry(self, name):
         inst_path, cls_path = self.inst_path(name), self.cls_path(name)
         if not os.path.isfile(inst_path):
-            raise IOError("SDS instance file not found: %s" % inst_path)
+            raise IOError('SDS instance file not found: %s' % inst_path)
         inst_map, categories = load_instance_map(inst_path)
         class_map = load_class_map(cls_path) if os.path.isfile(cls_path) else None
         if class_map is not None and class_map.shape != inst_map.shape:
-            raise ValueError("%s and %s have different sizes" % (inst_path, cls_path))
+            raise ValueError('%s and %s have different sizes' % (inst_path, cls_path))
         boxes, classes, masks = [], [], []
         for inst_id in np.unique(inst_map):
             if inst_id in (0, 255):
@@ -142,8 +142,8 @@ class SDSDataset(IMDB):
             mask = inst_map == inst_id
             cls = instance_class(int(inst_id), mask, categories, class_map, self.num_classes)
             if cls is None:
-                raise ValueError("%s: no class for instance %d (GTinst.Categories is missing and "
-                                 "%s gives none)" % (inst_path, inst_id, cls_path))
+                raise ValueError('%s: no class for instance %d (GTinst.Categories is missing and '
+                                 '%s gives none)' % (inst_path, inst_id, cls_path))
             boxes.append(mask_extent(mask))
             classes.append(cls)
             masks.append(encode_mask(mask))

@@ -60,14 +60,14 @@ def full_args(**overrides):
     """DEFAULT_ARGS updated with ``overrides`` (unknown names are an error)."""
     unknown = set(overrides) - set(DEFAULT_ARGS)
     if unknown:
-        raise ValueError("unknown shapes generator argument(s) %s; known: %s"
+        raise ValueError('unknown shapes generator argument(s) %s; known: %s'
                          % (sorted(unknown), sorted(DEFAULT_ARGS)))
     args = dict(DEFAULT_ARGS)
     args.update({k: int(v) for k, v in overrides.items()})
     if not (0 < args['min_image_size'] <= args['max_image_size']
             and 1 <= args['min_shapes'] <= args['max_shapes']
             and 0 < args['min_shape_size'] <= args['max_shape_size']):
-        raise ValueError("shapes generator: every min_* must be positive and <= its max_* (%r)" % args)
+        raise ValueError('shapes generator: every min_* must be positive and <= its max_* (%r)' % args)
     return args
 
 
@@ -80,7 +80,7 @@ def write_split(out_dir, split, count, args):
         image, label, instances = render_image(args, split, index)
         file_name = '%06d.png' % index
         if not cv2.imwrite(os.path.join(image_dir, file_name), image):
-            raise IOError("cannot write %s" % os.path.join(image_dir, file_name))
+            raise IOError('cannot write %s' % os.path.join(image_dir, file_name))
         image_id = index + 1
         images.append({'id': image_id, 'file_name': file_name,
                        'height': int(image.shape[0]), 'width': int(image.shape[1])})
@@ -129,8 +129,8 @@ def generate_shapes(out_dir, **overrides):
     start = time.time()
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(out_dir) and os.listdir(out_dir) and read_meta(out_dir) is None:
-        raise IOError("%s exists and was not written by the shapes generator; choose another "
-                      "--out folder or remove it" % out_dir)
+        raise IOError('%s exists and was not written by the shapes generator; choose another '
+                      '--out folder or remove it' % out_dir)
     tmp = '%s.tmp-%d' % (out_dir, os.getpid())
     shutil.rmtree(tmp, ignore_errors=True)
     counts = {'train': write_split(tmp, 'train', args['num_train'], args),
@@ -141,7 +141,7 @@ def generate_shapes(out_dir, **overrides):
     summary = {'out': out_dir, 'train_images': args['num_train'], 'val_images': args['num_val'],
                'train_instances': counts['train'], 'val_instances': counts['val'],
                'seconds': time.time() - start}
-    logger.info("generated shapes set %s in %.1f s", out_dir, summary['seconds'])
+    logger.info('generated shapes set %s in %.1f s', out_dir, summary['seconds'])
     return summary
 
 
@@ -172,7 +172,7 @@ def ensure_shapes(out_dir, **overrides):
     args = full_args(**overrides)
     if is_complete(out_dir, args, keys=overrides):
         return None
-    logger.info("generating the shapes set in %s", out_dir)
+    logger.info('generating the shapes set in %s', out_dir)
     return generate_shapes(out_dir, **overrides)
 
 
@@ -185,8 +185,8 @@ def main(argv=None):
     ns = parser.parse_args(argv)
     overrides = {name: getattr(ns, name) for name in DEFAULT_ARGS}
     summary = generate_shapes(ns.out, **overrides)
-    print("wrote %(out)s: %(train_images)d train images (%(train_instances)d instances), "
-          "%(val_images)d val images (%(val_instances)d instances) in %(seconds).1f s" % summary)
+    print('wrote %(out)s: %(train_images)d train images (%(train_instances)d instances), '
+          '%(val_images)d val images (%(val_instances)d instances) in %(seconds).1f s' % summary)
 
 
 if __name__ == '__main__':

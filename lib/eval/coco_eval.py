@@ -28,11 +28,11 @@ def load_coco_gt(coco_gt):
         return coco_gt
     if isinstance(coco_gt, (str, os.PathLike)):
         if not os.path.isfile(coco_gt):
-            raise IOError("COCO annotation file not found: %s (check the dataset layout in "
-                          "data/README.md)" % coco_gt)
+            raise IOError('COCO annotation file not found: %s (check the dataset layout in '
+                          'data/README.md)' % coco_gt)
         return COCO(str(coco_gt))
-    raise TypeError("coco_gt must be a pycocotools COCO object or an annotation file path, "
-                    "got %s" % type(coco_gt).__name__)
+    raise TypeError('coco_gt must be a pycocotools COCO object or an annotation file path, '
+                    'got %s' % type(coco_gt).__name__)
 
 
 def results_for_iou_type(results, iou_type):
@@ -80,17 +80,17 @@ def run_coco_eval(coco_gt, results, iou_types=IOU_TYPES, image_ids=None):
     results = load_results(results)
     for iou_type in iou_types:
         if iou_type not in IOU_TYPES:
-            raise ValueError("iou_type must be one of %s, got %r" % (IOU_TYPES, iou_type))
+            raise ValueError('iou_type must be one of %s, got %r' % (IOU_TYPES, iou_type))
     if image_ids is not None:
         wanted = set(int(i) for i in image_ids)
         results = [det for det in results if det['image_id'] in wanted]
     unknown = set(det['image_id'] for det in results) - set(coco_gt.getImgIds())
     if unknown:
-        raise ValueError("results hold image ids %s that are not in the ground truth: evaluate "
-                         "against the annotation file the detections were made on"
+        raise ValueError('results hold image ids %s that are not in the ground truth: evaluate '
+                         'against the annotation file the detections were made on'
                          % sorted(unknown)[:5])
     if not results:
-        warnings.warn("COCO evaluation: the results contain no detections; every metric is 0")
+        warnings.warn('COCO evaluation: the results contain no detections; every metric is 0')
         return {iou_type: stats_dict(np.zeros(len(STAT_NAMES))) for iou_type in iou_types}
     return {iou_type: stats_dict(evaluate_iou_type(coco_gt, results, iou_type, image_ids).stats)
             for iou_type in iou_types}

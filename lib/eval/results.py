@@ -32,8 +32,8 @@ def contiguous_to_coco_ids(class_to_coco_id, classes=None):
         keys = list(class_to_coco_id.keys())
         if keys and all(isinstance(k, str) for k in keys):
             if classes is None:
-                raise ValueError("class_to_coco_id is keyed by class name: pass classes "
-                                 "(class names in contiguous order) as well")
+                raise ValueError('class_to_coco_id is keyed by class name: pass classes '
+                                 '(class names in contiguous order) as well')
             return {j: int(class_to_coco_id[name]) for j, name in enumerate(classes)
                     if j > 0 and name in class_to_coco_id}
         return {int(j): int(cid) for j, cid in class_to_coco_id.items() if int(j) > 0}
@@ -59,14 +59,14 @@ def image_results(image_id, boxes_per_class, masks_per_class, class_map):
         if dets.size == 0:
             continue
         if dets.ndim != 2 or dets.shape[1] != 5:
-            raise ValueError("boxes of image %r class %d must be (n, 5) x1,y1,x2,y2,score, got %s"
+            raise ValueError('boxes of image %r class %d must be (n, 5) x1,y1,x2,y2,score, got %s'
                              % (image_id, j, dets.shape))
         masks = masks_per_class[j]
         if len(masks) != dets.shape[0]:
-            raise ValueError("image %r class %d has %d boxes but %d masks: give one RLE per box"
+            raise ValueError('image %r class %d has %d boxes but %d masks: give one RLE per box'
                              % (image_id, j, dets.shape[0], len(masks)))
         if j not in class_map:
-            raise KeyError("class index %d has no COCO category id in class_to_coco_id" % j)
+            raise KeyError('class index %d has no COCO category id in class_to_coco_id' % j)
         xywh = boxes_to_xywh(dets)  # (n, 4)
         for k in range(dets.shape[0]):
             results.append({'image_id': int(image_id), 'category_id': class_map[j],
@@ -83,8 +83,8 @@ def detections_to_results(all_boxes, all_masks, image_ids, class_to_coco_id, cla
     image id of image i; class_to_coco_id: see ``contiguous_to_coco_ids``.
     """
     if not (len(all_boxes) == len(all_masks) == len(image_ids)):
-        raise ValueError("all_boxes (%d), all_masks (%d) and image_ids (%d) must have one entry "
-                         "per image" % (len(all_boxes), len(all_masks), len(image_ids)))
+        raise ValueError('all_boxes (%d), all_masks (%d) and image_ids (%d) must have one entry '
+                         'per image' % (len(all_boxes), len(all_masks), len(image_ids)))
     class_map = contiguous_to_coco_ids(class_to_coco_id, classes)
     results = []
     for image_id, boxes, masks in zip(image_ids, all_boxes, all_masks):
@@ -106,11 +106,11 @@ def load_results(results):
     """A list of result dicts from a results JSON path or an already loaded list."""
     if isinstance(results, (str, os.PathLike)):
         if not os.path.isfile(results):
-            raise IOError("results file not found: %s (run the tester to write it)" % results)
+            raise IOError('results file not found: %s (run the tester to write it)' % results)
         with open(results) as f:
             results = json.load(f)
     if not isinstance(results, list):
-        raise ValueError("COCO results must be a JSON list of detections, got %s"
+        raise ValueError('COCO results must be a JSON list of detections, got %s'
                          % type(results).__name__)
     return results
 
@@ -130,10 +130,10 @@ def read_coco_results(results, image_ids, class_to_coco_id, num_classes, classes
     masks = [[[] for _ in range(num_classes)] for _ in image_ids]
     for det in results:
         if det['image_id'] not in image_index:
-            raise KeyError("results contain image_id %r that is not in image_ids" % det['image_id'])
+            raise KeyError('results contain image_id %r that is not in image_ids' % det['image_id'])
         if det['category_id'] not in coco_to_class:
-            raise KeyError("results contain category_id %r that has no class index in "
-                           "class_to_coco_id" % det['category_id'])
+            raise KeyError('results contain category_id %r that has no class index in '
+                           'class_to_coco_id' % det['category_id'])
         i, j = image_index[det['image_id']], coco_to_class[det['category_id']]
         x, y, w, h = det['bbox']
         rows[i][j].append([x, y, x + w - 1, y + h - 1, det['score']])

@@ -155,13 +155,13 @@ def sds_eval(coco_gt, results, thresholds=DEFAULT_THRESHOLDS, image_ids=None):
     results = load_results(results)
     thresholds = [float(t) for t in thresholds]
     if not thresholds or not all(0.0 < t <= 1.0 for t in thresholds):
-        raise ValueError("SDS thresholds must be mask IoUs in (0, 1], got %r" % (thresholds,))
+        raise ValueError('SDS thresholds must be mask IoUs in (0, 1], got %r' % (thresholds,))
     all_images = set(coco_gt.getImgIds())
     image_ids = all_images if image_ids is None else set(int(i) for i in image_ids)
     unknown = set(det['image_id'] for det in results) - all_images
     if unknown:
-        raise ValueError("results hold image ids %s that are not in the ground truth: evaluate "
-                         "against the annotation file the detections were made on"
+        raise ValueError('results hold image ids %s that are not in the ground truth: evaluate '
+                         'against the annotation file the detections were made on'
                          % sorted(unknown)[:5])
     category_ids = sorted(coco_gt.getCatIds())
     gt_groups = group_ground_truth(coco_gt, image_ids)

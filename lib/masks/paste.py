@@ -19,9 +19,9 @@ def box_extent(boxes):
     """
     boxes = np.asarray(boxes, dtype=np.float64)
     if boxes.shape[-1:] != (4,) or boxes.ndim > 2:
-        raise ValueError("box_extent: boxes must have shape (N, 4) or (4,), got %s" % (boxes.shape,))
+        raise ValueError('box_extent: boxes must have shape (N, 4) or (4,), got %s' % (boxes.shape,))
     if not np.isfinite(boxes).all():
-        raise ValueError("box_extent: boxes contain NaN or inf; clip or filter them first")
+        raise ValueError('box_extent: boxes contain NaN or inf; clip or filter them first')
     ext = np.floor(boxes + 0.5).astype(np.int64)
     ext[..., 2] = np.maximum(ext[..., 2], ext[..., 0])
     ext[..., 3] = np.maximum(ext[..., 3], ext[..., 1])
@@ -77,7 +77,7 @@ def paste_mask(mask, box, im_h, im_w, binary_thresh):
     """
     mask = np.asarray(mask, dtype=np.float32)
     if mask.ndim != 2:
-        raise ValueError("paste_mask: mask must have shape (h, w), got %s" % (mask.shape,))
+        raise ValueError('paste_mask: mask must have shape (h, w), got %s' % (mask.shape,))
     x1, y1, x2, y2 = box_extent(box)
     resized = cv2.resize(mask, (int(x2 - x1 + 1), int(y2 - y1 + 1)),
                          interpolation=cv2.INTER_LINEAR)  # (box_h, box_w)
@@ -100,7 +100,7 @@ def crop_and_resize_mask(gt_mask, roi, size=21, binary_thresh=0.4):
     """
     gt_mask = np.asarray(gt_mask)
     if gt_mask.ndim != 2:
-        raise ValueError("crop_and_resize_mask: gt_mask must have shape (H, W), got %s"
+        raise ValueError('crop_and_resize_mask: gt_mask must have shape (H, W), got %s'
                          % (gt_mask.shape,))
     im_h, im_w = gt_mask.shape
     x1, y1, x2, y2 = box_extent(roi)

@@ -14,15 +14,15 @@ def normalize_rle(rle, counts_type=str):
 
     Raises TypeError for uncompressed counts (a list of run lengths).
     """
-    counts = rle["counts"]
+    counts = rle['counts']
     if not isinstance(counts, (bytes, str)):
-        raise TypeError("RLE counts must be compressed (bytes or str), got %s: encode masks "
-                        "with pycocotools.mask.encode" % type(counts).__name__)
+        raise TypeError('RLE counts must be compressed (bytes or str), got %s: encode masks '
+                        'with pycocotools.mask.encode' % type(counts).__name__)
     if counts_type is str and isinstance(counts, bytes):
-        counts = counts.decode("ascii")
+        counts = counts.decode('ascii')
     elif counts_type is bytes and isinstance(counts, str):
-        counts = counts.encode("ascii")
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": counts}
+        counts = counts.encode('ascii')
+    return {'size': [int(rle['size'][0]), int(rle['size'][1])], 'counts': counts}
 
 
 def encode_mask(mask):
@@ -34,7 +34,7 @@ def encode_mask(mask):
     if mask.ndim == 2:
         return encode_mask(mask[None])[0]
     if mask.ndim != 3:
-        raise ValueError("encode_mask: mask must have shape (H, W) or (N, H, W), got %s"
+        raise ValueError('encode_mask: mask must have shape (H, W) or (N, H, W), got %s'
                          % (mask.shape,))
     if mask.shape[0] == 0:
         return []
@@ -47,8 +47,8 @@ def check_crop_fits(shape, x1, y1, im_h, im_w):
     (an empty crop fits anywhere)."""
     h, w = shape
     if h and w and (x1 < 0 or y1 < 0 or x1 + w > im_w or y1 + h > im_h):
-        raise ValueError("encode_crop: a %dx%d crop at (x1=%d, y1=%d) does not fit a %dx%d "
-                         "image" % (h, w, x1, y1, im_h, im_w))
+        raise ValueError('encode_crop: a %dx%d crop at (x1=%d, y1=%d) does not fit a %dx%d '
+                         'image' % (h, w, x1, y1, im_h, im_w))
 
 
 def crop_run_lengths(crop, x1, y1, im_h, im_w):
@@ -89,7 +89,7 @@ def encode_runs(runs, im_h, im_w):
     """COCO run lengths (column-major, first run zeros) of an (im_h, im_w) mask -> the
     compressed RLE dict of encode_mask."""
     counts = np.asarray(runs, dtype=np.int64).tolist()
-    rle = mask_util.frPyObjects({"counts": counts, "size": [im_h, im_w]}, im_h, im_w)
+    rle = mask_util.frPyObjects({'counts': counts, 'size': [im_h, im_w]}, im_h, im_w)
     return normalize_rle(rle)
 
 
@@ -102,7 +102,7 @@ def decode_rle(rle):
         return mask_util.decode(rle).astype(np.uint8)
     rles = list(rle)
     if not rles:
-        raise ValueError("decode_rle: got an empty list; its image size is unknown")
+        raise ValueError('decode_rle: got an empty list; its image size is unknown')
     return np.ascontiguousarray(mask_util.decode(rles).transpose(2, 0, 1))  # (N, H, W)
 
 
@@ -127,7 +127,7 @@ def mask_iou(dt_rles, gt_rles, iscrowd=None):
     if iscrowd is None:
         iscrowd = [0] * len(gt_rles)
     if len(iscrowd) != len(gt_rles):
-        raise ValueError("mask_iou: iscrowd has %d flags for %d ground-truth masks"
+        raise ValueError('mask_iou: iscrowd has %d flags for %d ground-truth masks'
                          % (len(iscrowd), len(gt_rles)))
     return np.asarray(mask_util.iou(dt_rles, gt_rles, [int(c) for c in iscrowd]),
                       dtype=np.float64).reshape(len(dt_rles), len(gt_rles))
@@ -143,8 +143,8 @@ def polygons_to_rle(polygons, height, width):
         return encode_mask(np.zeros((height, width), dtype=np.uint8))
     for p in polygons:
         if len(p) < 6 or len(p) % 2:
-            raise ValueError("polygons_to_rle: a polygon needs an even number (>= 6) of "
-                             "coordinates, got %d" % len(p))
+            raise ValueError('polygons_to_rle: a polygon needs an even number (>= 6) of '
+                             'coordinates, got %d' % len(p))
     parts = mask_util.frPyObjects(polygons, height, width)
     return normalize_rle(mask_util.merge(parts))
 
@@ -160,14 +160,14 @@ def annotation_to_rle(segmentation, height, width):
     if isinstance(segmentation, list):
         polygons = [p for p in segmentation if len(p) >= 6 and len(p) % 2 == 0]
         return polygons_to_rle(polygons, height, width)
-    if not isinstance(segmentation, dict) or "counts" not in segmentation:
-        raise ValueError("unknown segmentation format %r; expected polygons or an RLE dict"
+    if not isinstance(segmentation, dict) or 'counts' not in segmentation:
+        raise ValueError('unknown segmentation format %r; expected polygons or an RLE dict'
                          % type(segmentation).__name__)
-    if "size" not in segmentation:
+    if 'size' not in segmentation:
         raise ValueError("an RLE segmentation needs 'size' [height, width]")
-    if list(segmentation["size"]) != [height, width]:
-        raise ValueError("segmentation size %s differs from the image size %s"
-                         % (list(segmentation["size"]), [height, width]))
-    if isinstance(segmentation["counts"], list):
+    if list(segmentation['size']) != [height, width]:
+        raise ValueError('segmentation size %s differs from the image size %s'
+                         % (list(segmentation['size']), [height, width]))
+    if isinstance(segmentation['counts'], list):
         segmentation = mask_util.frPyObjects(segmentation, height, width)
     return normalize_rle(segmentation)

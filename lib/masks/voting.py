@@ -39,9 +39,9 @@ from lib.utils.native import import_extension
 
 def _backend_function(backend, name, numpy_twin):
     """The compiled ``name`` of lib.masks.mask_voting_cython ('cython') or its NumPy twin."""
-    if backend == "numpy":
+    if backend == 'numpy':
         return numpy_twin
-    if backend != "cython":
+    if backend != 'cython':
         raise ValueError("mask voting: backend must be 'cython', 'numpy' or 'gpu[:N]', got %r"
                          % (backend,))
     return getattr(import_extension('lib.masks.mask_voting_cython'), name)
@@ -49,10 +49,10 @@ def _backend_function(backend, name, numpy_twin):
 
 def _gpu_device(backend):
     """Device id of a 'gpu' / 'gpu:N' backend name, None for other names."""
-    if not isinstance(backend, str) or not (backend == "gpu" or backend.startswith("gpu:")):
+    if not isinstance(backend, str) or not (backend == 'gpu' or backend.startswith('gpu:')):
         return None
     try:
-        return int(backend[4:]) if backend != "gpu" else 0
+        return int(backend[4:]) if backend != 'gpu' else 0
     except ValueError:
         raise ValueError("mask voting: backend %r: write 'gpu' or 'gpu:N' with a device number"
                          % (backend,))
@@ -85,16 +85,16 @@ def _check_inputs(masks, boxes, scores, num_classes, im_h, im_w):
     boxes = np.asarray(boxes, dtype=np.float32)
     scores = np.asarray(scores, dtype=np.float32)
     if masks.ndim != 3 or boxes.ndim != 2 or boxes.shape[1] != 4 or scores.ndim != 2:
-        raise ValueError("mask voting: expected masks (N, S, S), boxes (N, 4), scores (N, C); "
-                         "got %s, %s, %s" % (masks.shape, boxes.shape, scores.shape))
+        raise ValueError('mask voting: expected masks (N, S, S), boxes (N, 4), scores (N, C); '
+                         'got %s, %s, %s' % (masks.shape, boxes.shape, scores.shape))
     if not masks.shape[0] == boxes.shape[0] == scores.shape[0]:
-        raise ValueError("mask voting: masks, boxes and scores must have the same N, got %d, "
-                         "%d, %d" % (masks.shape[0], boxes.shape[0], scores.shape[0]))
+        raise ValueError('mask voting: masks, boxes and scores must have the same N, got %d, '
+                         '%d, %d' % (masks.shape[0], boxes.shape[0], scores.shape[0]))
     if scores.shape[1] != num_classes:
-        raise ValueError("mask voting: scores has %d columns but num_classes is %d"
+        raise ValueError('mask voting: scores has %d columns but num_classes is %d'
                          % (scores.shape[1], num_classes))
     if im_h < 1 or im_w < 1:
-        raise ValueError("mask voting: image size must be >= 1, got %dx%d" % (im_h, im_w))
+        raise ValueError('mask voting: image size must be >= 1, got %dx%d' % (im_h, im_w))
     return masks, boxes, scores
 
 
@@ -118,7 +118,7 @@ def _limit_per_image(per_class, scores, max_per_image):
     if len(cls) <= max_per_image:
         return per_class
     best = np.concatenate([scores[cand[keep], j] for j, (cand, keep) in enumerate(per_class)])
-    chosen = np.argsort(-best, kind="stable")[:max_per_image]
+    chosen = np.argsort(-best, kind='stable')[:max_per_image]
     out = []
     for j, (cand, keep) in enumerate(per_class):
         stay = np.sort(pos[chosen][cls[chosen] == j])
@@ -129,8 +129,8 @@ def _limit_per_image(per_class, scores, max_per_image):
 def _detect(masks, boxes, scores, num_classes, max_per_image, im_h, im_w, nms_thresh,
             merge_thresh, binary_thresh, score_thresh, binarize_inputs, vote, backend, nms_fn):
     if score_thresh < 0:
-        raise ValueError("mask voting: score_thresh must be >= 0 (scores are vote weights), "
-                         "got %r" % (score_thresh,))
+        raise ValueError('mask voting: score_thresh must be >= 0 (scores are vote weights), '
+                         'got %r' % (score_thresh,))
     masks, boxes, scores = _check_inputs(masks, boxes, scores, num_classes, im_h, im_w)
     vote_region = _vote_function(backend)
     extents = box_extent(boxes).reshape(-1, 4)  # (N, 4) int32
@@ -162,7 +162,7 @@ def _detect(masks, boxes, scores, num_classes, max_per_image, im_h, im_w, nms_th
 
 def mask_voting(masks, boxes, scores, num_classes, max_per_image, im_h, im_w, nms_thresh=0.3,
                 merge_thresh=0.5, binary_thresh=0.4, score_thresh=1e-3, binarize_inputs=True,
-                backend="cython", nms_fn=None):
+                backend='cython', nms_fn=None):
     """Per-class NMS with mask voting (algorithm in the module docstring).
 
     masks: (N, S, S) float foreground probabilities of each ROI (its top class's mask)
@@ -182,7 +182,7 @@ def mask_voting(masks, boxes, scores, num_classes, max_per_image, im_h, im_w, nm
 
 
 def mask_nms(masks, boxes, scores, num_classes, max_per_image, im_h, im_w, nms_thresh=0.3,
-             binary_thresh=0.4, score_thresh=1e-3, backend="cython", nms_fn=None):
+             binary_thresh=0.4, score_thresh=1e-3, backend='cython', nms_fn=None):
     """Per-class NMS without voting: each kept ROI keeps its own mask, resized to its extent
     and binarized at binary_thresh. Arguments and result as mask_voting."""
     return _detect(masks, boxes, scores, num_classes, max_per_image, im_h, im_w, nms_thresh,
@@ -193,8 +193,8 @@ def _check_crop(det, crop, im_h, im_w):
     x1, y1, x2, y2 = mask_region(det[:4], im_h, im_w)
     shape = (max(0, y2 - y1 + 1), max(0, x2 - x1 + 1))
     if crop.shape != shape:
-        raise ValueError("mask crop of shape %s does not match its box %s (expected %s); pass "
-                         "the dets and masks returned together by mask_voting"
+        raise ValueError('mask crop of shape %s does not match its box %s (expected %s); pass '
+                         'the dets and masks returned together by mask_voting'
                          % (crop.shape, det[:4], shape))
     return x1, y1, x2, y2
 
@@ -218,7 +218,7 @@ def _run_lengths_function(backend):
                              'crop_run_lengths', crop_run_lengths)
 
 
-def crops_to_rles(dets, crops, im_h, im_w, backend="cython"):
+def crops_to_rles(dets, crops, im_h, im_w, backend='cython'):
     """Detection mask crops -> list of n COCO RLEs (str counts) of size (im_h, im_w).
 
     backend: 'cython' (compiled run lengths; also used by 'gpu[:N]') or 'numpy'

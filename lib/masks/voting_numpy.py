@@ -27,7 +27,7 @@ def _member_values(mask, extent, region, binary_thresh, binarize_inputs):
 def _region_shape(name, rx1, ry1, rx2, ry2):
     rh, rw = ry2 - ry1 + 1, rx2 - rx1 + 1
     if rh <= 0 or rw <= 0:
-        raise ValueError("%s: empty region (%d, %d, %d, %d)" % (name, rx1, ry1, rx2, ry2))
+        raise ValueError('%s: empty region (%d, %d, %d, %d)' % (name, rx1, ry1, rx2, ry2))
     return rh, rw
 
 
@@ -38,7 +38,7 @@ def vote_region_numpy(masks, extents, members, weights, rx1, ry1, rx2, ry2, bina
     masks: (N, S_h, S_w) float32; extents: (N, 4) int32; members: (M,) int; weights: (M,)
     returns: (ry2-ry1+1, rx2-rx1+1) uint8.
     """
-    rh, rw = _region_shape("vote_region_numpy", rx1, ry1, rx2, ry2)
+    rh, rw = _region_shape('vote_region_numpy', rx1, ry1, rx2, ry2)
     acc = np.zeros((rh, rw), dtype=np.float32)
     total = np.float32(0.0)
     for i, w in zip(members, np.asarray(weights, dtype=np.float32)):
@@ -61,7 +61,7 @@ def vote_region_soft_numpy(masks, extents, members, weights, rx1, ry1, rx2, ry2,
 
     returns: (ry2-ry1+1, rx2-rx1+1) float64 sums of weight * value in member order.
     """
-    rh, rw = _region_shape("vote_region_soft_numpy", rx1, ry1, rx2, ry2)
+    rh, rw = _region_shape('vote_region_soft_numpy', rx1, ry1, rx2, ry2)
     acc = np.zeros((rh, rw), dtype=np.float64)
     for i, w in zip(members, np.asarray(weights, dtype=np.float32)):
         part = _member_values(masks[i], extents[i], (rx1, ry1, rx2, ry2), binary_thresh,

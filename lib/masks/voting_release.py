@@ -63,9 +63,9 @@ def _soft_vote_function(backend):
         try:
             module = import_extension('lib.masks.gpu_mask_voting')
         except ImportError as err:
-            raise ImportError("mask voting backend %r: lib.masks.gpu_mask_voting is built only "
-                              "where nvcc and a CUDA MXNet exist (FCIS_GPU=1 sh init.sh); use "
-                              "TEST.USE_GPU_MASK_MERGE: false" % (backend,)) from err
+            raise ImportError('mask voting backend %r: lib.masks.gpu_mask_voting is built only '
+                              'where nvcc and a CUDA MXNet exist (FCIS_GPU=1 sh init.sh); use '
+                              'TEST.USE_GPU_MASK_MERGE: false' % (backend,)) from err
         return functools.partial(module.vote_region_soft_gpu, device_id=device)
     if backend == 'numpy':
         return vote_region_soft_numpy
@@ -200,7 +200,7 @@ def soft_masks_to_crops(dets, soft, im_h, im_w, binary_thresh):
                              interpolation=cv2.INTER_LINEAR).reshape(y2 - y1 + 1, x2 - x1 + 1)
         region = mask_region(det[:4], im_h, im_w)
         if region != (x1, y1, x2, y2):
-            raise ValueError("soft_masks_to_crops: box %s has fractional corners; pass the "
-                             "dets release_mask_voting returns" % (det[:4],))
+            raise ValueError('soft_masks_to_crops: box %s has fractional corners; pass the '
+                             'dets release_mask_voting returns' % (det[:4],))
         crops.append((resized >= np.float32(binary_thresh)).astype(np.uint8))
     return dets, crops

@@ -11,11 +11,11 @@ def _as_dets(dets):
     if dets.ndim == 1 and dets.size == 0:
         dets = dets.reshape(0, 5)  # (0,) -> (0, 5)
     if dets.ndim != 2 or dets.shape[1] < 5:
-        raise ValueError("nms: dets must have shape (N, 5) [x1, y1, x2, y2, score], got %s"
+        raise ValueError('nms: dets must have shape (N, 5) [x1, y1, x2, y2, score], got %s'
                          % (dets.shape,))
     dets = np.ascontiguousarray(dets[:, :5], dtype=np.float64)
     if np.isnan(dets).any():
-        raise ValueError("nms: dets contain NaN; check the boxes and scores fed to NMS")
+        raise ValueError('nms: dets contain NaN; check the boxes and scores fed to NMS')
     return dets
 
 

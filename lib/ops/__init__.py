@@ -8,5 +8,5 @@ from .channel_operator import channel_operator, group_max, group_pick, group_sof
 from .loader import LIBRARY_PATH, OpsLibraryError, check_library, load_ops
 from .psroi_pooling import psroi_pooling
 
-__all__ = ["LIBRARY_PATH", "OpsLibraryError", "check_library", "load_ops", "psroi_pooling",
-           "channel_operator", "group_max", "group_softmax", "group_pick"]
+__all__ = ['LIBRARY_PATH', 'OpsLibraryError', 'check_library', 'load_ops', 'psroi_pooling',
+           'channel_operator', 'group_max', 'group_softmax', 'group_pick']

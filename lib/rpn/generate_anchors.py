@@ -23,7 +23,7 @@ def generate_anchors(base_size=16, ratios=(0.5, 1, 2), scales=(8, 16, 32)):
     ratios = np.asarray(ratios, dtype=np.float64).reshape(-1)   # (R,)
     scales = np.asarray(scales, dtype=np.float64).reshape(-1)   # (S,)
     if ratios.size == 0 or scales.size == 0 or np.any(ratios <= 0) or np.any(scales <= 0):
-        raise ValueError("anchor ratios and scales must be non-empty and positive, got %r, %r"
+        raise ValueError('anchor ratios and scales must be non-empty and positive, got %r, %r'
                          % (ratios.tolist(), scales.tolist()))
     center = 0.5 * (base_size - 1)
     area = float(base_size * base_size)

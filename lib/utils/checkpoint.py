@@ -83,12 +83,12 @@ def read_params(path):
     dicts: keys 'arg:<name>' / 'aux:<name>' by name, any other key as it is (files saved
     without the prefixes). CheckpointError naming the file if missing, unreadable or unnamed."""
     if not os.path.isfile(path):
-        raise CheckpointError("parameter file not found: %s" % path)
+        raise CheckpointError('parameter file not found: %s' % path)
     try:
         saved = mx.nd.load(path)
     except mx.base.MXNetError as err:
-        raise CheckpointError("cannot read parameter file %s (corrupt or truncated, or not an "
-                              "MXNet .params file): %s" % (path, mxnet_reason(err)))
+        raise CheckpointError('cannot read parameter file %s (corrupt or truncated, or not an '
+                              'MXNet .params file): %s' % (path, mxnet_reason(err)))
     if not isinstance(saved, dict):
         raise CheckpointError("parameter file %s holds an unnamed NDArray list; an MXNet "
                               ".params file maps 'arg:<name>' / 'aux:<name>' to arrays" % path)
@@ -169,19 +169,19 @@ def read_manifest(directory, prefix, epoch):
     paths = checkpoint_paths(directory, prefix, epoch)
     path = paths['manifest']
     if not os.path.isfile(path):
-        raise CheckpointError("checkpoint manifest not found: %s (the checkpoint of epoch %d is "
-                              "missing or was interrupted)" % (path, epoch))
+        raise CheckpointError('checkpoint manifest not found: %s (the checkpoint of epoch %d is '
+                              'missing or was interrupted)' % (path, epoch))
     try:
         with open(path, 'rb') as f:
             manifest = json.loads(f.read().decode('utf-8'))
         files = manifest['files']
     except (ValueError, KeyError, TypeError) as err:
-        raise CheckpointError("checkpoint manifest %s is corrupt (%s); delete it to fall back "
-                              "to an earlier epoch" % (path, err))
+        raise CheckpointError('checkpoint manifest %s is corrupt (%s); delete it to fall back '
+                              'to an earlier epoch' % (path, err))
     for kind, info in files.items():
         fpath = os.path.join(directory, info['file'])
         if not os.path.isfile(fpath):
-            raise CheckpointError("checkpoint file %s named by %s is missing" % (fpath, path))
+            raise CheckpointError('checkpoint file %s named by %s is missing' % (fpath, path))
         if os.path.getsize(fpath) != info['size'] or file_sha256(fpath) != info['sha256']:
             raise CheckpointError("checkpoint file %s is corrupt (size/SHA-256 differ from %s); "
                                   "delete this epoch's files to fall back to an earlier one"

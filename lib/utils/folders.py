@@ -13,7 +13,7 @@ def make_folder(path, fix):
         os.makedirs(path, exist_ok=True)
     except OSError as err:
         reason = (err.strerror or str(err)).lower()
-        raise OSError("cannot create folder %s (%s); %s" % (path, reason, fix)) from None
+        raise OSError('cannot create folder %s (%s); %s' % (path, reason, fix)) from None
     if not os.access(path, os.W_OK):
-        raise OSError("cannot write to folder %s (permission denied); %s" % (path, fix))
+        raise OSError('cannot write to folder %s (permission denied); %s' % (path, fix))
     return path

@@ -17,11 +17,11 @@ def read_image(path, flipped=False):
     Raises IOError naming the file when it is missing, unreadable or corrupt.
     """
     if not os.path.isfile(path):
-        raise IOError("image file not found: %s (check the dataset layout in data/README.md)" % path)
+        raise IOError('image file not found: %s (check the dataset layout in data/README.md)' % path)
     image = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
-        raise IOError("cannot decode image %s: the file is corrupt or not an image "
-                      "(replace it or remove it from the annotations)" % path)
+        raise IOError('cannot decode image %s: the file is corrupt or not an image '
+                      '(replace it or remove it from the annotations)' % path)
     if flipped:
         image = image[:, ::-1, :]
     return image
@@ -54,7 +54,7 @@ def check_image_file(path):
     A truncated JPEG would otherwise decode silently with gray rows.
     """
     if not os.path.isfile(path):
-        raise IOError("image file not found: %s" % path)
+        raise IOError('image file not found: %s' % path)
     with open(path, 'rb') as f:
         head = f.read(8)
         f.seek(0, os.SEEK_END)
@@ -63,11 +63,11 @@ def check_image_file(path):
     for magic, name, end in _COMPLETE_END:
         if head.startswith(magic):
             if end not in tail and not _decodes_fully(path):
-                raise IOError("image file %s is a truncated or corrupt %s (it does not decode "
-                              "to its end)" % (path, name))
+                raise IOError('image file %s is a truncated or corrupt %s (it does not decode '
+                              'to its end)' % (path, name))
             return
     if cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) is None:
-        raise IOError("image file %s is not an image OpenCV can read (it starts with %r)"
+        raise IOError('image file %s is not an image OpenCV can read (it starts with %r)'
                       % (path, head))
 
 
@@ -82,8 +82,8 @@ def normalize_scales(scales):
     pairs = [tuple(int(v) for v in pair) for pair in scales]
     for pair in pairs:
         if len(pair) != 2 or pair[0] <= 0 or pair[1] < pair[0]:
-            raise ValueError("scales must be (shorter side, max longer side) pairs with "
-                             "0 < short <= long, got %r" % (scales,))
+            raise ValueError('scales must be (shorter side, max longer side) pairs with '
+                             '0 < short <= long, got %r' % (scales,))
     return pairs
 
 

@@ -10,5 +10,5 @@ def import_extension(name):
     try:
         return importlib.import_module(name)
     except ImportError as err:
-        raise ImportError("%s is not built; run `python setup.py build_ext --inplace` in the "
-                          "repository root (%s)" % (name, err)) from err
+        raise ImportError('%s is not built; run `python setup.py build_ext --inplace` in the '
+                          'repository root (%s)' % (name, err)) from err

@@ -23,7 +23,7 @@ class Prefetcher(object):
 
     def __init__(self, fn, jobs, num_workers=2, depth=4):
         if num_workers < 1 or depth < 1:
-            raise ValueError("Prefetcher needs num_workers >= 1 and depth >= 1, got %d, %d"
+            raise ValueError('Prefetcher needs num_workers >= 1 and depth >= 1, got %d, %d'
                              % (num_workers, depth))
         self._fn = fn
         self._jobs = iter(jobs)

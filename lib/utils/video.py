@@ -38,11 +38,11 @@ def open_video(path):
     Raises IOError naming the file when it is missing or OpenCV cannot decode it.
     """
     if not os.path.isfile(path):
-        raise IOError("no such video file: %s" % path)
+        raise IOError('no such video file: %s' % path)
     _quiet_ffmpeg()
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
-        raise IOError("cannot read video %s (corrupt, or a format OpenCV cannot decode)" % path)
+        raise IOError('cannot read video %s (corrupt, or a format OpenCV cannot decode)' % path)
     fps = capture.get(cv2.CAP_PROP_FPS)
     fps = float(fps) if fps and fps > 0 and fps == fps else DEFAULT_FPS
     info = VideoInfo(fps, int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
@@ -67,7 +67,7 @@ def read_frames(capture, path):
     finally:
         capture.release()
     if count == 0:
-        raise IOError("cannot read video %s: no decodable frame (corrupt or empty)" % path)
+        raise IOError('cannot read video %s: no decodable frame (corrupt or empty)' % path)
 
 
 def write_codec(path):
@@ -75,7 +75,7 @@ def write_codec(path):
     ValueError naming the file for another extension."""
     ext = os.path.splitext(str(path))[1].lower()
     if ext not in WRITE_CODECS:
-        raise ValueError("cannot write video %s: the file name must end in one of %s"
+        raise ValueError('cannot write video %s: the file name must end in one of %s'
                          % (path, ', '.join(sorted(WRITE_CODECS))))
     return WRITE_CODECS[ext]
 
@@ -86,5 +86,5 @@ def open_writer(path, info):
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*write_codec(path)), info.fps,
                              (info.width, info.height))
     if not writer.isOpened():
-        raise OSError("cannot write video %s (is its folder writable?)" % path)
+        raise OSError('cannot write video %s (is its folder writable?)' % path)
     return writer

@@ -25,7 +25,7 @@ def to_bgr_uint8(image, rgb=False):
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]  # (H, W)
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise ValueError("image must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got shape %s"
+        raise ValueError('image must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got shape %s'
                          % (image.shape,))
     if image.dtype == np.bool_:
         image = image.astype(np.uint8) * 255
@@ -55,13 +55,13 @@ def mask_to_array(mask, height, width):
     """(H, W) bool array of a mask given as a COCO RLE dict or an (H, W) array."""
     if isinstance(mask, dict):
         if tuple(mask['size']) != (height, width):
-            raise ValueError("mask RLE size %s does not match the image size %s: masks must be "
-                             "full-image" % (list(mask['size']), [height, width]))
+            raise ValueError('mask RLE size %s does not match the image size %s: masks must be '
+                             'full-image' % (list(mask['size']), [height, width]))
         return mask_util.decode(mask).astype(bool)
     mask = np.asarray(mask)
     if mask.shape != (height, width):
-        raise ValueError("mask shape %s does not match the image size %s: masks must be "
-                         "full-image" % (mask.shape, (height, width)))
+        raise ValueError('mask shape %s does not match the image size %s: masks must be '
+                         'full-image' % (mask.shape, (height, width)))
     return mask.astype(bool)
 
 
@@ -113,7 +113,7 @@ def draw_instances(image, boxes, masks, labels, class_names, scores=None, score_
     count = boxes.shape[0]
     if labels.shape[0] != count or (masks is not None and len(masks) != count) or \
             (scores is not None and len(scores) != count):
-        raise ValueError("draw_instances needs one label, mask and score per box (%d boxes)"
+        raise ValueError('draw_instances needs one label, mask and score per box (%d boxes)'
                          % count)
     colors = distinct_colors(count) if colors is None else np.asarray(colors, np.uint8)
     font_scale, thickness = drawing_sizes(height * zoom, width * zoom)
@@ -178,7 +178,7 @@ def make_grid(images, titles=None, columns=2, gap=6, background=255):
     """Tile images (any sizes/channels) into one BGR uint8 picture, ``columns`` per row,
     each with an optional title band above it; cells are padded with ``background``."""
     if not images:
-        raise ValueError("make_grid needs at least one image")
+        raise ValueError('make_grid needs at least one image')
     images = [to_bgr_uint8(im) for im in images]
     titles = list(titles) if titles is not None else [None] * len(images)
     title_h = 22 if any(titles) else 0
@@ -214,9 +214,9 @@ def draw_gt_vs_pred(image, gt_entry, boxes_per_class, masks_per_class, class_nam
 def write_png(path, image):
     """Write ``image`` (any layout accepted by to_bgr_uint8) as a PNG file; returns path."""
     if not str(path).lower().endswith('.png'):
-        raise ValueError("write_png writes PNG files: give a path ending in .png, got %s" % path)
+        raise ValueError('write_png writes PNG files: give a path ending in .png, got %s' % path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     if not cv2.imwrite(str(path), to_bgr_uint8(image)):
-        raise IOError("cv2.imwrite could not write %s (check the folder is writable)" % path)
+        raise IOError('cv2.imwrite could not write %s (check the folder is writable)' % path)
     return path

@@ -22,7 +22,7 @@ sys.path.pop(0)
 # die (SIGKILL) / raise inside exit_on_error while rank 0 waits in a barrier forever.
 # Rank 0 first prints the listening addresses of every process of the job (the launcher's
 # children), read from /proc.
-WORKER = r'''
+WORKER = r"""
 import os, signal, sys
 import lib  # prepares numpy for MXNet
 import mxnet as mx
@@ -83,15 +83,15 @@ if kv.rank == 1:
         raise ValueError('bad batch')
 kv._barrier()                      # rank 0: never passes, rank 1 is gone
 print('rank 0 passed the barrier', flush=True)
-'''
+"""
 
 # ssh stand-in: records its arguments, then runs the remote command here.
-FAKE_SSH = r'''
+FAKE_SSH = r"""
 import os, sys
 with open(os.environ['FAKE_SSH_LOG'], 'a') as f:
     f.write(repr(sys.argv[1:]) + '\n')
 os.execvp('sh', ['sh', '-c', sys.argv[-1]])
-'''
+"""
 
 
 def launch(tmp_path, mode, *options):

@@ -77,7 +77,7 @@ def annotation_of(content, ann_id):
 def test_missing_image_file(own):
     os.remove(os.path.join(own['images'], 'im2.jpg'))
     line = error_line(own)
-    assert "image file not found: %s (image id 2 of %s)" % (
+    assert 'image file not found: %s (image id 2 of %s)' % (
         os.path.join(own['images'], 'im2.jpg'), own['train']) in line
     assert 'dataset.train_image_root' in line
 
@@ -145,8 +145,8 @@ def test_segmentation_of_another_size(own):
     segm = {'size': [32, 48], 'counts': small['counts'].decode('ascii')}
     edit_json(own['train'], lambda c: annotation_of(c, 31).update(segmentation=segm))
     line = error_line(own)
-    assert ("%s: annotation 31 of image 3: segmentation size [32, 48] differs from the image "
-            "size [64, 96]" % own['train']) in line
+    assert ('%s: annotation 31 of image 3: segmentation size [32, 48] differs from the image '
+            'size [64, 96]' % own['train']) in line
 
 
 def test_no_annotated_image(own):

@@ -36,7 +36,7 @@ class FakeHarness:
         self.corrupt = corrupt
 
     def call(self, name, *args):
-        getattr(self, "_" + name)(*args)
+        getattr(self, '_' + name)(*args)
 
     def _spoil(self, name, out):
         if name == self.corrupt:
@@ -59,17 +59,17 @@ class FakeHarness:
         else:
             data = _array(src, int(np.prod(data_shape))).reshape(data_shape)
             _array(out, r * d * p * p)[:] = op(mx.nd.array(data), mx.nd.array(rois_a)).asnumpy().reshape(-1)
-        self._spoil("gc_psroi", _array(out, 1))
+        self._spoil('gc_psroi', _array(out, 1))
         _array(times, max(repeats.value, 1))[:] = 1.0
 
     def _gc_channel_op(self, backward, dims, data, pick_idx, fwd_out, out_grad, result,
                        pick_grad, warmup, repeats, times):
         op_type, pick_type, group, num, k, spatial = list(dims)
         x = _array(data, num * group * k * spatial).reshape(num, group * k, spatial)
-        attrs = dict(op_type=["Group_Max", "Group_Softmax", "Group_Pick"][op_type], group=group)
+        attrs = dict(op_type=['Group_Max', 'Group_Softmax', 'Group_Pick'][op_type], group=group)
         inputs = [x]
         if op_type == 2:
-            attrs["pick_type"] = ["Label_Pick", "Score_Pick"][pick_type]
+            attrs['pick_type'] = ['Label_Pick', 'Score_Pick'][pick_type]
             pick_n = num * (group if pick_type else 1)
             inputs.append(_array(pick_idx, pick_n).reshape(num, -1) if pick_type
                           else _array(pick_idx, pick_n))
@@ -82,7 +82,7 @@ class FakeHarness:
                 _array(pick_grad, grads[1].size)[:] = grads[1].reshape(-1)
         else:
             _array(result, out.size)[:] = out.reshape(-1)
-        self._spoil("gc_channel_op", _array(result, 1))
+        self._spoil('gc_channel_op', _array(result, 1))
         _array(times, max(repeats.value, 1))[:] = 1.0
 
     def _fcis_gpu_nms(self, keep, num, rows, n, dim, thresh, device):
@@ -90,7 +90,7 @@ class FakeHarness:
         kept = nms(boxes, thresh.value)  # rows are sorted by score: positions = indices
         _array(keep, n.value, ctypes.c_int)[:len(kept)] = kept
         num._obj.value = len(kept)
-        self._spoil("fcis_gpu_nms", _array(keep, 1, ctypes.c_int))
+        self._spoil('fcis_gpu_nms', _array(keep, 1, ctypes.c_int))
 
     def _vote(self, fn, out, out_ctype, masks, num_masks, src_h, src_w, extents, members,
               weights, num_members, x1, y1, x2, y2, thresh, binarize):
@@ -106,11 +106,11 @@ class FakeHarness:
 
     # args: the entry point's arguments after out, the last one (device_id) unused
     def _fcis_gpu_vote_region(self, out, *args):
-        self._spoil("fcis_gpu_vote_region",
+        self._spoil('fcis_gpu_vote_region',
                     self._vote(vote_region, out, ctypes.c_uint8, *args[:-1]))
 
     def _fcis_gpu_vote_soft(self, out, *args):
-        self._spoil("fcis_gpu_vote_soft",
+        self._spoil('fcis_gpu_vote_soft',
                     self._vote(vote_region_soft, out, ctypes.c_double, *args[:-1]))
 
     def timer_start(self):
@@ -120,4 +120,4 @@ class FakeHarness:
         return 1.0
 
     def device_info(self):
-        return 1, "00", "fake (CPU ops)"
+        return 1, '00', 'fake (CPU ops)'

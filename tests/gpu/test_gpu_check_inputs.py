@@ -3,19 +3,19 @@ results agree with independent NumPy references (edge-case inputs, made in ~4 s)
 import numpy as np
 import pytest
 
-pytest.importorskip("mxnet", reason="making the inputs needs MXNet (CPU side)")
+pytest.importorskip('mxnet', reason='making the inputs needs MXNet (CPU side)')
 import tools_path  # noqa: F401
 import gpu_check
 from gpu_check_lib import nms_cases, ops_cases, store, voting_cases
 from lib.masks.voting_numpy import vote_region_numpy
 
-SMALL = ["psroi_edge", "chan_edge", "chan_flat", "nms_ties", "nms_one", "nms_block", "vote"]
+SMALL = ['psroi_edge', 'chan_edge', 'chan_flat', 'nms_ties', 'nms_one', 'nms_block', 'vote']
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def npz(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("gpu_check") / "inputs.npz")
-    assert gpu_check.main(["make-inputs", "--out", path, "--only", ",".join(SMALL)]) == 0
+    path = str(tmp_path_factory.mktemp('gpu_check') / 'inputs.npz')
+    assert gpu_check.main(['make-inputs', '--out', path, '--only', ','.join(SMALL)]) == 0
     with np.load(path) as z:
         yield z
 
@@ -50,47 +50,47 @@ def psroi_reference(data, rois, scale, output_dim, pooled, group):
 
 
 def test_meta_lists_the_cases_and_every_key_is_there(npz):
-    cases = store.get_meta(npz)["cases"]
-    assert set(cases) == {"psroi_edge", "chan_edge", "chan_flat", "nms_ties", "nms_one",
-                          "nms_block_64", "nms_block_65", "vote", "vote_release"}
-    for key in ["psroi_edge.data", "psroi_edge.rois", "psroi_edge.out", "psroi_edge.data_grad",
-                "psroi_edge.data_grad_abs", "chan_edge.Score_Pick.pick_grad",
-                "chan_flat.Group_Softmax.data_grad", "nms_ties.keep", "vote.masks"]:
+    cases = store.get_meta(npz)['cases']
+    assert set(cases) == {'psroi_edge', 'chan_edge', 'chan_flat', 'nms_ties', 'nms_one',
+                          'nms_block_64', 'nms_block_65', 'vote', 'vote_release'}
+    for key in ['psroi_edge.data', 'psroi_edge.rois', 'psroi_edge.out', 'psroi_edge.data_grad',
+                'psroi_edge.data_grad_abs', 'chan_edge.Score_Pick.pick_grad',
+                'chan_flat.Group_Softmax.data_grad', 'nms_ties.keep', 'vote.masks']:
         assert key in npz.files, key
     for name in voting_cases.VOTING_CASES:
-        assert {name + ".crop", name + ".crop@sample"} & set(npz.files), name
+        assert {name + '.crop', name + '.crop@sample'} & set(npz.files), name
 
 
 def test_psroi_forward_matches_a_numpy_reference(npz):
-    a = ops_cases.PSROI_CASES["psroi_edge"]
-    ref = psroi_reference(npz["psroi_edge.data"], npz["psroi_edge.rois"], a["scale"],
-                          a["output_dim"], a["pooled"], a["group"])
-    np.testing.assert_allclose(npz["psroi_edge.out"], ref, rtol=1e-5, atol=1e-6)
+    a = ops_cases.PSROI_CASES['psroi_edge']
+    ref = psroi_reference(npz['psroi_edge.data'], npz['psroi_edge.rois'], a['scale'],
+                          a['output_dim'], a['pooled'], a['group'])
+    np.testing.assert_allclose(npz['psroi_edge.out'], ref, rtol=1e-5, atol=1e-6)
     assert np.all(ref[[3, 4, 8, 9]] == 0)  # outside the map or bad batch index: zeros
     # the backward of |out_grad| bounds the backward of out_grad (the tolerance scale)
-    assert np.all(np.abs(npz["psroi_edge.data_grad"]) <= npz["psroi_edge.data_grad_abs"] + 1e-6)
+    assert np.all(np.abs(npz['psroi_edge.data_grad']) <= npz['psroi_edge.data_grad_abs'] + 1e-6)
 
 
 def test_channel_results_match_numpy(npz):
-    x = npz["chan_edge.data"].reshape(5, 4, 3, 6)
-    np.testing.assert_array_equal(npz["chan_edge.Group_Max.out"].reshape(5, 4, 6), x.max(axis=2))
-    labels = npz["chan_edge.Label_Pick.pick_idx"]
+    x = npz['chan_edge.data'].reshape(5, 4, 3, 6)
+    np.testing.assert_array_equal(npz['chan_edge.Group_Max.out'].reshape(5, 4, 6), x.max(axis=2))
+    labels = npz['chan_edge.Label_Pick.pick_idx']
     picked = [int(v) if 0 <= v < 4 else 0 for v in np.nan_to_num(labels, nan=-1)]
-    np.testing.assert_array_equal(npz["chan_edge.Label_Pick.out"].reshape(5, 3, 6),
+    np.testing.assert_array_equal(npz['chan_edge.Label_Pick.out'].reshape(5, 3, 6),
                                   x[np.arange(5), picked])
-    scores = npz["chan_edge.Score_Pick.pick_idx"]
+    scores = npz['chan_edge.Score_Pick.pick_idx']
     best = [1 + int(np.argmax(s[1:])) for s in scores]
     assert best[0] == 1  # all tied: the first foreground group
-    np.testing.assert_array_equal(npz["chan_edge.Score_Pick.out"].reshape(5, 3, 6),
+    np.testing.assert_array_equal(npz['chan_edge.Score_Pick.out'].reshape(5, 3, 6),
                                   x[np.arange(5), best])
     e = np.exp(x - x.max(axis=2, keepdims=True))
-    np.testing.assert_allclose(npz["chan_edge.Group_Softmax.out"].reshape(5, 4, 3, 6),
+    np.testing.assert_allclose(npz['chan_edge.Group_Softmax.out'].reshape(5, 4, 3, 6),
                                e / e.sum(axis=2, keepdims=True), rtol=1e-6)
 
 
 def greedy_nms(dets, thresh):
     """Plain greedy NMS in float64 ('+1' areas), stable score order."""
-    order = list(np.argsort(-dets[:, 4].astype(np.float64), kind="stable"))
+    order = list(np.argsort(-dets[:, 4].astype(np.float64), kind='stable'))
     keep = []
     while order:
         i = order.pop(0)
@@ -106,11 +106,11 @@ def greedy_nms(dets, thresh):
     return keep
 
 
-@pytest.mark.parametrize("name", ["nms_ties", "nms_one", "nms_block_64", "nms_block_65"])
+@pytest.mark.parametrize('name', ['nms_ties', 'nms_one', 'nms_block_64', 'nms_block_65'])
 def test_nms_keep_lists_match_a_greedy_reference(npz, name):
-    keep = npz[name + ".keep"].tolist()
-    assert keep == greedy_nms(npz[name + ".dets"], nms_cases.NMS_CASES[name]["thresh"])
-    if name == "nms_ties":
+    keep = npz[name + '.keep'].tolist()
+    assert keep == greedy_nms(npz[name + '.dets'], nms_cases.NMS_CASES[name]['thresh'])
+    if name == 'nms_ties':
         assert keep == [8, 2, 4, 6]  # IoU exactly 0.5 kept at 0.5; equal scores by index
 
 
@@ -124,26 +124,26 @@ def test_nms_ambiguity_filter_drops_pairs_at_float32_rounding_of_the_threshold()
 
 
 def test_voting_crops_match_the_numpy_twin(npz):
-    masks, extents = npz["vote.masks"], npz["vote.extents"]
+    masks, extents = npz['vote.masks'], npz['vote.extents']
     for name, a in voting_cases.VOTING_CASES.items():
-        members = npz[name + ".members"].astype(np.intp)
-        crop = vote_region_numpy(masks, extents, members, npz[name + ".weights"],
-                                 *npz[name + ".region"].tolist(), voting_cases.BINARY_THRESH,
-                                 a["binarize"])
-        _, expected, positions, _, shape = store.get_expected(npz, name + ".crop")
+        members = npz[name + '.members'].astype(np.intp)
+        crop = vote_region_numpy(masks, extents, members, npz[name + '.weights'],
+                                 *npz[name + '.region'].tolist(), voting_cases.BINARY_THRESH,
+                                 a['binarize'])
+        _, expected, positions, _, shape = store.get_expected(npz, name + '.crop')
         assert crop.shape == tuple(shape)
         np.testing.assert_array_equal(np.asarray(crop).reshape(-1)[positions], expected, name)
 
 
 def test_large_inputs_are_recipes_regenerated_bit_for_bit():
     data = {}
-    array = store.synth_input(data, "x", 7, (3, 1000, 300))
-    assert "x@synth" in data and "x" not in data
-    np.testing.assert_array_equal(store.get_input(data_view(data), "x"), array)
+    array = store.synth_input(data, 'x', 7, (3, 1000, 300))
+    assert 'x@synth' in data and 'x' not in data
+    np.testing.assert_array_equal(store.get_input(data_view(data), 'x'), array)
     assert len(np.unique(array)) < array.size  # grid values: ties occur
-    data["x@sha256"] = np.array("0" * 64)
-    with pytest.raises(ValueError, match="regenerated with different bits"):
-        store.get_input(data_view(data), "x")
+    data['x@sha256'] = np.array('0' * 64)
+    with pytest.raises(ValueError, match='regenerated with different bits'):
+        store.get_input(data_view(data), 'x')
 
 
 def data_view(data):

@@ -63,7 +63,7 @@ def parse_args(argv=None):
     parser.add_argument('--servers', type=int, default=1, help='number of servers (default 1)')
     parser.add_argument('--hosts', help='file with one ssh host per line (default: all local)')
     parser.add_argument('--scheduler-host', help='address the hosts reach this machine by '
-                        '(default 127.0.0.1 without --hosts, else this host\'s IP)')
+                        "(default 127.0.0.1 without --hosts, else this host's IP)")
     parser.add_argument('--port', type=int, default=0, help='scheduler port (0: a free one)')
     parser.add_argument('--python', default=sys.executable,
                         help='Python of the scheduler and servers (default: this one)')

@@ -5,7 +5,6 @@ import os
 import pytest
 
 from fcis.config import ConfigError, load_config, save_config
-from fcis.config.defaults import default_config
 
 CFG_DIR = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'experiments', 'fcis', 'cfgs')
 
@@ -17,14 +16,14 @@ def write(tmp_path, text, name='exp.yaml'):
 
 
 def test_unknown_key_is_named_with_the_file(tmp_path):
-    path = write(tmp_path, "TRAIN:\n  lr: 0.01\n  no_such_key: 3\n")
+    path = write(tmp_path, 'TRAIN:\n  lr: 0.01\n  no_such_key: 3\n')
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert 'TRAIN.no_such_key' in str(err.value) and path in str(err.value)
 
 
 def test_wrong_type_is_named(tmp_path):
-    path = write(tmp_path, "TRAIN:\n  end_epoch: ten\n")
+    path = write(tmp_path, 'TRAIN:\n  end_epoch: ten\n')
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert 'TRAIN.end_epoch' in str(err.value)
@@ -37,7 +36,7 @@ def test_missing_file_is_named(tmp_path):
 
 
 def test_overrides_come_after_the_yaml(tmp_path):
-    path = write(tmp_path, "TRAIN:\n  end_epoch: 5\ndataset:\n  dataset_path: /a\n")
+    path = write(tmp_path, 'TRAIN:\n  end_epoch: 5\ndataset:\n  dataset_path: /a\n')
     cfg = load_config(path, ['TRAIN.end_epoch=2', 'dataset.dataset_path=/data/mycoco', 'TRAIN.lr=1e-3'])
     assert cfg.TRAIN.end_epoch == 2 and isinstance(cfg.TRAIN.end_epoch, int)
     assert cfg.dataset.dataset_path == '/data/mycoco'
@@ -92,7 +91,7 @@ def test_every_default_key_is_commented():
 
 
 def test_non_finite_numbers_are_rejected(tmp_path):
-    path = write(tmp_path, "TRAIN:\n  BBOX_STDS: [0.2, .nan, 0.5, 0.5]\n")
+    path = write(tmp_path, 'TRAIN:\n  BBOX_STDS: [0.2, .nan, 0.5, 0.5]\n')
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert 'TRAIN.BBOX_STDS' in str(err.value) and 'finite' in str(err.value)

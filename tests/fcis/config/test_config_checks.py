@@ -30,21 +30,21 @@ def test_a_key_with_one_behaviour_rejects_other_values(override, supported):
 
 def test_a_key_with_one_behaviour_named_in_a_yaml_file(tmp_path):
     path = tmp_path / 'exp.yaml'
-    path.write_text("TRAIN:\n  RPN_POSITIVE_WEIGHT: 0.5\n")
-    with pytest.raises(ConfigError, match=r"TRAIN\.RPN_POSITIVE_WEIGHT is 0\.5; only -1\.0"):
+    path.write_text('TRAIN:\n  RPN_POSITIVE_WEIGHT: 0.5\n')
+    with pytest.raises(ConfigError, match=r'TRAIN\.RPN_POSITIVE_WEIGHT is 0\.5; only -1\.0'):
         load_config(str(path))
-    path.write_text("TRAIN:\n  RPN_POSITIVE_WEIGHT: -1\n  BBOX_WEIGHTS: [1, 1, 1, 1]\n")
+    path.write_text('TRAIN:\n  RPN_POSITIVE_WEIGHT: -1\n  BBOX_WEIGHTS: [1, 1, 1, 1]\n')
     assert load_config(str(path)).TRAIN.RPN_POSITIVE_WEIGHT == -1.0
 
 
 def test_num_anchors_given_in_a_yaml_must_match_the_anchors(tmp_path):
     path = tmp_path / 'exp.yaml'
-    path.write_text("network:\n  ANCHOR_SCALES: [4, 8]\n  NUM_ANCHORS: 9\n")
+    path.write_text('network:\n  ANCHOR_SCALES: [4, 8]\n  NUM_ANCHORS: 9\n')
     with pytest.raises(ConfigError) as err:
         load_config(str(path))
     assert str(path) in str(err.value) and '2 x 3 = 6' in str(err.value)
     assert 'give 6' in str(err.value)
-    path.write_text("network:\n  ANCHOR_SCALES: [4, 8]\n  NUM_ANCHORS: 6\n")
+    path.write_text('network:\n  ANCHOR_SCALES: [4, 8]\n  NUM_ANCHORS: 6\n')
     assert load_config(str(path)).network.NUM_ANCHORS == 6
     # an override of the anchors makes the file's count wrong, and the error names the file
     with pytest.raises(ConfigError, match="'network.NUM_ANCHORS' is 6 .* 1 x 3 = 3"):
@@ -58,7 +58,7 @@ def test_depth_values_are_the_trunk_builders():
     with pytest.raises(ConfigError, match="'network.depth' expects a int .* got 'small'"):
         load_config(None, ['network.depth=small'])
     cfg = load_config(None, ['network.depth=34'])                 # loads; the builder names it
-    with pytest.raises(ValueError, match=r"depth 34 is not supported \(use \[50, 101, 152\]"):
+    with pytest.raises(ValueError, match=r'depth 34 is not supported \(use \[50, 101, 152\]'):
         trunk_args(cfg).stage_units()
     small = load_config(None, ['network.depth=50', 'network.TRUNK_UNITS=[1, 2, 3, 2]'])
     assert trunk_args(small).stage_units() == (1, 2, 3, 2)

@@ -37,7 +37,8 @@ def initial_params(seed=0):
            'bn1_gamma': 1 + rng.randn(4) * 0.1, 'bn1_beta': rng.randn(4) * 0.1,
            'conv_new_1_weight': rng.randn(2, 4, 1, 1) * 0.3, 'conv_new_1_bias': np.zeros(2)}
     aux = {'bn1_moving_mean': rng.randn(4) * 0.1, 'bn1_moving_var': 1 + rng.rand(4)}
-    to_nd = lambda d: {k: mx.nd.array(v) for k, v in d.items()}
+    def to_nd(d):
+        return {k: mx.nd.array(v) for k, v in d.items()}
     return to_nd(arg), to_nd(aux)
 
 

@@ -150,7 +150,7 @@ def test_msra_init_layers_from_config_reach_load_params():
 
 
 def test_msra_init_unknown_layer_is_an_error_naming_the_key():
-    with pytest.raises(ValueError, match=r"MSRA_INIT_LAYERS: res5a_branch2a not a new layer"):
+    with pytest.raises(ValueError, match=r'MSRA_INIT_LAYERS: res5a_branch2a not a new layer'):
         FCISInitializer(['res5a_branch2a'])
 
 

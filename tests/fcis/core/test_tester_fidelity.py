@@ -31,9 +31,9 @@ def test_min_drop_size_counts_input_pixels_and_only_with_iter_2():
 
 
 def test_modes_are_checked_when_the_config_loads():
-    with pytest.raises(ConfigError, match="TEST.MASK_VOTE_MODE must be one of release, roi"):
+    with pytest.raises(ConfigError, match='TEST.MASK_VOTE_MODE must be one of release, roi'):
         load_config(None, ['TEST.MASK_VOTE_MODE=tight'])
-    with pytest.raises(ConfigError, match="TEST.MIN_DROP_MODE must be one of release, original"):
+    with pytest.raises(ConfigError, match='TEST.MIN_DROP_MODE must be one of release, original'):
         load_config(None, ['TEST.MIN_DROP_MODE=input'])
 
 

@@ -22,7 +22,7 @@ def test_parses_the_strings_mxnet_passes():
     lambda: parse_floats('op', 'scales', 'eight'),
 ])
 def test_bad_values_name_the_attribute(call):
-    with pytest.raises(ValueError, match=r"^op: attribute \w+=.* is not .*; pass e\.g\. "):
+    with pytest.raises(ValueError, match=r'^op: attribute \w+=.* is not .*; pass e\.g\. '):
         call()
 
 

@@ -56,7 +56,7 @@ def test_keeps_exactly_the_top_k_losses(test_seed):
     losses = np.array([loop_loss(*[x[i] for x in inputs], mask_weight=10)
                        for i in range(NUM_ROIS)])
     top = set(np.argsort(losses)[::-1][:7].tolist())
-    assert sorted(losses)[-7] > sorted(losses)[-8], "test setup: no tie at the boundary"
+    assert sorted(losses)[-7] > sorted(losses)[-8], 'test setup: no tie at the boundary'
     labels_ohem, masks_ohem, weights_ohem = run(inputs)
     assert labels_ohem.shape == (NUM_ROIS,) and masks_ohem.shape == (NUM_ROIS, SIDE, SIDE)
     assert weights_ohem.shape == (NUM_ROIS, 8)
@@ -113,6 +113,6 @@ def test_class_and_box_loss_weights_enter_the_ranking():
     default = np.array([loop_loss(*[x[i] for x in inputs], mask_weight=10)
                         for i in range(NUM_ROIS)])
     top = set(np.argsort(losses)[::-1][:7].tolist())
-    assert top != set(np.argsort(default)[::-1][:7].tolist()), "test setup: weights matter"
+    assert top != set(np.argsort(default)[::-1][:7].tolist()), 'test setup: weights matter'
     kept = run(inputs, cls_loss_weight='0.2', bbox_loss_weight='3')[0] != -1
     assert set(np.where(kept)[0].tolist()) == top

@@ -110,7 +110,7 @@ def test_matches_loop_reference_on_random_inputs(release, test_seed):
     for n in range(2):
         kept = reference_proposals(np.float64(cls_prob[n]), np.float64(bbox_deltas[n]),
                                    im_info[n], 8, (0.5, 1, 2), (2, 4), 60, 0.7, 10, release)
-        assert len(kept) >= 25, "test setup: the reference must keep enough boxes"
+        assert len(kept) >= 25, 'test setup: the reference must keep enough boxes'
         rows = slice(25 * n, 25 * (n + 1))
         np.testing.assert_array_equal(rois[rows, 0], n)
         np.testing.assert_allclose(rois[rows, 1:], [box for box, _ in kept[:25]], atol=1e-3)
@@ -126,7 +126,7 @@ def test_pads_by_repeating_kept_proposals(test_seed):
                  rpn_min_size='4')
     kept = reference_proposals(np.float64(cls_prob[0]), np.float64(bbox_deltas[0]), im_info[0],
                                8, (0.5, 1, 2), (2, 4), 6000, 0.3, 4)
-    assert 1 <= len(kept) < 100, "test setup: fewer survivors than rpn_post_nms_top_n"
+    assert 1 <= len(kept) < 100, 'test setup: fewer survivors than rpn_post_nms_top_n'
     np.random.seed(test_seed + 5)
     rois, scores = [out.asnumpy() for out in run_proposal(cls_prob, bbox_deltas, im_info, **attrs)]
     assert rois.shape == (100, 5) and scores.shape == (100, 1)
@@ -187,7 +187,7 @@ def test_nms_on_prefixes_equals_full_nms(max_keep, thresh, num_boxes):
     dets = np.hstack([xy, xy + wh, scores[:, None]])
     full = np.asarray(nms(dets, thresh))
     if thresh < 0.5:
-        assert full.size > 200 and (full < 4096).sum() < 150, "test setup: prefixes must grow"
+        assert full.size > 200 and (full < 4096).sum() < 150, 'test setup: prefixes must grow'
     np.testing.assert_array_equal(nms_first(dets, thresh, max_keep), full[:max_keep])
 
 

@@ -42,7 +42,7 @@ def source_row(box):
     for i, roi in enumerate(ROIS):
         if np.allclose(roi[1:], box):
             return i
-    assert np.allclose(box, GT_BOX[:4]), "output ROI %s is neither a proposal nor the GT" % box
+    assert np.allclose(box, GT_BOX[:4]), 'output ROI %s is neither a proposal nor the GT' % box
     return 5
 
 

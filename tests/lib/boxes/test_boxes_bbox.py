@@ -62,7 +62,7 @@ def test_overlaps_zero_area_boxes():
     assert np.isfinite(ov).all()
 
 
-@pytest.mark.parametrize("n,k", [(0, 3), (3, 0), (0, 0)])
+@pytest.mark.parametrize('n,k', [(0, 3), (3, 0), (0, 0)])
 def test_overlaps_empty_inputs(n, k, test_seed):
     rng = np.random.RandomState(test_seed + 2)
     ov = bbox_overlaps(random_boxes(rng, n), random_boxes(rng, k))
@@ -70,7 +70,7 @@ def test_overlaps_empty_inputs(n, k, test_seed):
 
 
 def test_overlaps_bad_shape_message():
-    with pytest.raises(ValueError, match="query_boxes must have shape"):
+    with pytest.raises(ValueError, match='query_boxes must have shape'):
         bbox_overlaps(np.zeros((2, 4)), np.zeros((2, 5)))
 
 
@@ -101,7 +101,7 @@ def test_bbox_pred_clips_huge_scales_and_handles_empty():
 
 
 def test_bbox_transform_rejects_degenerate_rois():
-    with pytest.raises(ValueError, match="ex_rois contain a box"):
+    with pytest.raises(ValueError, match='ex_rois contain a box'):
         bbox_transform(np.array([[5, 5, 3, 9]]), np.array([[0, 0, 9, 9]]))
 
 

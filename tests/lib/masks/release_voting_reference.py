@@ -18,7 +18,7 @@ def iou(a, b):
 
 def greedy_nms(boxes, scores, thresh):
     """Indices kept by greedy NMS (IoU > thresh suppressed), best first; scores distinct."""
-    order = list(np.argsort(-scores, kind="stable"))
+    order = list(np.argsort(-scores, kind='stable'))
     keep = []
     while order:
         i = order.pop(0)

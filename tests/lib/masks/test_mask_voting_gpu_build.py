@@ -14,7 +14,7 @@ from lib.masks.mask_voting_cython import vote_region, vote_region_soft
 from tests.lib.cuda_build import build_cuda_cython_module, cuda_lib_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-MASKS_DIR = os.path.join(ROOT, "lib", "masks")
+MASKS_DIR = os.path.join(ROOT, 'lib', 'masks')
 
 # Host build of the kernel's per-pixel loop: the shared header's per-pixel functions for every
 # pixel of the region, as the CUDA kernel runs them with one thread per pixel.
@@ -93,28 +93,28 @@ def random_region(rng, extents, members):
     return max(x1, 0), max(y1, 0), min(x2, 79), min(y2, 59)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope='module')
 def per_pixel(tmp_path_factory):
     """PER_PIXEL_C built with gcc -ffp-contract=off (as the Cython core) and loaded."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc not on this machine")
-    folder = tmp_path_factory.mktemp("per_pixel")
-    src = folder / "per_pixel.c"
+    if shutil.which('gcc') is None:
+        pytest.skip('gcc not on this machine')
+    folder = tmp_path_factory.mktemp('per_pixel')
+    src = folder / 'per_pixel.c'
     src.write_text(PER_PIXEL_C)
-    lib_path = str(folder / "libper_pixel.so")
-    subprocess.check_call(["gcc", "-O3", "-ffp-contract=off", "-shared", "-fPIC",
-                           "-I" + MASKS_DIR, str(src), "-o", lib_path, "-lm"])
+    lib_path = str(folder / 'libper_pixel.so')
+    subprocess.check_call(['gcc', '-O3', '-ffp-contract=off', '-shared', '-fPIC',
+                           '-I' + MASKS_DIR, str(src), '-o', lib_path, '-lm'])
     lib = ctypes.CDLL(lib_path)
     ptr = np.ctypeslib.ndpointer
-    inputs = [ptr(np.float32, flags="C"), ctypes.c_int, ctypes.c_int, ptr(np.int32, flags="C"),
-              ptr(np.int64, flags="C"), ptr(np.float32, flags="C")] + [ctypes.c_int] * 5 + \
+    inputs = [ptr(np.float32, flags='C'), ctypes.c_int, ctypes.c_int, ptr(np.int32, flags='C'),
+              ptr(np.int64, flags='C'), ptr(np.float32, flags='C')] + [ctypes.c_int] * 5 + \
              [ctypes.c_float, ctypes.c_int]
     lib.vote_region_per_pixel.restype = None
-    lib.vote_region_per_pixel.argtypes = [ptr(np.uint8, flags="C")] + inputs
+    lib.vote_region_per_pixel.argtypes = [ptr(np.uint8, flags='C')] + inputs
     lib.sums_per_pixel.restype = None
     lib.soft_per_pixel.restype = None
-    lib.soft_per_pixel.argtypes = [ptr(np.float64, flags="C")] + inputs
-    lib.sums_per_pixel.argtypes = [ptr(np.float32, flags="C")] * 2 + inputs
+    lib.soft_per_pixel.argtypes = [ptr(np.float64, flags='C')] + inputs
+    lib.sums_per_pixel.argtypes = [ptr(np.float32, flags='C')] * 2 + inputs
     return lib
 
 
@@ -139,7 +139,7 @@ def test_per_pixel_votes_equal_cython(per_pixel):
         got = np.zeros_like(expected)  # (rh, rw)
         call_per_pixel(per_pixel.vote_region_per_pixel, [got], masks, extents, members,
                        weights, region, thresh, binarize)
-        np.testing.assert_array_equal(got, expected, err_msg="trial %d" % trial)
+        np.testing.assert_array_equal(got, expected, err_msg='trial %d' % trial)
         mixed += 0 < expected.sum() < expected.size
     assert mixed >= 20  # most cases really vote: regions with both 0 and 1 pixels
 
@@ -164,7 +164,7 @@ def test_per_pixel_sums_equal_cython_to_the_last_bit(per_pixel):
         picks = rng.choice(values, min(6, values.size), replace=False)
         for thresh in np.concatenate([picks, np.nextafter(picks, np.float32(2))]):
             expected = vote_region(masks, extents, members, weights, *region, thresh, False)
-            np.testing.assert_array_equal(expected, average >= thresh, err_msg="trial %d" % trial)
+            np.testing.assert_array_equal(expected, average >= thresh, err_msg='trial %d' % trial)
     assert checked >= 8
 
 
@@ -183,7 +183,7 @@ def test_per_pixel_soft_votes_equal_cython(per_pixel):
         got = np.zeros_like(expected)  # (rh, rw) float64
         call_per_pixel(per_pixel.soft_per_pixel, [got], masks, extents, members, weights,
                        region, np.float32(0.4), binarize)
-        np.testing.assert_array_equal(got, expected, err_msg="trial %d" % trial)
+        np.testing.assert_array_equal(got, expected, err_msg='trial %d' % trial)
         covered += expected.max() > 0
     assert covered >= 20
 
@@ -223,23 +223,23 @@ except RuntimeError as err:
 """
 
 
-@pytest.mark.skipif(shutil.which("nvcc") is None or cuda_lib_dir() is None,
-                    reason="nvcc / libcudart not on this machine")
+@pytest.mark.skipif(shutil.which('nvcc') is None or cuda_lib_dir() is None,
+                    reason='nvcc / libcudart not on this machine')
 def test_gpu_mask_voting_compiles_links_and_agrees_or_reports(tmp_path):
     from Cython.Build import cythonize  # noqa: F401  (cython must be importable)
-    build_cuda_cython_module(str(tmp_path), os.path.join(MASKS_DIR, "gpu_mask_voting.pyx"),
-                             os.path.join(MASKS_DIR, "mask_voting_kernel.cu"), ["--fmad=false"])
+    build_cuda_cython_module(str(tmp_path), os.path.join(MASKS_DIR, 'gpu_mask_voting.pyx'),
+                             os.path.join(MASKS_DIR, 'mask_voting_kernel.cu'), ['--fmad=false'])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
-    out = subprocess.run([sys.executable, "-c", GPU_SCRIPT], cwd=str(tmp_path), env=env,
+    out = subprocess.run([sys.executable, '-c', GPU_SCRIPT], cwd=str(tmp_path), env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    assert lines.pop(0) == "MISMATCH vote_region_gpu: 3 weights for 5 members", lines
+    assert lines.pop(0) == 'MISMATCH vote_region_gpu: 3 weights for 5 members', lines
     # A member index outside masks is refused before the device is touched.
-    assert lines[0] == ("BADMEMBER gpu_mask_voting: member 1 is ROI 9 but there are 6 masks; "
-                        "members must index masks"), lines
-    if lines[1].startswith("ERROR"):
+    assert lines[0] == ('BADMEMBER gpu_mask_voting: member 1 is ROI 9 but there are 6 masks; '
+                        'members must index masks'), lines
+    if lines[1].startswith('ERROR'):
         assert len(lines) == 2 and lines[1].startswith(
-            "ERROR gpu_mask_voting: cudaSetDevice failed"), lines
+            'ERROR gpu_mask_voting: cudaSetDevice failed'), lines
     else:
-        assert lines[1:] == ["SAME", "SAME", "SAME"], lines
+        assert lines[1:] == ['SAME', 'SAME', 'SAME'], lines

@@ -29,7 +29,7 @@ def random_problem(seed, n=40, num_classes=4, im_h=60, im_w=80, size=21, peak=3.
 
 
 # ---------------------------------------------------------------- compiled vs NumPy core
-@pytest.mark.parametrize("binarize_inputs", [True, False])
+@pytest.mark.parametrize('binarize_inputs', [True, False])
 def test_core_cython_equals_numpy_bitwise(binarize_inputs):
     rng = np.random.RandomState(1)
     n = 12
@@ -47,12 +47,12 @@ def test_core_cython_equals_numpy_bitwise(binarize_inputs):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("seed,binarize_inputs", [(0, True), (1, False), (2, True)])
+@pytest.mark.parametrize('seed,binarize_inputs', [(0, True), (1, False), (2, True)])
 def test_pipeline_cython_equals_numpy(seed, binarize_inputs):
     masks, boxes, scores = random_problem(seed)
     args = (masks, boxes, scores, 4, 25, 60, 80)
-    dets_c, crops_c = mask_voting(*args, binarize_inputs=binarize_inputs, backend="cython")
-    dets_n, crops_n = mask_voting(*args, binarize_inputs=binarize_inputs, backend="numpy")
+    dets_c, crops_c = mask_voting(*args, binarize_inputs=binarize_inputs, backend='cython')
+    dets_n, crops_n = mask_voting(*args, binarize_inputs=binarize_inputs, backend='numpy')
     for j in range(4):
         np.testing.assert_array_equal(dets_c[j], dets_n[j])
         assert len(crops_c[j]) == len(crops_n[j])
@@ -65,13 +65,14 @@ def reference_iou(box, boxes):
     w = np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]) + 1
     h = np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]) + 1
     inter = np.where((w > 0) & (h > 0), w * h, 0.0)
-    area = lambda b: (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
+    def area(b):
+        return (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
     union = area(box) + area(boxes) - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def reference_nms(dets, thresh):
-    order = list(np.argsort(-dets[:, 4], kind="stable"))
+    order = list(np.argsort(-dets[:, 4], kind='stable'))
     keep = []
     while order:
         i, rest = order[0], np.array(order[1:], dtype=int)
@@ -119,7 +120,7 @@ def reference_mask_voting(masks, boxes, scores, num_classes, max_per_image, im_h
     return result
 
 
-@pytest.mark.parametrize("seed,max_per_image", [(3, 100), (4, 10)])
+@pytest.mark.parametrize('seed,max_per_image', [(3, 100), (4, 10)])
 def test_pipeline_matches_independent_reference(seed, max_per_image):
     masks, boxes, scores = random_problem(seed)
     dets, crops = mask_voting(masks, boxes, scores, 4, max_per_image, 60, 80)
@@ -138,7 +139,7 @@ def test_pipeline_matches_independent_reference(seed, max_per_image):
     assert mismatched <= total * 1e-4
 
 
-@pytest.mark.parametrize("core", [vote_region, vote_region_numpy])
+@pytest.mark.parametrize('core', [vote_region, vote_region_numpy])
 def test_core_thresholds_are_inclusive(core):
     """Inputs equal to the threshold count as foreground, and so does an average equal to it:
     weights 0.5 and 0.75 give exactly 0.5 / 1.25 = 0.4 where only the first member votes."""
@@ -215,7 +216,7 @@ def test_crops_to_full_and_rles():
     assert full[0, :, 10:].sum() == 0
     np.testing.assert_array_equal(full[1, :, 15:], 1)
     np.testing.assert_array_equal(decode_rle(crops_to_rles(dets[1], crops[1], im_h, im_w)), full)
-    with pytest.raises(ValueError, match="does not match its box"):
+    with pytest.raises(ValueError, match='does not match its box'):
         crops_to_full(dets[1], crops[1][::-1], im_h, im_w)
 
 
@@ -223,9 +224,9 @@ def test_empty_inputs_and_bad_shapes():
     dets, crops = mask_voting(np.zeros((0, 21, 21)), np.zeros((0, 4)), np.zeros((0, 5)), 5, 100, 30, 40)
     assert len(dets) == 5 and all(d.shape == (0, 5) for d in dets)
     assert all(c == [] for c in crops)
-    with pytest.raises(ValueError, match="scores has 3 columns but num_classes is 4"):
+    with pytest.raises(ValueError, match='scores has 3 columns but num_classes is 4'):
         mask_voting(np.zeros((2, 21, 21)), np.zeros((2, 4)), np.zeros((2, 3)), 4, 100, 30, 40)
-    with pytest.raises(ValueError, match="same N"):
+    with pytest.raises(ValueError, match='same N'):
         mask_voting(np.zeros((2, 21, 21)), np.zeros((3, 4)), np.zeros((2, 4)), 4, 100, 30, 40)
 
 
@@ -262,7 +263,7 @@ def test_crop_run_lengths_compiled_equal_numpy_and_full_frame():
                          y1 + max(crop.shape[0], 1) - 1, 1.0]], np.float32)
         if crop.size == 0:
             det[0, :4] = [0, im_h + 3, 2, im_h + 5]  # a box under the image: empty (0, 3) crop
-        for backend in ("cython", "numpy"):
+        for backend in ('cython', 'numpy'):
             for kind in (crop, crop.astype(bool)):
                 assert crops_to_rles(det, [kind], im_h, im_w, backend=backend) == \
                     [encode_mask(frame)]
@@ -272,11 +273,11 @@ def test_backend_names_are_checked():
     masks = np.full((1, 4, 4), 0.9, dtype=np.float32)
     boxes = np.array([[2, 2, 9, 9]], dtype=np.float32)
     scores = np.array([[0.1, 0.9]], dtype=np.float32)
-    for bad in ("cuda", "gpu:x"):
-        with pytest.raises(ValueError, match="backend"):
+    for bad in ('cuda', 'gpu:x'):
+        with pytest.raises(ValueError, match='backend'):
             mask_voting(masks, boxes, scores, 2, 10, 20, 20, backend=bad)
     try:
         import lib.masks.gpu_mask_voting  # noqa: F401
     except ImportError:
-        with pytest.raises(ImportError, match="nvcc and a CUDA MXNet"):
-            mask_voting(masks, boxes, scores, 2, 10, 20, 20, backend="gpu")
+        with pytest.raises(ImportError, match='nvcc and a CUDA MXNet'):
+            mask_voting(masks, boxes, scores, 2, 10, 20, 20, backend='gpu')

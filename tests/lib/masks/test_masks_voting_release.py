@@ -19,7 +19,7 @@ def random_case(rng, n=40, num_classes=4):
     return masks, boxes, scores
 
 
-@pytest.mark.parametrize("backend", ["cython", "numpy"])
+@pytest.mark.parametrize('backend', ['cython', 'numpy'])
 def test_release_voting_equals_reference_bits(backend):
     rng = np.random.RandomState(0)
     detections = 0
@@ -127,5 +127,5 @@ def test_soft_masks_to_crops_resizes_to_the_clipped_box_and_thresholds():
     assert crops[0].shape == (35, 20)
     # the 21 -> 20 columns resize: columns >= 11 are 0.9 and column 10 mixes both halves
     assert crops[0][:, 11:].all() and not crops[0][:, :10].any()
-    with pytest.raises(ValueError, match="fractional"):
+    with pytest.raises(ValueError, match='fractional'):
         soft_masks_to_crops(np.array([[10.5, 5, 29, 30, 0.7]]), soft, 40, 30, 0.4)

@@ -8,7 +8,7 @@ from lib.nms import make_nms, nms
 def reference_nms(dets, thresh):
     """Greedy NMS, vectorized per kept box; stable descending score order."""
     dets = np.asarray(dets, dtype=np.float64)
-    order = list(np.argsort(-dets[:, 4], kind="stable"))
+    order = list(np.argsort(-dets[:, 4], kind='stable'))
     areas = (dets[:, 2] - dets[:, 0] + 1) * (dets[:, 3] - dets[:, 1] + 1)
     keep = []
     while order:
@@ -29,7 +29,7 @@ def random_dets(rng, n, size=200.0):
     return np.hstack([xy, xy + wh, rng.uniform(0, 1, (n, 1))])
 
 
-@pytest.mark.parametrize("thresh", [0.0, 0.3, 0.5, 0.7, 1.0])
+@pytest.mark.parametrize('thresh', [0.0, 0.3, 0.5, 0.7, 1.0])
 def test_random_matches_reference(thresh):
     rng = np.random.RandomState(int(thresh * 10))
     dets = random_dets(rng, 300)
@@ -73,9 +73,9 @@ def test_empty_and_bad_input():
     assert nms(np.zeros((0, 5)), 0.3) == []
     assert nms([], 0.3) == []
     assert make_nms(None)(np.zeros((0, 5)), 0.3) == []
-    with pytest.raises(ValueError, match="dets must have shape"):
+    with pytest.raises(ValueError, match='dets must have shape'):
         nms(np.zeros((3, 4)), 0.3)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match='NaN'):
         nms(np.array([[0, 0, 1, 1, np.nan]]), 0.3)
 
 

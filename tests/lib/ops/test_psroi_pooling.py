@@ -39,7 +39,7 @@ CASES = [  # (output_dim, pooled_size, group_size, spatial_scale, H, W)
 ]
 
 
-@pytest.mark.parametrize("output_dim,pooled,group,scale,height,width", CASES)
+@pytest.mark.parametrize('output_dim,pooled,group,scale,height,width', CASES)
 def test_matches_contrib_forward_and_gradient(output_dim, pooled, group, scale, height, width,
                                               test_seed):
     seed = test_seed + 10
@@ -60,9 +60,9 @@ def test_matches_contrib_forward_and_gradient(output_dim, pooled, group, scale, 
         results.append((out.asnumpy(), x.grad.asnumpy()))
     (ref_out, ref_grad), (our_out, our_grad) = results
     assert our_out.shape == (40, output_dim, pooled, pooled)
-    assert np.abs(ref_out).max() > 0, "degenerate case: all outputs zero"
-    assert np.abs(our_out - ref_out).max() <= 1e-5, "forward differs, seed %d" % seed
-    assert np.abs(our_grad - ref_grad).max() <= 1e-5, "data gradient differs, seed %d" % seed
+    assert np.abs(ref_out).max() > 0, 'degenerate case: all outputs zero'
+    assert np.abs(our_out - ref_out).max() <= 1e-5, 'forward differs, seed %d' % seed
+    assert np.abs(our_grad - ref_grad).max() <= 1e-5, 'data gradient differs, seed %d' % seed
 
 
 def test_rois_get_zero_gradient_and_bad_batch_index_gives_zero(test_seed):
@@ -75,18 +75,18 @@ def test_rois_get_zero_gradient_and_bad_batch_index_gives_zero(test_seed):
     out.backward(mx.nd.ones_like(out))
     out = out.asnumpy()
     assert np.abs(out[0]).max() > 0
-    assert np.all(out[1:] == 0), "ROIs with a batch index outside [0, N) must give 0"
+    assert np.all(out[1:] == 0), 'ROIs with a batch index outside [0, N) must give 0'
     assert np.all(rois.grad.asnumpy() == 0)
     # only ROI 0 (batch item 0) sends gradient
     assert np.all(data.grad.asnumpy()[1] == 0) and data.grad.asnumpy()[0].sum() > 0
 
 
 def test_symbol_wrapper_shape_and_default_group():
-    sym = psroi_pooling(mx.sym.var("data"), mx.sym.var("rois"), spatial_scale=0.0625,
-                        output_dim=4, pooled_size=3, name="psroi")
+    sym = psroi_pooling(mx.sym.var('data'), mx.sym.var('rois'), spatial_scale=0.0625,
+                        output_dim=4, pooled_size=3, name='psroi')
     _, out_shapes, _ = sym.infer_shape(data=(1, 36, 8, 8), rois=(7, 5))
     assert out_shapes == [(7, 4, 3, 3)]
-    assert sym.name == "psroi"
+    assert sym.name == 'psroi'
 
 
 THREADS_SCRIPT = """
@@ -108,33 +108,33 @@ np.savez(sys.argv[1], out=out.asnumpy(), grad=data.grad.asnumpy())
 
 def test_results_do_not_depend_on_thread_count(tmp_path, test_seed):
     results = []
-    for threads in ("1", "3"):
-        path = str(tmp_path / ("threads%s.npz" % threads))
+    for threads in ('1', '3'):
+        path = str(tmp_path / ('threads%s.npz' % threads))
         env = dict(os.environ, OMP_NUM_THREADS=threads)
-        subprocess.run([sys.executable, "-c", THREADS_SCRIPT, path, str(test_seed + 7)],
+        subprocess.run([sys.executable, '-c', THREADS_SCRIPT, path, str(test_seed + 7)],
                        check=True, env=env, cwd=setup.ROOT)
         results.append(np.load(path))
-    assert np.array_equal(results[0]["out"], results[1]["out"])
-    assert np.array_equal(results[0]["grad"], results[1]["grad"])
-    assert np.abs(results[0]["grad"]).max() > 0
+    assert np.array_equal(results[0]['out'], results[1]['out'])
+    assert np.array_equal(results[0]['grad'], results[1]['grad'])
+    assert np.abs(results[0]['grad']).max() > 0
 
 
 def test_numeric_gradient_wrt_data(test_seed):
     rng = np.random.default_rng(test_seed + 1)
-    sym = mx.sym.PSROIPooling(mx.sym.var("data"), mx.sym.var("rois"), spatial_scale=0.5,
+    sym = mx.sym.PSROIPooling(mx.sym.var('data'), mx.sym.var('rois'), spatial_scale=0.5,
                               output_dim=2, pooled_size=4, group_size=2)
     data = rng.standard_normal((2, 8, 5, 6)).astype(np.float32)
     rois = np.array([[0, 1, 1, 9, 7], [1, -2, 3, 4, 12], [0, 3, 2, 5.5, 4]], np.float32)
-    check_numeric_gradient(sym, {"data": data, "rois": rois}, grad_nodes=["data"],
+    check_numeric_gradient(sym, {'data': data, 'rois': rois}, grad_nodes=['data'],
                            numeric_eps=1e-2, rtol=1e-2, atol=1e-3)
 
 
-@pytest.mark.parametrize("attrs,channels,rois_shape,word", [
+@pytest.mark.parametrize('attrs,channels,rois_shape,word', [
     (dict(spatial_scale=0.0625, output_dim=2, pooled_size=0), 18, (3, 5), "'pooled_size'"),
     (dict(spatial_scale=0.0625, output_dim=2, pooled_size=3, group_size=-1), 18, (3, 5),
      "'group_size'"),
     (dict(spatial_scale=-1.0, output_dim=2, pooled_size=3), 18, (3, 5), "'spatial_scale'"),
-    (dict(spatial_scale=0.0625, output_dim=3, pooled_size=3), 18, (3, 5), "output_dim"),
+    (dict(spatial_scale=0.0625, output_dim=3, pooled_size=3), 18, (3, 5), 'output_dim'),
     (dict(spatial_scale=0.0625, output_dim=2, pooled_size=3), 18, (3, 4), "'rois'"),
     (dict(spatial_scale=0.0625, output_dim=2, pooled_size=3, grup_size=3), 18, (3, 5),
      "'grup_size'"),
@@ -156,5 +156,5 @@ def test_in_place_and_channels_last_forward_give_the_same_bits(test_seed):
     many = mx.nd.PSROIPooling(data, mx.nd.array(rois), **attrs).asnumpy()
     ref = mx.nd.contrib.PSROIPooling(data, mx.nd.array(rois), **attrs).asnumpy()
     assert np.abs(ref).max() > 0
-    np.testing.assert_array_equal(few, many[:3], err_msg="seed %d" % seed)
-    np.testing.assert_array_equal(many, ref, err_msg="seed %d" % seed)
+    np.testing.assert_array_equal(few, many[:3], err_msg='seed %d' % seed)
+    np.testing.assert_array_equal(many, ref, err_msg='seed %d' % seed)

@@ -32,20 +32,20 @@ def goal_rows(figures):
     inf_gb, tr_gb = common.gb(mem['inference']['peak_rss_mb']), common.gb(
         mem['train']['peak_rss_mb'])
     return [
-        ("inference: everything but convs <= 10%", "%.1f%%" % (100 * inf['non_conv_share']),
+        ('inference: everything but convs <= 10%', '%.1f%%' % (100 * inf['non_conv_share']),
          inf['non_conv_share'] <= GOALS['inference_non_conv_share_max']),
-        ("inference: convs >= 75% of peak", "%.0f%% (%.0f of %.0f GFLOP/s)" % (
+        ('inference: convs >= 75% of peak', '%.0f%% (%.0f of %.0f GFLOP/s)' % (
             100 * fraction, inf['conv_gflop_per_s'], figures['peak_gflop_per_s']),
          fraction >= GOALS['conv_fraction_of_peak_min']),
-        ("training: custom ops + data wait <= 10%", "%.1f%%" % (
+        ('training: custom ops + data wait <= 10%', '%.1f%%' % (
             100 * tr['custom_and_data_share']),
          tr['custom_and_data_share'] <= GOALS['train_custom_and_data_share_max']),
-        ("loader >= 3x training img/s", "%.1fx (%.1f vs %.2f img/s)" % (
+        ('loader >= 3x training img/s', '%.1fx (%.1f vs %.2f img/s)' % (
             ratio, ld['images_per_s'], tr['images_per_s']),
          ratio >= GOALS['loader_over_train_min']),
-        ("inference peak memory < 4 GB", "%.2f GB" % inf_gb,
+        ('inference peak memory < 4 GB', '%.2f GB' % inf_gb,
          inf_gb < GOALS['inference_memory_gb_max']),
-        ("training peak memory < 12 GB", "%.2f GB" % tr_gb, tr_gb < GOALS['train_memory_gb_max']),
+        ('training peak memory < 12 GB', '%.2f GB' % tr_gb, tr_gb < GOALS['train_memory_gb_max']),
     ]
 
 
@@ -71,18 +71,18 @@ def measure(runs, seed):
 def report(figures):
     """The printed tables of one ``measure`` result."""
     peak = figures['peak_gflop_per_s']
-    lines = ["OMP_NUM_THREADS=%s, median of %d runs after a warm-up (shapes: 4x); load "
-             "average %s at the start, %s at the end" % (
+    lines = ['OMP_NUM_THREADS=%s, median of %d runs after a warm-up (shapes: 4x); load '
+             'average %s at the start, %s at the end' % (
                  figures['omp_num_threads'], figures['runs'],
                  ' '.join('%.2f' % v for v in figures['load_start']),
                  ' '.join('%.2f' % v for v in figures['load_end'])),
-             "conv peak: %.0f GFLOP/s (3x3 conv %s; %s GFLOP/s at start/end)" % (
+             'conv peak: %.0f GFLOP/s (3x3 conv %s; %s GFLOP/s at start/end)' % (
                  peak, figures['peaks'][0]['shape'],
                  '/'.join('%.0f' % p['gflop_per_s'] for p in figures['peaks']))]
     low, high = sorted(p['gflop_per_s'] for p in figures['peaks'])
     if low < 0.85 * high:
-        lines.append("WARNING: the conv peak changed by %.0f%% during the run: the machine was "
-                     "busy (other processes); the figures are not comparable" % (
+        lines.append('WARNING: the conv peak changed by %.0f%% during the run: the machine was '
+                     'busy (other processes); the figures are not comparable' % (
                          100 * (1 - low / high)))
     for config in ('coco', 'shapes'):
         lines += ['', inference.table(figures['inference'][config], peak)]
@@ -91,21 +91,21 @@ def report(figures):
     lines += ['', train.table(trains), '',
               loader.table([figures['loader'][c] for c in ('coco', 'shapes')], ips)]
     mem = figures['memory']
-    lines += ['', "peak memory (own process each): COCO inference %.2f GB, COCO training "
-              "%.2f GB" % (common.gb(mem['inference']['peak_rss_mb']),
+    lines += ['', 'peak memory (own process each): COCO inference %.2f GB, COCO training '
+              '%.2f GB' % (common.gb(mem['inference']['peak_rss_mb']),
                            common.gb(mem['train']['peak_rss_mb']))]
     goals = goal_rows(figures)
-    lines += ['', format_table(["goal (COCO)", "measured", "met"],
+    lines += ['', format_table(['goal (COCO)', 'measured', 'met'],
                                [[g, m, 'yes' if ok else 'NO'] for g, m, ok in goals])]
     figures['goals_met'] = {g: bool(ok) for g, _, ok in goals}
-    return "\n".join(lines)
+    return '\n'.join(lines)
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="benchmark.py all", description=__doc__,
+    parser = argparse.ArgumentParser(prog='benchmark.py all', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument('--runs', type=int, default=5, help='timed runs per measurement')
+    parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     common.load_ops()
     figures = measure(args.runs, args.seed)

@@ -142,23 +142,23 @@ def table(result, peak_gflop_per_s):
              'backward convolutions': convs['backward_gflop']}
     rows = []
     for name, seconds in parts(result):
-        row = [name, common.ms(seconds), "%.1f%%" % (100.0 * seconds / mean), '', '', '']
+        row = [name, common.ms(seconds), '%.1f%%' % (100.0 * seconds / mean), '', '', '']
         if name in gflop and seconds > 0:
             rate = gflop[name] / seconds
-            row[3:] = ["%.2f" % gflop[name], "%.0f" % rate,
-                       "%.0f%%" % (100.0 * rate / peak_gflop_per_s)]
+            row[3:] = ['%.2f' % gflop[name], '%.0f' % rate,
+                       '%.0f%%' % (100.0 * rate / peak_gflop_per_s)]
         rows.append(row)
     rows.append(['iteration (mean)', common.ms(mean), '100%', '', '', ''])
-    text = format_table(["part", "ms/iter", "share", "GFLOP", "GFLOP/s", "of peak"], rows)
-    notes = ["convolutions timed alone at input %s; conv peak %.0f GFLOP/s; CPU %.0f%% of "
-             "%d%% over the measured iterations" % (
+    text = format_table(['part', 'ms/iter', 'share', 'GFLOP', 'GFLOP/s', 'of peak'], rows)
+    notes = ['convolutions timed alone at input %s; conv peak %.0f GFLOP/s; CPU %.0f%% of '
+             '%d%% over the measured iterations' % (
                  'x'.join(map(str, convs['data_shape'])), peak_gflop_per_s,
                  result['cpu_percent'], 100 * result['usable_cores'])]
     if result.get('engine') != 'NaiveEngine':
-        notes.append("engine %s runs operators asynchronously: the phases show where the "
-                     "training thread waited, not where the work ran" % (
+        notes.append('engine %s runs operators asynchronously: the phases show where the '
+                     'training thread waited, not where the work ran' % (
                          result.get('engine') or 'ThreadedEnginePerDevice'))
-    return text + "\n" + "\n".join(notes)
+    return text + '\n' + '\n'.join(notes)
 
 
 def timed_phases(watch):

@@ -41,7 +41,7 @@ def load_ops():
 def load_bench_config(name, overrides=()):
     """The config ``name`` ('coco' or 'shapes') on one CPU context."""
     if name not in CONFIGS:
-        raise ValueError("unknown benchmark config %r; use one of %s" % (name, sorted(CONFIGS)))
+        raise ValueError('unknown benchmark config %r; use one of %s' % (name, sorted(CONFIGS)))
     cfg_file = os.path.join(ROOT, CONFIGS[name])
     return load_config(cfg_file, ['gpus=', 'num_cpu_devices=1'] + list(overrides))
 
@@ -155,7 +155,7 @@ def node_input(sym, layer):
         if node['name'] == layer:
             source = nodes[node['inputs'][0][0]]
             return source['name'] + '_output'
-    raise KeyError("the symbol has no layer named %r" % layer)
+    raise KeyError('the symbol has no layer named %r' % layer)
 
 
 def conv_flops(sym, data_shape):
@@ -227,7 +227,7 @@ def peak_memory_subprocess(kind, config, timeout=900):
                           timeout=timeout)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-        raise RuntimeError("memory measurement %s %s failed: %s" % (kind, config,
+        raise RuntimeError('memory measurement %s %s failed: %s' % (kind, config,
                                                                     ' '.join(tail)))
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result['wall_s'] = time.perf_counter() - start
@@ -240,4 +240,4 @@ def gb(mb):
 
 def ms(seconds):
     """Seconds -> '123.4' milliseconds text."""
-    return "%.1f" % (1000.0 * seconds)
+    return '%.1f' % (1000.0 * seconds)

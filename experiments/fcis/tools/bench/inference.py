@@ -209,47 +209,47 @@ def table(result, peak=None):
     rows = []
     for key, label in PART_LABELS:
         seconds = result['parts_s'][key]
-        rows.append([label, common.ms(seconds), "%.1f%%" % (100 * seconds / total), ''])
-    rows[0][3] = "%.0f GFLOP/s" % result['trunk_gflop_per_s']
-    note = "%.0f GFLOP/s" % result['conv_gflop_per_s']
+        rows.append([label, common.ms(seconds), '%.1f%%' % (100 * seconds / total), ''])
+    rows[0][3] = '%.0f GFLOP/s' % result['trunk_gflop_per_s']
+    note = '%.0f GFLOP/s' % result['conv_gflop_per_s']
     if peak:
-        note += " = %.0f%% of peak" % (100 * result['conv_gflop_per_s'] / peak)
+        note += ' = %.0f%% of peak' % (100 * result['conv_gflop_per_s'] / peak)
     rows += [['convolutions (trunk + heads)', common.ms(result['conv_s']),
-              "%.1f%%" % (100 * result['conv_s'] / total), note],
+              '%.1f%%' % (100 * result['conv_s'] / total), note],
              ['everything else', common.ms(result['non_conv_s']),
-              "%.1f%%" % (100 * result['non_conv_share']), ''],
+              '%.1f%%' % (100 * result['non_conv_share']), ''],
              ['total per image', common.ms(total), '100%',
               'forward %s + post %s ms' % (common.ms(result['forward_s']),
                                            common.ms(result['postprocess_s']))]]
-    title = "inference %s %dx%d, %d ROIs, %d detections (%.1f + %.1f GFLOP conv)" % (
+    title = 'inference %s %dx%d, %d ROIs, %d detections (%.1f + %.1f GFLOP conv)' % (
         result['config'], result['image'][0], result['image'][1], result['rois'],
         result['detections'], result['trunk_gflop'], result['head_gflop'])
-    return title + "\n" + format_table(["part", "ms", "share", "note"], rows)
+    return title + '\n' + format_table(['part', 'ms', 'share', 'note'], rows)
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="benchmark.py inference", description=__doc__,
+    parser = argparse.ArgumentParser(prog='benchmark.py inference', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", choices=sorted(common.CONFIGS), action="append",
-                        help="config(s) to run (default: coco and shapes)")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement")
-    parser.add_argument("--shapes-factor", type=int, default=4,
-                        help="shapes runs are this many times --runs (its parts take ms)")
-    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
+    parser.add_argument('--config', choices=sorted(common.CONFIGS), action='append',
+                        help='config(s) to run (default: coco and shapes)')
+    parser.add_argument('--runs', type=int, default=5, help='timed runs per measurement')
+    parser.add_argument('--shapes-factor', type=int, default=4,
+                        help='shapes runs are this many times --runs (its parts take ms)')
+    parser.add_argument('--size', type=int, nargs=2, metavar=('H', 'W'),
                         help="input size instead of the config's (for quick checks)")
-    parser.add_argument("--no-peak", action="store_true", help="skip the conv peak")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument('--no-peak', action='store_true', help='skip the conv peak')
+    parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     common.load_ops()
     peak = None if args.no_peak else common.measure_conv_peak(args.runs)
     results = [run(c, args.runs * (args.shapes_factor if c == 'shapes' else 1), args.seed,
                    args.size) for c in args.config or ['coco', 'shapes']]
-    print("OMP_NUM_THREADS=%s, median of %d runs after a warm-up (shapes: %d)"
-          % (os.environ.get("OMP_NUM_THREADS"), args.runs, args.runs * args.shapes_factor))
+    print('OMP_NUM_THREADS=%s, median of %d runs after a warm-up (shapes: %d)'
+          % (os.environ.get('OMP_NUM_THREADS'), args.runs, args.runs * args.shapes_factor))
     if peak:
-        print("conv peak: %.0f GFLOP/s (3x3 conv %s)" % (peak['gflop_per_s'], peak['shape']))
+        print('conv peak: %.0f GFLOP/s (3x3 conv %s)' % (peak['gflop_per_s'], peak['shape']))
     for result in results:
         print(table(result, peak and peak['gflop_per_s']))
-    print(json.dumps({"omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "peak": peak,
-                      "inference": results}, sort_keys=True))
+    print(json.dumps({'omp_num_threads': os.environ.get('OMP_NUM_THREADS'), 'peak': peak,
+                      'inference': results}, sort_keys=True))
     return 0

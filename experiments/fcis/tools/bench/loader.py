@@ -88,30 +88,30 @@ def table(results, train_ips=None):
     for r in results:
         ratio = ''
         if train_ips and train_ips.get(r['config']):
-            ratio = "%.1fx" % (r['images_per_s'] / train_ips[r['config']])
-        rows.append([r['config'], "%.1f" % r['images_per_s'], common.ms(r['make_batch_s']),
+            ratio = '%.1fx' % (r['images_per_s'] / train_ips[r['config']])
+        rows.append([r['config'], '%.1f' % r['images_per_s'], common.ms(r['make_batch_s']),
                      common.ms(r['load_images_s']), common.ms(r['rpn_targets_s']),
-                     "%.2f" % train_ips[r['config']] if ratio else '', ratio])
-    return format_table(["loader", "img/s (%d threads)" % results[0]['workers'],
-                         "batch ms (1 thread)", "images ms", "RPN targets ms",
-                         "train img/s", "loader/train"], rows)
+                     '%.2f' % train_ips[r['config']] if ratio else '', ratio])
+    return format_table(['loader', 'img/s (%d threads)' % results[0]['workers'],
+                         'batch ms (1 thread)', 'images ms', 'RPN targets ms',
+                         'train img/s', 'loader/train'], rows)
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="benchmark.py loader", description=__doc__,
+    parser = argparse.ArgumentParser(prog='benchmark.py loader', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", choices=sorted(common.CONFIGS), action="append",
-                        help="config(s) to run (default: coco and shapes)")
-    parser.add_argument("--batches", type=int, default=20, help="batches read (timed)")
-    parser.add_argument("--train-ips", type=float, nargs=2, metavar=("COCO", "SHAPES"),
-                        help="training images per second to compare with")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument('--config', choices=sorted(common.CONFIGS), action='append',
+                        help='config(s) to run (default: coco and shapes)')
+    parser.add_argument('--batches', type=int, default=20, help='batches read (timed)')
+    parser.add_argument('--train-ips', type=float, nargs=2, metavar=('COCO', 'SHAPES'),
+                        help='training images per second to compare with')
+    parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     common.load_ops()
     results = [run(c, args.batches, args.seed) for c in args.config or ['coco', 'shapes']]
     train_ips = dict(zip(['coco', 'shapes'], args.train_ips)) if args.train_ips else None
-    print("OMP_NUM_THREADS=%s" % os.environ.get("OMP_NUM_THREADS"))
+    print('OMP_NUM_THREADS=%s' % os.environ.get('OMP_NUM_THREADS'))
     print(table(results, train_ips))
-    print(json.dumps({"omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                      "loader": results, "train_ips": train_ips}, sort_keys=True))
+    print(json.dumps({'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
+                      'loader': results, 'train_ips': train_ips}, sort_keys=True))
     return 0

@@ -47,7 +47,7 @@ def train_peak(config):
 
 def main(argv):
     if len(argv) != 2 or argv[0] not in ('inference', 'train') or argv[1] not in common.CONFIGS:
-        print("usage: python -m experiments.fcis.tools.bench.memory inference|train %s"
+        print('usage: python -m experiments.fcis.tools.bench.memory inference|train %s'
               % '|'.join(sorted(common.CONFIGS)), file=sys.stderr)
         return 2
     kind, config = argv

@@ -63,12 +63,12 @@ def bench_psroi(rng, runs, num_rois):
     ours = time_op(lambda d, r: mx.nd.PSROIPooling(d, r, **PSROI_ATTRS),
                    [data, rois], 0, head, runs)
     return {
-        "contrib_forward_s": contrib[0], "ours_forward_s": ours[0],
-        "forward_speedup": contrib[0] / ours[0],
-        "contrib_backward_s": contrib[1], "ours_backward_s": ours[1],
-        "backward_speedup": contrib[1] / ours[1],
-        "forward_identical": bool(np.array_equal(contrib[2], ours[2])),
-        "backward_identical": bool(np.array_equal(contrib[3], ours[3])),
+        'contrib_forward_s': contrib[0], 'ours_forward_s': ours[0],
+        'forward_speedup': contrib[0] / ours[0],
+        'contrib_backward_s': contrib[1], 'ours_backward_s': ours[1],
+        'backward_speedup': contrib[1] / ours[1],
+        'forward_identical': bool(np.array_equal(contrib[2], ours[2])),
+        'backward_identical': bool(np.array_equal(contrib[3], ours[3])),
     }
 
 
@@ -83,18 +83,18 @@ def builtin_channel_ops(num):
         return mx.nd.pick(flat, index, axis=1).reshape((num, 2, 21, 21))
 
     return {
-        "Group_Max": lambda x, labels: mx.nd.max(x.reshape(grouped), axis=2),
-        "Group_Softmax": lambda x, labels: mx.nd.softmax(x.reshape(grouped),
+        'Group_Max': lambda x, labels: mx.nd.max(x.reshape(grouped), axis=2),
+        'Group_Softmax': lambda x, labels: mx.nd.softmax(x.reshape(grouped),
                                                          axis=2).reshape(x.shape),
-        "Group_Pick": pick,
+        'Group_Pick': pick,
     }
 
 
 def our_channel_op(op_type):
     """Our ChannelOperator as a function of (x, labels)."""
-    if op_type == "Group_Pick":
+    if op_type == 'Group_Pick':
         return lambda x, labels: mx.nd.ChannelOperator(x, labels, op_type=op_type,
-                                                        group=CLASSES, pick_type="Label_Pick")
+                                                        group=CLASSES, pick_type='Label_Pick')
     return lambda x, labels: mx.nd.ChannelOperator(x, op_type=op_type, group=CLASSES)
 
 
@@ -108,64 +108,64 @@ def bench_channel_operator(rng, runs, num):
         ref = time_op(builtin_op, [x, labels], 0, head, runs)
         ours = time_op(ours_op, [x, labels], 0, head, runs)
         results[op_type] = {
-            "builtin_forward_s": ref[0], "ours_forward_s": ours[0],
-            "forward_speedup": ref[0] / ours[0],
-            "builtin_backward_s": ref[1], "ours_backward_s": ours[1],
-            "backward_speedup": ref[1] / ours[1],
-            "max_abs_diff": float(max(np.abs(ref[2] - ours[2]).max(),
+            'builtin_forward_s': ref[0], 'ours_forward_s': ours[0],
+            'forward_speedup': ref[0] / ours[0],
+            'builtin_backward_s': ref[1], 'ours_backward_s': ours[1],
+            'backward_speedup': ref[1] / ours[1],
+            'max_abs_diff': float(max(np.abs(ref[2] - ours[2]).max(),
                                       np.abs(ref[3] - ours[3]).max())),
         }
     return results
 
 
 def custom_table(custom):
-    return format_table(["Python CustomOp (COCO)", "forward ms"],
-                        [[name, "%.1f" % (1000 * s)] for name, s in custom.items()])
+    return format_table(['Python CustomOp (COCO)', 'forward ms'],
+                        [[name, '%.1f' % (1000 * s)] for name, s in custom.items()])
 
 
 def table(psroi, channel):
-    ms = lambda s: "%.1f" % (1000 * s)  # noqa: E731
-    rows = [["PSROIPooling (COCO)", "contrib", ms(psroi["contrib_forward_s"]),
-             ms(psroi["contrib_backward_s"]), ""],
-            ["PSROIPooling (COCO)", "ours", ms(psroi["ours_forward_s"]),
-             ms(psroi["ours_backward_s"]),
-             "identical" if psroi["forward_identical"] and psroi["backward_identical"]
-             else "DIFFERENT"],
-            ["  speed-up", "", "%.2fx" % psroi["forward_speedup"],
-             "%.2fx" % psroi["backward_speedup"], ""]]
+    ms = lambda s: '%.1f' % (1000 * s)  # noqa: E731
+    rows = [['PSROIPooling (COCO)', 'contrib', ms(psroi['contrib_forward_s']),
+             ms(psroi['contrib_backward_s']), ''],
+            ['PSROIPooling (COCO)', 'ours', ms(psroi['ours_forward_s']),
+             ms(psroi['ours_backward_s']),
+             'identical' if psroi['forward_identical'] and psroi['backward_identical']
+             else 'DIFFERENT'],
+            ['  speed-up', '', '%.2fx' % psroi['forward_speedup'],
+             '%.2fx' % psroi['backward_speedup'], '']]
     for op_type, c in channel.items():
-        rows += [["%s (FCIS)" % op_type, "built-in", ms(c["builtin_forward_s"]),
-                  ms(c["builtin_backward_s"]), ""],
-                 ["%s (FCIS)" % op_type, "ours", ms(c["ours_forward_s"]),
-                  ms(c["ours_backward_s"]), "max diff %.1e" % c["max_abs_diff"]],
-                 ["  speed-up", "", "%.2fx" % c["forward_speedup"],
-                  "%.2fx" % c["backward_speedup"], ""]]
-    return format_table(["operator", "impl", "forward ms", "backward ms", "check"], rows)
+        rows += [['%s (FCIS)' % op_type, 'built-in', ms(c['builtin_forward_s']),
+                  ms(c['builtin_backward_s']), ''],
+                 ['%s (FCIS)' % op_type, 'ours', ms(c['ours_forward_s']),
+                  ms(c['ours_backward_s']), 'max diff %.1e' % c['max_abs_diff']],
+                 ['  speed-up', '', '%.2fx' % c['forward_speedup'],
+                  '%.2fx' % c['backward_speedup'], '']]
+    return format_table(['operator', 'impl', 'forward ms', 'backward ms', 'check'], rows)
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="benchmark.py ops", description=__doc__,
+    parser = argparse.ArgumentParser(prog='benchmark.py ops', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement")
-    parser.add_argument("--rois", type=int, default=300, help="PSROIPooling ROIs")
-    parser.add_argument("--mask-rois", type=int, default=600, help="ChannelOperator ROIs")
-    parser.add_argument("--no-channel", action="store_true", help="skip ChannelOperator")
-    parser.add_argument("--no-custom", action="store_true", help="skip the Python CustomOps")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument('--runs', type=int, default=5, help='timed runs per measurement')
+    parser.add_argument('--rois', type=int, default=300, help='PSROIPooling ROIs')
+    parser.add_argument('--mask-rois', type=int, default=600, help='ChannelOperator ROIs')
+    parser.add_argument('--no-channel', action='store_true', help='skip ChannelOperator')
+    parser.add_argument('--no-custom', action='store_true', help='skip the Python CustomOps')
+    parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
     load_ops()
     rng = np.random.default_rng(args.seed)
     psroi = bench_psroi(rng, args.runs, args.rois)
     channel = {} if args.no_channel else bench_channel_operator(rng, args.runs, args.mask_rois)
     custom = {} if args.no_custom else bench_custom_ops(rng, args.runs)
-    threads = os.environ.get("OMP_NUM_THREADS")
-    print("OMP_NUM_THREADS=%s, median of %d runs after a warm-up" % (threads, args.runs))
+    threads = os.environ.get('OMP_NUM_THREADS')
+    print('OMP_NUM_THREADS=%s, median of %d runs after a warm-up' % (threads, args.runs))
     print(table(psroi, channel))
     if custom:
         print(custom_table(custom))
-    print("goal forward >= 3x: %s, backward >= 5x: %s"
-          % (psroi["forward_speedup"] >= 3, psroi["backward_speedup"] >= 5))
-    print(json.dumps({"omp_num_threads": threads, "runs": args.runs,
-                      "psroi_pooling": psroi, "channel_operator": channel,
-                      "custom_ops": custom}, sort_keys=True))
-    return 0 if psroi["forward_identical"] and psroi["backward_identical"] else 1
+    print('goal forward >= 3x: %s, backward >= 5x: %s'
+          % (psroi['forward_speedup'] >= 3, psroi['backward_speedup'] >= 5))
+    print(json.dumps({'omp_num_threads': threads, 'runs': args.runs,
+                      'psroi_pooling': psroi, 'channel_operator': channel,
+                      'custom_ops': custom}, sort_keys=True))
+    return 0 if psroi['forward_identical'] and psroi['backward_identical'] else 1

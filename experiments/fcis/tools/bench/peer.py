@@ -82,19 +82,19 @@ def _median(fn, runs, warmup):
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="benchmark.py peer", description=__doc__,
+    parser = argparse.ArgumentParser(prog='benchmark.py peer', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument('--runs', type=int, default=3)
+    parser.add_argument('--warmup', type=int, default=1)
     args = parser.parse_args(argv)
     try:
         result = measure(args.runs, args.warmup)
     except ImportError as err:
-        print("peer skipped: torch/torchvision not installed (%s)" % err)
+        print('peer skipped: torch/torchvision not installed (%s)' % err)
         print(json.dumps({'peer': None}))
         return 0
-    print("torchvision %s Mask R-CNN R50-FPN, %d threads, %dx%d: training step %.2f s, "
-          "inference %.2f s per image" % (result['torchvision'], result['threads'], SIZE[0],
+    print('torchvision %s Mask R-CNN R50-FPN, %d threads, %dx%d: training step %.2f s, '
+          'inference %.2f s per image' % (result['torchvision'], result['threads'], SIZE[0],
                                           SIZE[1], result['train_step_s'],
                                           result['inference_s']))
     print(json.dumps({'peer': result}, sort_keys=True))

@@ -244,7 +244,7 @@ def run_with_env(config, args, env_text):
     proc = subprocess.run(cmd, cwd=common.ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
-        raise RuntimeError("benchmark with %s failed: %s" % (env_text, ' '.join(tail)))
+        raise RuntimeError('benchmark with %s failed: %s' % (env_text, ' '.join(tail)))
     results = json.loads(proc.stdout.strip().splitlines()[-1])['train']
     for r in results:
         r['env'] = env_text
@@ -254,16 +254,16 @@ def run_with_env(config, args, env_text):
 def table(results):
     rows = []
     for r in results:
-        custom = ", ".join("%s %s" % (k, common.ms(v / r['iterations']))
+        custom = ', '.join('%s %s' % (k, common.ms(v / r['iterations']))
                            for k, v in r['custom_ops_s'].items() if v)
         rows.append([row_label(r),
                      common.ms(r['iteration_median_s']), common.ms(r['iteration_mean_s']),
-                     "%.2f" % r['images_per_s'], "%.1f%%" % (100 * r['custom_share']),
-                     "%.1f%%" % (100 * r['data_wait_share']),
-                     "%.1f%%" % (100 * r['custom_and_data_share']),
-                     "%.1f%%" % (100 * r['bind_share']), "%.0f%%" % r['cpu_percent'], custom])
-    return format_table(["training", "median ms", "mean ms", "img/s", "custom ops",
-                         "data wait", "both", "bind", "CPU", "custom ops ms/iter"], rows)
+                     '%.2f' % r['images_per_s'], '%.1f%%' % (100 * r['custom_share']),
+                     '%.1f%%' % (100 * r['data_wait_share']),
+                     '%.1f%%' % (100 * r['custom_and_data_share']),
+                     '%.1f%%' % (100 * r['bind_share']), '%.0f%%' % r['cpu_percent'], custom])
+    return format_table(['training', 'median ms', 'mean ms', 'img/s', 'custom ops',
+                         'data wait', 'both', 'bind', 'CPU', 'custom ops ms/iter'], rows)
 
 
 def row_label(r):
@@ -273,23 +273,23 @@ def row_label(r):
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="benchmark.py train", description=__doc__,
+    parser = argparse.ArgumentParser(prog='benchmark.py train', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", choices=sorted(common.CONFIGS), action="append",
-                        help="config(s) to run (default: coco and shapes)")
-    parser.add_argument("--runs", type=int, default=5, help="measured iterations (COCO)")
-    parser.add_argument("--warmup", type=int, default=2, help="dropped iterations (COCO)")
-    parser.add_argument("--shapes-factor", type=int, default=4,
-                        help="shapes runs/warm-up are this many times the COCO ones")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--variant", action="append", default=[], metavar="'KEY=VALUE ...'",
+    parser.add_argument('--config', choices=sorted(common.CONFIGS), action='append',
+                        help='config(s) to run (default: coco and shapes)')
+    parser.add_argument('--runs', type=int, default=5, help='measured iterations (COCO)')
+    parser.add_argument('--warmup', type=int, default=2, help='dropped iterations (COCO)')
+    parser.add_argument('--shapes-factor', type=int, default=4,
+                        help='shapes runs/warm-up are this many times the COCO ones')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--variant', action='append', default=[], metavar="'KEY=VALUE ...'",
                         help="also run each config with these config overrides (one more "
                              "row per --variant), e.g. --variant 'SCALES=[[320,448]]'")
-    parser.add_argument("--env", action="append", default=[], metavar="'NAME=VALUE ...'",
-                        help="also run each config in a child process with these environment "
-                             "variables, e.g. --env MXNET_ENGINE_TYPE=ThreadedEnginePerDevice")
-    parser.add_argument("--busy-core", action="store_true",
-                        help="also run each config with a busy-loop process beside it")
+    parser.add_argument('--env', action='append', default=[], metavar="'NAME=VALUE ...'",
+                        help='also run each config in a child process with these environment '
+                             'variables, e.g. --env MXNET_ENGINE_TYPE=ThreadedEnginePerDevice')
+    parser.add_argument('--busy-core', action='store_true',
+                        help='also run each config with a busy-loop process beside it')
     args = parser.parse_args(argv)
     common.load_ops()
     peak = common.measure_conv_peak(10)
@@ -303,16 +303,16 @@ def main(argv):
             results.append(run(config, *counts, busy=True))
         for env_text in args.env:
             results += run_with_env(config, args, env_text)
-    print("OMP_NUM_THREADS=%s  engine %s  conv peak %.0f GFLOP/s (3x3 conv %s)" % (
-        os.environ.get("OMP_NUM_THREADS"), os.environ.get('MXNET_ENGINE_TYPE') or 'default',
+    print('OMP_NUM_THREADS=%s  engine %s  conv peak %.0f GFLOP/s (3x3 conv %s)' % (
+        os.environ.get('OMP_NUM_THREADS'), os.environ.get('MXNET_ENGINE_TYPE') or 'default',
         peak['gflop_per_s'], 'x'.join(map(str, peak['shape']))))
     print(table(results))
     for r in results:
-        print("\n%s: where the mean iteration goes" % row_label(r))
+        print('\n%s: where the mean iteration goes' % row_label(r))
         print(breakdown.table(r, peak['gflop_per_s']))
     print(ratios(results))
-    print(json.dumps({"omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                      "peak": peak, "train": results}, sort_keys=True))
+    print(json.dumps({'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
+                      'peak': peak, 'train': results}, sort_keys=True))
     return 0
 
 
@@ -322,7 +322,7 @@ def ratios(results):
     for r in results:
         base = first.setdefault(r['config'], r)
         if r is not base:
-            lines.append("%s / %s: %.2fx the time" % (row_label(r), row_label(base),
+            lines.append('%s / %s: %.2fx the time' % (row_label(r), row_label(base),
                                                      r['iteration_mean_s'] /
                                                      base['iteration_mean_s']))
-    return "\n".join(lines)
+    return '\n'.join(lines)

@@ -28,10 +28,10 @@ import numpy as np
 from .store import digest, get_expected
 
 RULES = {
-    "bit-identical": None,
-    "psroi-backward": dict(atol=0.0, rtol=0.0, scale=1e-5),
-    "softmax": dict(atol=0.0, rtol=1e-6, scale=0.0),
-    "softmax-backward": dict(atol=4e-6, rtol=1e-5, scale=0.0),
+    'bit-identical': None,
+    'psroi-backward': dict(atol=0.0, rtol=0.0, scale=1e-5),
+    'softmax': dict(atol=0.0, rtol=1e-6, scale=0.0),
+    'softmax-backward': dict(atol=4e-6, rtol=1e-5, scale=0.0),
 }
 
 
@@ -50,27 +50,27 @@ def compare(npz, key, got, rule, scale_key=None):
     whole, expected, positions, want_digest, shape = get_expected(npz, key)
     got = np.ascontiguousarray(got)
     if got.shape != tuple(shape):
-        return False, "shape %s, expected %s" % (got.shape, tuple(shape))
+        return False, 'shape %s, expected %s' % (got.shape, tuple(shape))
     sampled = got.reshape(-1)[positions]
-    where = "all %d" % got.size if whole is not None else "%d sampled of %d" % (
+    where = 'all %d' % got.size if whole is not None else '%d sampled of %d' % (
         len(positions), got.size)
     if RULES[rule] is None:
         bad = int(np.count_nonzero(_bits(sampled) != _bits(expected.astype(got.dtype))))
         digest_ok = want_digest is None or digest(got) == want_digest
-        detail = "%d of %s elements differ" % (bad, where)
+        detail = '%d of %s elements differ' % (bad, where)
         if want_digest is not None:
-            detail += ", digest of all %s" % ("equal" if digest_ok else "DIFFERS")
+            detail += ', digest of all %s' % ('equal' if digest_ok else 'DIFFERS')
         return bad == 0 and digest_ok, detail
     r = RULES[rule]
     ref = expected.astype(np.float64)
-    tol = r["atol"] + r["rtol"] * np.abs(ref)
+    tol = r['atol'] + r['rtol'] * np.abs(ref)
     if scale_key is not None:
-        tol = tol + r["scale"] * get_expected(npz, scale_key)[1].astype(np.float64)
+        tol = tol + r['scale'] * get_expected(npz, scale_key)[1].astype(np.float64)
     err = np.abs(sampled.astype(np.float64) - ref)
     bad = int(np.count_nonzero(~(err <= tol)))  # NaN counts as bad
     exact = int(np.count_nonzero(_bits(sampled) == _bits(expected)))
     ratio = float(np.max(err / np.maximum(tol, 1e-300))) if err.size else 0.0
-    return bad == 0, "%d of %s outside tolerance (max err/tol %.3g, %d bit-equal)" % (
+    return bad == 0, '%d of %s outside tolerance (max err/tol %.3g, %d bit-equal)' % (
         bad, where, ratio, exact)
 
 
@@ -83,19 +83,19 @@ def result(name, rule, ok, detail, times_ms=None):
 
 def print_table(results, out=print):
     """Aligned table: case, PASS/FAIL, rule, median time, detail."""
-    out("%-40s %-4s %-16s %10s  %s" % ("case", "ok", "rule", "median ms", "detail"))
+    out('%-40s %-4s %-16s %10s  %s' % ('case', 'ok', 'rule', 'median ms', 'detail'))
     for r in results:
-        ms = "%10.4f" % r["median_ms"] if r["median_ms"] is not None else "%10s" % "-"
-        out("%-40s %-4s %-16s %s  %s" % (r["case"], "PASS" if r["ok"] else "FAIL", r["rule"],
-                                         ms, r["detail"]))
+        ms = '%10.4f' % r['median_ms'] if r['median_ms'] is not None else '%10s' % '-'
+        out('%-40s %-4s %-16s %s  %s' % (r['case'], 'PASS' if r['ok'] else 'FAIL', r['rule'],
+                                         ms, r['detail']))
 
 
 def summary(results, device):
     """The one-line JSON summary (also what --out receives, with the full results)."""
-    return dict(status="pass" if all(r["ok"] for r in results) else "fail", device=device,
-                passed=sum(r["ok"] for r in results), failed=sum(not r["ok"] for r in results),
-                timings_ms={r["case"]: r["median_ms"] for r in results
-                            if r["median_ms"] is not None})
+    return dict(status='pass' if all(r['ok'] for r in results) else 'fail', device=device,
+                passed=sum(r['ok'] for r in results), failed=sum(not r['ok'] for r in results),
+                timings_ms={r['case']: r['median_ms'] for r in results
+                            if r['median_ms'] is not None})
 
 
 def dumps(obj):

@@ -14,11 +14,11 @@ from .store import put_expected, put_input
 
 # name -> attributes; "timed": also measured.
 NMS_CASES = {
-    "nms_coco": dict(num=3000, thresh=0.3, seed=31, timed=True),  # FCIS test NMS size
-    "nms_ties": dict(num=0, thresh=0.5, seed=32, timed=False),     # built by _tie_boxes
-    "nms_block_64": dict(num=64, thresh=0.3, seed=33, timed=False),
-    "nms_block_65": dict(num=65, thresh=0.3, seed=34, timed=False),
-    "nms_one": dict(num=1, thresh=0.3, seed=35, timed=False),
+    'nms_coco': dict(num=3000, thresh=0.3, seed=31, timed=True),  # FCIS test NMS size
+    'nms_ties': dict(num=0, thresh=0.5, seed=32, timed=False),     # built by _tie_boxes
+    'nms_block_64': dict(num=64, thresh=0.3, seed=33, timed=False),
+    'nms_block_65': dict(num=65, thresh=0.3, seed=34, timed=False),
+    'nms_one': dict(num=1, thresh=0.3, seed=35, timed=False),
 }
 
 
@@ -72,21 +72,21 @@ def unambiguous(dets, thresh):
 
 def make_nms(nms, store, name, a):
     """CPU keep list of case `name` (attributes a) into store; nms: lib.nms.nms."""
-    rng = np.random.RandomState(a["seed"])
-    dets = _tie_boxes() if name == "nms_ties" else _random_dets(rng, a["num"])
-    dets = unambiguous(dets, a["thresh"])
-    put_input(store, name + ".dets", dets)
-    put_expected(store, name + ".keep", np.asarray(nms(dets, a["thresh"]), np.int64))
+    rng = np.random.RandomState(a['seed'])
+    dets = _tie_boxes() if name == 'nms_ties' else _random_dets(rng, a['num'])
+    dets = unambiguous(dets, a['thresh'])
+    put_input(store, name + '.dets', dets)
+    put_expected(store, name + '.keep', np.asarray(nms(dets, a['thresh']), np.int64))
 
 
 def _gpu_nms(harness, dets, thresh):
     """lib/nms/gpu_nms.pyx's steps: stable sort by descending score, fcis_gpu_nms on the
     sorted float32 rows, kept positions mapped back to row indices."""
-    order = np.argsort(-dets[:, 4], kind="stable")
+    order = np.argsort(-dets[:, 4], kind='stable')
     rows = np.ascontiguousarray(dets[order], dtype=np.float32)
     keep = np.zeros(len(rows), np.int32)
     num = ctypes.c_int(0)
-    harness.call("fcis_gpu_nms", keep.ctypes.data_as(ctypes.c_void_p), ctypes.byref(num),
+    harness.call('fcis_gpu_nms', keep.ctypes.data_as(ctypes.c_void_p), ctypes.byref(num),
                  rows.ctypes.data_as(ctypes.c_void_p), ctypes.c_int(len(rows)),
                  ctypes.c_int(rows.shape[1]), ctypes.c_float(thresh), ctypes.c_int(0))
     return order[keep[:num.value]].astype(np.int64)
@@ -95,17 +95,17 @@ def _gpu_nms(harness, dets, thresh):
 def run_nms(harness, npz, name, a, timing):
     """GPU keep list of case `name` against the CPU one; timed (the whole host call:
     copies, kernel and the host walk, CUDA events) for timed cases."""
-    dets = npz[name + ".dets"]
-    expected = npz[name + ".keep"]
-    got = _gpu_nms(harness, dets, a["thresh"])
+    dets = npz[name + '.dets']
+    expected = npz[name + '.keep']
+    got = _gpu_nms(harness, dets, a['thresh'])
     times = []
-    for i in range(timing["warmup"] + timing["repeats"] if a["timed"] else 0):
+    for i in range(timing['warmup'] + timing['repeats'] if a['timed'] else 0):
         harness.timer_start()
-        _gpu_nms(harness, dets, a["thresh"])
+        _gpu_nms(harness, dets, a['thresh'])
         ms = harness.timer_stop()
-        if i >= timing["warmup"]:
+        if i >= timing['warmup']:
             times.append(ms)
     ok = got.shape == expected.shape and bool(np.all(got == expected))
-    detail = "%d boxes, %d kept on the GPU, %d on the CPU%s" % (
-        len(dets), len(got), len(expected), "" if ok else ", keep lists differ")
-    return [result(name, "bit-identical", ok, detail, times)]
+    detail = '%d boxes, %d kept on the GPU, %d on the CPU%s' % (
+        len(dets), len(got), len(expected), '' if ok else ', keep lists differ')
+    return [result(name, 'bit-identical', ok, detail, times)]

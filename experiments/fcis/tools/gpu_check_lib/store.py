@@ -58,8 +58,8 @@ def put_input(store, key, array, recipe=None):
     """Stores input `array`; recipe (seed, lo, hi): it is synth(seed, array.shape, lo, hi),
     stored as that recipe when it is large."""
     if recipe is not None and array.size > FULL_LIMIT:
-        store[key + "@synth"] = np.array(list(recipe) + list(array.shape), dtype=np.float64)
-        store[key + "@sha256"] = np.array(digest(array))
+        store[key + '@synth'] = np.array(list(recipe) + list(array.shape), dtype=np.float64)
+        store[key + '@sha256'] = np.array(digest(array))
     else:
         store[key] = np.ascontiguousarray(array)
 
@@ -68,11 +68,11 @@ def get_input(npz, key):
     """The input stored under key (regenerated and digest-checked when it is a recipe)."""
     if key in npz.files:
         return npz[key]
-    recipe = npz[key + "@synth"]
+    recipe = npz[key + '@synth']
     array = synth(int(recipe[0]), tuple(int(d) for d in recipe[3:]), recipe[1], recipe[2])
-    if digest(array) != str(npz[key + "@sha256"]):
-        raise ValueError("gpu_check: input %s regenerated with different bits than on the CPU "
-                         "side; remake the inputs with this NumPy" % key)
+    if digest(array) != str(npz[key + '@sha256']):
+        raise ValueError('gpu_check: input %s regenerated with different bits than on the CPU '
+                         'side; remake the inputs with this NumPy' % key)
     return array
 
 
@@ -82,9 +82,9 @@ def put_expected(store, key, array):
     if array.size <= FULL_LIMIT:
         store[key] = array
         return
-    store[key + "@sha256"] = np.array(digest(array))
-    store[key + "@shape"] = np.array(array.shape, dtype=np.int64)
-    store[key + "@sample"] = array.reshape(-1)[sample_index(array.size)]
+    store[key + '@sha256'] = np.array(digest(array))
+    store[key + '@shape'] = np.array(array.shape, dtype=np.int64)
+    store[key + '@sample'] = array.reshape(-1)[sample_index(array.size)]
 
 
 def get_expected(npz, key):
@@ -92,17 +92,17 @@ def get_expected(npz, key):
     if key in npz.files:
         whole = npz[key]
         return whole, whole.reshape(-1), np.arange(whole.size), None, whole.shape
-    shape = tuple(int(d) for d in npz[key + "@shape"])
+    shape = tuple(int(d) for d in npz[key + '@shape'])
     size = int(np.prod(shape, dtype=np.int64))
-    return (None, npz[key + "@sample"], sample_index(size), str(npz[key + "@sha256"]), shape)
+    return (None, npz[key + '@sample'], sample_index(size), str(npz[key + '@sha256']), shape)
 
 
 def put_meta(store, meta):
-    store["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    store['meta'] = np.array(json.dumps(meta, sort_keys=True))
 
 
 def get_meta(npz):
-    return json.loads(str(npz["meta"]))
+    return json.loads(str(npz['meta']))
 
 
 def synth_input(store, key, seed, shape, lo=-4.0, hi=4.0):

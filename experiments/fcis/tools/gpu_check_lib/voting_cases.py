@@ -18,11 +18,11 @@ IMAGE_H, IMAGE_W = 600, 1000  # a COCO test image
 NUM_ROIS, MASK_SIZE = 300, 21
 # name -> (number of members, region kind, binarize_inputs); "timed": also measured.
 VOTING_CASES = {
-    "vote_roi_region": dict(members=12, region="roi", binarize=True, timed=False),
-    "vote_image_region": dict(members=20, region="image", binarize=True, timed=True),
-    "vote_soft_inputs": dict(members=8, region="roi", binarize=False, timed=False),
-    "vote_one_pixel": dict(members=5, region="pixel", binarize=True, timed=False),
-    "vote_one_member": dict(members=1, region="roi", binarize=True, timed=False),
+    'vote_roi_region': dict(members=12, region='roi', binarize=True, timed=False),
+    'vote_image_region': dict(members=20, region='image', binarize=True, timed=True),
+    'vote_soft_inputs': dict(members=8, region='roi', binarize=False, timed=False),
+    'vote_one_pixel': dict(members=5, region='pixel', binarize=True, timed=False),
+    'vote_one_member': dict(members=1, region='roi', binarize=True, timed=False),
 }
 BINARY_THRESH = 0.4
 
@@ -40,12 +40,12 @@ def _shared_inputs(rng):
 
 def _region(kind, extent):
     """(x1, y1, x2, y2) inclusive region of the vote, inside the image."""
-    if kind == "image":
+    if kind == 'image':
         return 0, 0, IMAGE_W - 1, IMAGE_H - 1
     x1, y1, x2, y2 = (int(v) for v in extent)
     x1, y1 = max(x1, 0), max(y1, 0)
     x2, y2 = min(max(x2, x1), IMAGE_W - 1), min(max(y2, y1), IMAGE_H - 1)
-    return (x1, y1, x1, y1) if kind == "pixel" else (x1, y1, x2, y2)
+    return (x1, y1, x1, y1) if kind == 'pixel' else (x1, y1, x2, y2)
 
 
 def make_voting(store, seed=41):
@@ -55,18 +55,18 @@ def make_voting(store, seed=41):
     rng = np.random.RandomState(seed)
     masks, boxes = _shared_inputs(rng)
     extents = box_extent(boxes).astype(np.int32)
-    put_input(store, "vote.masks", masks)
-    put_input(store, "vote.extents", extents)
+    put_input(store, 'vote.masks', masks)
+    put_input(store, 'vote.extents', extents)
     for name, a in VOTING_CASES.items():
-        members = np.sort(rng.choice(NUM_ROIS, a["members"], replace=False)).astype(np.intp)
-        weights = rng.uniform(0.05, 1.0, a["members"]).astype(np.float32)
-        region = np.array(_region(a["region"], extents[members[0]]), np.int32)
+        members = np.sort(rng.choice(NUM_ROIS, a['members'], replace=False)).astype(np.intp)
+        weights = rng.uniform(0.05, 1.0, a['members']).astype(np.float32)
+        region = np.array(_region(a['region'], extents[members[0]]), np.int32)
         crop = vote_region(masks, extents, members, weights, *(int(v) for v in region),
-                           BINARY_THRESH, a["binarize"])
-        put_input(store, name + ".members", members.astype(np.int64))
-        put_input(store, name + ".weights", weights)
-        put_input(store, name + ".region", region)
-        put_expected(store, name + ".crop", np.asarray(crop, np.uint8))
+                           BINARY_THRESH, a['binarize'])
+        put_input(store, name + '.members', members.astype(np.int64))
+        put_input(store, name + '.weights', weights)
+        put_input(store, name + '.region', region)
+        put_expected(store, name + '.crop', np.asarray(crop, np.uint8))
 
 
 def gpu_vote(harness, entry, dtype, masks, extents, members, weights, region, binarize):
@@ -90,11 +90,11 @@ def timed_ms(harness, call, timing):
     """Milliseconds of `repeats` calls of call() after `warmup` untimed ones, each the whole
     host call (copies + kernel) between CUDA events."""
     times = []
-    for i in range(timing["warmup"] + timing["repeats"]):
+    for i in range(timing['warmup'] + timing['repeats']):
         harness.timer_start()
         call()
         ms = harness.timer_stop()
-        if i >= timing["warmup"]:
+        if i >= timing['warmup']:
             times.append(ms)
     return times
 
@@ -102,16 +102,16 @@ def timed_ms(harness, call, timing):
 def run_voting(harness, npz, timing):
     """Every voting case on the GPU against the CPU crops; result rows. Timed cases time the
     whole host call (copies + kernel, CUDA events)."""
-    masks = np.ascontiguousarray(npz["vote.masks"])
-    extents = np.ascontiguousarray(npz["vote.extents"])
+    masks = np.ascontiguousarray(npz['vote.masks'])
+    extents = np.ascontiguousarray(npz['vote.extents'])
     rows = []
     for name, a in VOTING_CASES.items():
-        args = (harness, "fcis_gpu_vote_region", np.uint8, masks, extents,
-                np.ascontiguousarray(npz[name + ".members"]),
-                np.ascontiguousarray(npz[name + ".weights"]), npz[name + ".region"],
-                a["binarize"])
+        args = (harness, 'fcis_gpu_vote_region', np.uint8, masks, extents,
+                np.ascontiguousarray(npz[name + '.members']),
+                np.ascontiguousarray(npz[name + '.weights']), npz[name + '.region'],
+                a['binarize'])
         got = gpu_vote(*args)
-        times = timed_ms(harness, lambda: gpu_vote(*args), timing) if a["timed"] else []
-        rows.append(result(name, "bit-identical",
-                           *compare(npz, name + ".crop", got, "bit-identical"), times))
+        times = timed_ms(harness, lambda: gpu_vote(*args), timing) if a['timed'] else []
+        rows.append(result(name, 'bit-identical',
+                           *compare(npz, name + '.crop', got, 'bit-identical'), times))
     return rows
