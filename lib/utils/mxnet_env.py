@@ -33,7 +33,9 @@ def mxnet_has_cuda():
 
 
 def set_default_engine():
-    """Use ``CPU_ENGINE`` on a CPU-only MXNet unless MXNET_ENGINE_TYPE is set.
+    """Use ``CPU_ENGINE`` on a CPU-only MXNet unless MXNET_ENGINE_TYPE is set (opt-in: MXNet
+    then logs one 'start using engine' line to stderr at import, which entry points that
+    promise a single error line cannot print).
 
     A CUDA build keeps MXNet's threaded engine, which overlaps GPU kernels, copies and the
     Python custom operators. Returns the engine type in effect ('' = MXNet's default).

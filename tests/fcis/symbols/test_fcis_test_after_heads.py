@@ -23,7 +23,7 @@ def run(sym, inputs, arg_params, aux_params):
     return [o.asnumpy() for o in exe.forward(is_train=False)]
 
 
-def test_graph_after_the_heads_equals_the_full_test_symbol():
+def test_graph_after_the_heads_equals_the_full_test_symbol(test_seed):
     args = network_args(small_config(), is_train=False)
     full = get_test_symbol(args)
     variables = HeadOutputs(*(mx.sym.Variable(n) for n in HeadOutputs._fields))
@@ -31,7 +31,7 @@ def test_graph_after_the_heads_equals_the_full_test_symbol():
     assert sorted(after.list_arguments()) == sorted(HeadOutputs._fields + ('im_info',))
     assert after.list_outputs() == full.list_outputs()
 
-    data, _ = synthetic_batch(args.num_anchors)
+    data, _ = synthetic_batch(args.num_anchors, test_seed)
     image, im_info = data[0], data[1]
     arg_params, aux_params = load_params(full, {'data': image.shape})
     arg_params['fcis_cls_seg_weight'] *= 300  # spread the class scores and masks
