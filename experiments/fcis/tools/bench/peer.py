@@ -10,9 +10,10 @@ with 8 synthetic instances; inference: one 600x1000 image.
 import argparse
 import json
 import os
-import time
 
 import numpy as np
+
+from experiments.fcis.tools.bench.timing import median_seconds
 
 SIZE = (600, 1000)
 
@@ -65,20 +66,9 @@ def measure(runs=3, warmup=1):
         with torch.no_grad():
             model_eval([image])
 
-    return {'train_step_s': _median(train_step, runs, warmup),
-            'inference_s': _median(infer, runs, warmup), 'threads': threads,
+    return {'train_step_s': median_seconds(train_step, runs, warmup),
+            'inference_s': median_seconds(infer, runs, warmup), 'threads': threads,
             'torch': torch.__version__, 'torchvision': torchvision.__version__}
-
-
-def _median(fn, runs, warmup):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main(argv):
