@@ -54,6 +54,7 @@ OPERATOR_LIBRARY = {
     'cpu_sources': [
         'lib/ops/library.cc',
         'lib/ops/psroi_pooling/psroi_pooling.cc',
+        'lib/ops/psroi_pooling/psroi_pooling_cpu.cc',
         'lib/ops/channel_operator/channel_operator.cc',
     ],
     'cuda_sources': [

@@ -1,7 +1,10 @@
 """MXNet environment defaults set before MXNet is imported (users' own settings win)."""
+import contextlib
 import glob
 import importlib.util
 import os
+import sys
+import tempfile
 
 # MXNET_ENGINE_TYPE of a CPU-only MXNet build: every operator runs at once in the thread
 # that pushes it, with OMP_NUM_THREADS OpenMP threads inside it. MXNet's threaded engine
@@ -32,10 +35,12 @@ def mxnet_has_cuda():
     return bool(glob.glob(os.path.join(site, 'mxnet_cu*.dist-info')))
 
 
+# What MXNet logs to stderr when it creates a non-default engine.
+ENGINE_LOG_LINE = 'MXNet start using engine'
+
+
 def set_default_engine():
-    """Use ``CPU_ENGINE`` on a CPU-only MXNet unless MXNET_ENGINE_TYPE is set (opt-in: MXNet
-    then logs one 'start using engine' line to stderr at import, which entry points that
-    promise a single error line cannot print).
+    """Use ``CPU_ENGINE`` on a CPU-only MXNet unless MXNET_ENGINE_TYPE is set.
 
     A CUDA build keeps MXNet's threaded engine, which overlaps GPU kernels, copies and the
     Python custom operators. Returns the engine type in effect ('' = MXNet's default).
@@ -43,3 +48,40 @@ def set_default_engine():
     if 'MXNET_ENGINE_TYPE' not in os.environ and not mxnet_has_cuda():
         os.environ['MXNET_ENGINE_TYPE'] = CPU_ENGINE
     return os.environ.get('MXNET_ENGINE_TYPE', '')
+
+
+@contextlib.contextmanager
+def stderr_without(text):
+    """Inside the block, the process's stderr (file descriptor 2, so native libraries' output
+    too) goes to a temporary file; at the end every line of it that does not contain
+    ``text`` is written to the real stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().splitlines(True)
+                    if text.encode() not in line]
+            if kept:
+                os.write(2, b''.join(kept))
+
+
+def start_default_engine():
+    """Set the engine default (:func:`set_default_engine`) and create MXNet's engine now,
+    without the 'start using engine' line MXNet logs for a non-default engine when the first
+    operation runs, so that the entry points' error messages stay one line (child processes
+    inherit MXNET_ENGINE_TYPE, so this holds for an engine the user chose too). Returns the
+    engine type in effect."""
+    engine = set_default_engine()
+    if not engine or importlib.util.find_spec('mxnet') is None:
+        return engine
+    with stderr_without(ENGINE_LOG_LINE):
+        import mxnet
+        mxnet.nd.waitall()  # creates the engine
+    return engine

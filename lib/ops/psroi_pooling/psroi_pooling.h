@@ -125,6 +125,13 @@ FCIS_HOST_DEVICE inline void psroi_bin_scatter(float* grad_map, int width, BinRa
   }
 }
 
+// CPU forward and backward (psroi_pooling_cpu.cc): out (R, output_dim, P, P) and
+// data_grad (N, C, H, W), both written whole.
+void psroi_pooling_forward_cpu(const PSROIPoolingShape& s, const float* data, const float* rois,
+                               float* out);
+void psroi_pooling_backward_cpu(const PSROIPoolingShape& s, const float* out_grad,
+                                const float* rois, float* data_grad);
+
 // CUDA launchers (psroi_pooling.cu). They return nullptr on success, else a CUDA error text.
 // `stream` is the cudaStream_t MXNet hands to the operator.
 const char* psroi_pooling_forward_gpu(const PSROIPoolingShape& s, const float* data,
