@@ -30,6 +30,7 @@ from lib.dataset.coco_classes import COCO_CLASSES
 from lib.dataset.shapes_render import CLASSES as SHAPES_CLASSES
 from lib.masks.rle import decode_rle
 from lib.utils.image import read_image
+from lib.utils.ndarray_copy import to_ndarray
 from lib.utils.vis import to_bgr_uint8
 
 
@@ -168,7 +169,7 @@ class Predictor(object):
         data, im_info = self.image_input.prepare(image)
         frame = ImageFrame(float(im_info[0, 2]), image.shape[0], image.shape[1],
                            data.shape[2], data.shape[3])
-        batch = mx.io.DataBatch(data=[mx.nd.array(data), mx.nd.array(im_info)])
+        batch = mx.io.DataBatch(data=[to_ndarray(data), to_ndarray(im_info)])
         return PreparedImage(image, batch, frame)
 
     def detect_batch(self, batch, frame):

@@ -10,6 +10,7 @@ the losses downstream ignore them.
 import mxnet as mx
 import numpy as np
 
+from lib.utils.ndarray_copy import assign_array
 from fcis.operators._attrs import parse_float, parse_int
 
 OP_NAME = 'BoxAnnotatorOHEM'
@@ -78,7 +79,7 @@ class BoxAnnotatorOHEMOperator(mx.operator.CustomOp):
         masks_ohem = np.where(kept[:, None, None], mask_targets, -1.0)  # (B, S, S)
         weights_ohem = np.where(kept[:, None], bbox_weights, 0.0)  # (B, 8)
         for i, out in enumerate([labels_ohem, masks_ohem, weights_ohem]):
-            self.assign(out_data[i], req[i], mx.nd.array(out.astype(np.float32)))
+            assign_array(out_data[i], req[i], out.astype(np.float32))
 
     def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
         for i, grad in enumerate(in_grad):

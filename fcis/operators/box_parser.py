@@ -8,6 +8,7 @@ the output feeds PSROIPooling again as a second set of ROIs.
 import mxnet as mx
 import numpy as np
 
+from lib.utils.ndarray_copy import assign_array
 from fcis.operators._attrs import parse_bool, parse_floats
 from fcis.operators.proposal import decode_boxes
 
@@ -44,7 +45,7 @@ class BoxParserOperator(mx.operator.CustomOp):
         im_info = in_data[2].asnumpy()  # (1, 3)
         out = parse_boxes(rois, bbox_deltas, im_info[0], self._means, self._stds,
                           self._delta_clip)
-        self.assign(out_data[0], req[0], mx.nd.array(out))
+        assign_array(out_data[0], req[0], out)
 
     def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
         for i, grad in enumerate(in_grad):

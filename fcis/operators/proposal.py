@@ -24,6 +24,7 @@ import numpy as np
 from lib.boxes.bbox import BBOX_XFORM_CLIP, bbox_pred, clip_boxes, filter_small_boxes
 from lib.nms.nms import nms
 from lib.rpn.generate_anchors import generate_anchors, shifted_anchors
+from lib.utils.ndarray_copy import assign_array
 from fcis.operators._attrs import parse_bool, parse_choice, parse_float, parse_floats, parse_int
 
 OP_NAME = 'fcis_proposal'
@@ -153,9 +154,9 @@ class ProposalOperator(mx.operator.CustomOp):
             rois[rows, 0] = n
             rois[rows, 1:] = boxes
             scores[rows, 0] = image_scores
-        self.assign(out_data[0], req[0], mx.nd.array(rois))
+        assign_array(out_data[0], req[0], rois)
         if self._output_score:
-            self.assign(out_data[1], req[1], mx.nd.array(scores))
+            assign_array(out_data[1], req[1], scores)
 
     def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
         for i, grad in enumerate(in_grad):

@@ -29,6 +29,7 @@ import numpy as np
 
 from lib.boxes.bbox import bbox_overlaps, bbox_transform
 from lib.masks.paste import crop_and_resize_mask
+from lib.utils.ndarray_copy import assign_array
 from fcis.operators._attrs import parse_bool, parse_choice, parse_float, parse_floats, parse_int
 
 OP_NAME = 'fcis_proposal_target'
@@ -181,7 +182,7 @@ class ProposalTargetOperator(mx.operator.CustomOp):
         gt_masks = in_data[2].asnumpy()[0]  # (1, K, H, W) -> (K, H, W)
         outputs = sample_and_annotate(rois, gt_boxes, gt_masks, self._num_rois, self._params)
         for i, out in enumerate(outputs):
-            self.assign(out_data[i], req[i], mx.nd.array(out))
+            assign_array(out_data[i], req[i], out)
 
     def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
         for i, grad in enumerate(in_grad):

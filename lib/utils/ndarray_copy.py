@@ -1,0 +1,43 @@
+"""NumPy -> NDArray copies without ``NDArray.__setitem__``.
+
+``mx.nd.array(a)`` and ``nd[:] = a`` go through MXNet's Python indexing code, which costs
+~0.4 ms a call on a 2-core CPU whatever the size: a training iteration makes ~30 of them
+(the batch arrays, the custom operators' outputs). These functions make the same copy with
+one ``MXNDArraySyncCopyFromCPU`` call, so the values are the same bits.
+"""
+import mxnet as mx
+import numpy as np
+
+
+def to_ndarray(array, ctx=None, dtype=np.float32):
+    """NDArray (on ``ctx``, default the current context) holding a copy of the NumPy array
+    ``array`` cast to ``dtype``: float32 unless told, as ``mx.nd.array`` gives."""
+    array = np.ascontiguousarray(array, dtype=dtype)
+    out = mx.nd.empty(array.shape, ctx=ctx, dtype=dtype)
+    out._sync_copyfrom(array)
+    return out
+
+
+def write_into(dst, array):
+    """Copy the NumPy ``array`` into the NDArray ``dst`` (same shape; cast to dst's dtype).
+
+    Raises ValueError naming both shapes when they differ."""
+    array = np.asarray(array)
+    if array.shape != dst.shape:
+        raise ValueError('cannot write an array of shape %s into an NDArray of shape %s'
+                         % (array.shape, dst.shape))
+    dst._sync_copyfrom(np.ascontiguousarray(array, dtype=dst.dtype))
+
+
+def assign_array(dst, req, array):
+    """``CustomOp.assign(dst, req, array)`` for a NumPy ``array``: nothing for 'null', a copy
+    for 'write' / 'inplace', an addition for 'add'."""
+    if req == 'null':
+        return
+    if req in ('write', 'inplace'):
+        write_into(dst, array)
+    elif req == 'add':
+        dst += to_ndarray(array, ctx=dst.context, dtype=dst.dtype)
+    else:
+        raise ValueError("unknown gradient request %r (expected 'null', 'write', 'inplace' "
+                         "or 'add')" % (req,))

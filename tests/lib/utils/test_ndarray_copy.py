@@ -1,0 +1,44 @@
+"""NumPy -> NDArray copies: the values and dtypes mx.nd.array and CustomOp.assign give."""
+import mxnet as mx
+import numpy as np
+import pytest
+
+from lib.utils.ndarray_copy import assign_array, to_ndarray, write_into
+
+
+@pytest.mark.parametrize('dtype', [np.float32, np.float64, np.int32, np.uint8])
+def test_to_ndarray_equals_mx_nd_array(dtype, rng):
+    source = (rng.standard_normal((3, 4, 5)) * 50).astype(dtype)
+    ours, theirs = to_ndarray(source), mx.nd.array(source)
+    assert ours.dtype == theirs.dtype == np.float32 and ours.shape == source.shape
+    np.testing.assert_array_equal(ours.asnumpy(), theirs.asnumpy())
+    kept = to_ndarray(source, dtype=dtype)
+    assert kept.dtype == dtype
+    np.testing.assert_array_equal(kept.asnumpy(), source)
+
+
+def test_to_ndarray_of_a_strided_view_and_a_scalar_shape(rng):
+    source = rng.standard_normal((6, 8)).astype(np.float32)[::2, ::-1]
+    np.testing.assert_array_equal(to_ndarray(source).asnumpy(), source)
+    assert to_ndarray(np.zeros((0, 5), np.float32)).shape == (0, 5)
+
+
+def test_write_into_casts_and_checks_the_shape(rng):
+    dst = mx.nd.zeros((2, 3))
+    source = rng.standard_normal((2, 3))  # float64 into float32, as dst[:] = source
+    write_into(dst, source)
+    np.testing.assert_array_equal(dst.asnumpy(), source.astype(np.float32))
+    with pytest.raises(ValueError, match=r'shape \(3, 2\) into an NDArray of shape \(2, 3\)'):
+        write_into(dst, np.zeros((3, 2)))
+
+
+def test_assign_array_follows_the_gradient_request():
+    dst = mx.nd.ones((2, 2))
+    assign_array(dst, 'null', np.full((2, 2), 5.0))
+    assert dst.asnumpy().tolist() == [[1, 1], [1, 1]]
+    assign_array(dst, 'write', np.full((2, 2), 5.0))
+    assert dst.asnumpy().tolist() == [[5, 5], [5, 5]]
+    assign_array(dst, 'add', np.full((2, 2), 2.0))
+    assert dst.asnumpy().tolist() == [[7, 7], [7, 7]]
+    with pytest.raises(ValueError, match="unknown gradient request 'sum'"):
+        assign_array(dst, 'sum', np.zeros((2, 2)))
