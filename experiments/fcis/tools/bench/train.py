@@ -8,8 +8,9 @@ shapes set for 'shapes'. ``--warmup`` iterations are dropped, the next ``--runs`
 
   iteration   time between consecutive ``batch_end`` callbacks (median and mean)
   custom ops  time inside the Python CustomOps' forward/backward (proposal, proposal
-              target, OHEM), summed over the measured iterations (they run on MXNet's
-              custom-op thread and may overlap other work: an upper bound of their share)
+              target, OHEM), summed over the measured iterations (with MXNet's threaded
+              engine they run on its custom-op thread and may overlap other work: then an
+              upper bound of their share)
   data wait   time the training thread waits in the loader's ``next()`` (includes the
               NumPy -> NDArray copy of the batch), after waiting for the engine to finish
               the previous iteration (which that copy would wait for anyway)
