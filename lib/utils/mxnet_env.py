@@ -1,4 +1,5 @@
-"""MXNet environment defaults set before MXNet is imported (users' own settings win)."""
+"""MXNet environment defaults set before MXNet is imported (users' own settings win), and the
+start of its engine."""
 import contextlib
 import glob
 import importlib.util
