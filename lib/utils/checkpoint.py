@@ -26,6 +26,7 @@ import mxnet as mx
 import numpy as np
 
 from lib.utils.atomic import atomic_path, write_bytes_atomic
+from lib.utils.ndarray_copy import to_ndarray
 
 MANIFEST_SUFFIX = '.manifest.json'
 FORMAT_VERSION = 1
@@ -57,7 +58,7 @@ def _cpu_ndarray(value):
     if isinstance(value, mx.nd.NDArray):
         return value.as_in_context(mx.cpu())
     value = np.asarray(value)
-    return mx.nd.array(value, ctx=mx.cpu(), dtype=value.dtype)
+    return to_ndarray(value, ctx=mx.cpu(), dtype=value.dtype)
 
 
 def save_params(path, arg_params, aux_params):

@@ -86,24 +86,32 @@ void forward_direct(const PSROIPoolingShape& s, const RoiBins& bins, const float
   }
 }
 
-/*! \brief data (N, output_dim*G*G, H, W) -> t (N, G*G, H, W, output_dim): input channel
- *         (c*G + gh)*G + gw goes to cell gh*G + gw, member c, so that the output_dim
- *         channels one bin reads are contiguous.
+/*! \brief The planar layout (N, output_dim*G*G, H, W) and the channels-last one
+ *         (N, G*G, H, W, output_dim) of the same map: input channel (c*G + gh)*G + gw is
+ *         member c of cell gh*G + gw, so the output_dim channels one bin touches are
+ *         contiguous. kToChannelsLast: src planar, dst channels-last; else the inverse.
  */
-void to_channels_last(const PSROIPoolingShape& s, const float* data, float* t) {
+template <bool kToChannelsLast>
+void transpose_cells(const PSROIPoolingShape& s, const float* src, float* dst) {
   const int cells = s.group_size * s.group_size;
   const int64_t map_size = static_cast<int64_t>(s.height) * s.width;
   const int D = s.output_dim;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < s.batch; ++b) {
     for (int cell = 0; cell < cells; ++cell) {
-      const float* src = data + (static_cast<int64_t>(b) * s.channels + cell) * map_size;
-      float* dst = t + (static_cast<int64_t>(b) * cells + cell) * map_size * D;
+      const int64_t planar = (static_cast<int64_t>(b) * s.channels + cell) * map_size;
+      const int64_t last = (static_cast<int64_t>(b) * cells + cell) * map_size * D;
       for (int64_t p0 = 0; p0 < map_size; p0 += 16) {  // 16 pixels x D channels at a time
         const int64_t p1 = std::min(map_size, p0 + 16);
         for (int c = 0; c < D; ++c) {
-          const float* row = src + c * cells * map_size;
-          for (int64_t p = p0; p < p1; ++p) dst[p * D + c] = row[p];
+          const int64_t row = planar + static_cast<int64_t>(c) * cells * map_size;
+          for (int64_t p = p0; p < p1; ++p) {
+            if (kToChannelsLast) {
+              dst[last + p * D + c] = src[row + p];
+            } else {
+              dst[row + p] = src[last + p * D + c];
+            }
+          }
         }
       }
     }
@@ -286,29 +294,6 @@ void scatter_cell_channels_last(const PSROIPoolingShape& s, const RoiBins& bins,
   }
 }
 
-/*! \brief t (N, G*G, H, W, D) -> data_grad (N, D*G*G, H, W), the inverse of
- *         to_channels_last: member c of cell gh*G + gw is input channel (c*G + gh)*G + gw.
- */
-void from_channels_last(const PSROIPoolingShape& s, const float* t, float* data_grad) {
-  const int cells = s.group_size * s.group_size;
-  const int64_t map_size = static_cast<int64_t>(s.height) * s.width;
-  const int D = s.output_dim;
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int b = 0; b < s.batch; ++b) {
-    for (int cell = 0; cell < cells; ++cell) {
-      const float* src = t + (static_cast<int64_t>(b) * cells + cell) * map_size * D;
-      float* dst = data_grad + (static_cast<int64_t>(b) * s.channels + cell) * map_size;
-      for (int64_t p0 = 0; p0 < map_size; p0 += 16) {  // 16 pixels x D channels at a time
-        const int64_t p1 = std::min(map_size, p0 + 16);
-        for (int c = 0; c < D; ++c) {
-          float* row = dst + c * cells * map_size;
-          for (int64_t p = p0; p < p1; ++p) row[p] = src[p * D + c];
-        }
-      }
-    }
-  }
-}
-
 /*! \brief data_grad (N, C, H, W) through the channels-last gradient: threads take whole
  *         cells (each pixel of a cell then sums in (ROI, ph, pw) order, as in
  *         backward_direct).
@@ -332,7 +317,7 @@ void backward_channels_last(const PSROIPoolingShape& s, const RoiBins& bins,
     scatter_cell_channels_last(s, bins, cell / s.group_size, cell % s.group_size, g_data,
                                t_data);
   }
-  from_channels_last(s, t_data, data_grad);
+  transpose_cells<false>(s, t_data, data_grad);
 }
 
 /*! \brief True when the bins are many for the map's size: a channels-last copy of the map
@@ -357,7 +342,7 @@ void psroi_pooling_forward_cpu(const PSROIPoolingShape& s, const float* data, co
   thread_local std::vector<float> channels_last;  // one per engine thread, grows only
   const size_t size = static_cast<size_t>(s.batch) * s.channels * s.height * s.width;
   if (channels_last.size() < size) channels_last.resize(size);
-  to_channels_last(s, data, channels_last.data());
+  transpose_cells<true>(s, data, channels_last.data());
   forward_channels_last(s, bins, channels_last.data(), out);
 }
 
