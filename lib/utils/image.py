@@ -130,9 +130,12 @@ def image_to_tensor(image, pixel_means):
     ``pixel_means`` are BGR (as OpenCV reads images) and are subtracted before the channels
     are reversed; the public MXNet ResNet-v1 models were trained on RGB input this way.
     """
-    means = np.asarray(pixel_means, dtype=np.float32).reshape(1, 1, 3)
-    tensor = image.astype(np.float32) - means          # (H, W, 3) BGR
-    return tensor[:, :, ::-1].transpose(2, 0, 1)[np.newaxis].copy()  # (1, 3, H, W) RGB
+    means = np.asarray(pixel_means, dtype=np.float32)      # (3,) BGR
+    tensor = np.empty((1, 3) + image.shape[:2], dtype=np.float32)
+    for c, plane in enumerate(cv2.split(image)):            # B, G, R planes (H, W)
+        # float32(pixel) - float32(mean), written straight into plane 2 - c (RGB order)
+        np.subtract(plane, means[c], out=tensor[0, 2 - c], dtype=np.float32)
+    return tensor                                           # (1, 3, H, W) RGB
 
 
 def tensor_to_image(tensor, pixel_means):

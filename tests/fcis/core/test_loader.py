@@ -74,8 +74,10 @@ def test_batch_layout_and_content(roidb):
             h, w = image.shape[:2]
             np.testing.assert_allclose(im_info[i], [h, w, scale], rtol=1e-6)
             assert min(h, w) == SCALES[0] or max(h, w) == SCALES[1]
-            # the network input is RGB: channel c holds BGR channel 2 - c minus its mean
-            np.testing.assert_allclose(data[i, ::-1, :h, :w].transpose(1, 2, 0) + MEANS, image, atol=1e-3)
+            # the network input is RGB: channel c holds BGR channel 2 - c minus its mean,
+            # float32(pixel) - float32(mean) exactly
+            want = image.astype(np.float32) - np.asarray(MEANS, np.float32)
+            np.testing.assert_array_equal(data[i, ::-1, :h, :w].transpose(1, 2, 0), want)
             assert not data[i, :, h:, :].any() and not data[i, :, :, w:].any()
             k = len(entry['boxes'])
             np.testing.assert_allclose(gt_boxes[i, :k, :4], entry['boxes'] * scale, rtol=1e-6)
