@@ -124,15 +124,15 @@ def test_input_is_padded_to_image_stride(shapes_image, shapes_params_file):
     path, image = shapes_image
     predictor = Predictor(SHAPES_CFG, shapes_params_file)
     prepared = predictor.prepare(image)
-    # 187 x 190 -> shorter side 448 (scale 448/187): 448 x 455, padded to 448 x 480 (stride 32)
-    assert prepared.batch.data[0].shape == (1, 3, 448, 480)
+    # 187 x 190 -> shorter side 384 (scale 384/187): 384 x 390, padded to 384 x 416 (stride 32)
+    assert prepared.batch.data[0].shape == (1, 3, 384, 416)
     info = prepared.batch.data[1].asnumpy()
-    np.testing.assert_array_equal(info, np.float32([[448, 455, 448.0 / 187]]))
+    np.testing.assert_array_equal(info, np.float32([[384, 390, 384.0 / 187]]))
     frame = prepared.frame
     sizes = (frame.height, frame.width, frame.input_height, frame.input_width)
-    assert sizes == (187, 190, 448, 480)
+    assert sizes == (187, 190, 384, 416)
     data = prepared.batch.data[0].asnumpy()
-    assert np.all(data[:, :, :, 455:] == 0) and np.all(data[:, :, :, 454] != 0)
+    assert np.all(data[:, :, :, 390:] == 0) and np.all(data[:, :, :, 389] != 0)
 
 
 def test_class_names_and_devices():
