@@ -9,6 +9,7 @@ Two kinds of native code, one list each:
 CUDA sources are compiled only when ``nvcc`` is on the PATH *and* the installed MXNet was
 built with CUDA (``mxnet-cu112``); the CPU wheel never needs them.
 """
+import concurrent.futures
 import importlib.util
 import os
 import shutil
@@ -33,6 +34,7 @@ def project_module(name, relative_path):
 
 atomic = project_module('fcis_setup_atomic', 'lib/utils/atomic.py')
 cuda_paths = project_module('fcis_setup_cuda_paths', 'lib/utils/cuda_paths.py')
+threads = project_module('fcis_setup_threads', 'lib/utils/threads.py')
 
 # (module name, [sources]) -- every Cython extension of the project.
 CYTHON_MODULES = [
@@ -97,6 +99,14 @@ def run(cmd):
     subprocess.check_call(cmd, cwd=ROOT)
 
 
+def run_parallel(commands):
+    """``run`` every command, as many at once as the machine has usable cores; the first
+    failure raises (after the running ones finish)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=threads.usable_cores()) as pool:
+        for future in [pool.submit(run, cmd) for cmd in commands]:
+            future.result()
+
+
 def build_operator_library(force=False):
     """Compile ``OPERATOR_LIBRARY`` with g++ (OpenMP) and, where enabled, nvcc."""
     mx_dir = mxnet_dir()
@@ -115,17 +125,19 @@ def build_operator_library(force=False):
         return
     build_dir = os.path.join(ROOT, 'build', 'ops')
     os.makedirs(build_dir, exist_ok=True)
-    objects = []
+    objects, commands = [], []
     cxx_flags = ['-std=c++17', '-O3', '-fPIC', '-fopenmp', '-I' + include, '-I' + os.path.join(ROOT, 'lib', 'ops')]
     for src in [lib_api] + sources:
         obj = os.path.join(build_dir, os.path.basename(src) + '.o')
         if src.endswith('.cu'):
-            run(['nvcc', '-std=c++14', '-O3', '-Xcompiler', '-fPIC', '-I' + include,
-                 '-I' + os.path.join(ROOT, 'lib', 'ops'), '-DMXNET_FCIS_WITH_CUDA', '-c', src, '-o', obj])
+            commands.append(['nvcc', '-std=c++14', '-O3', '-Xcompiler', '-fPIC', '-I' + include,
+                             '-I' + os.path.join(ROOT, 'lib', 'ops'), '-DMXNET_FCIS_WITH_CUDA',
+                             '-c', src, '-o', obj])
         else:
             flags = cxx_flags + (['-DMXNET_FCIS_WITH_CUDA'] if use_cuda else [])
-            run(['g++'] + flags + ['-c', src, '-o', obj])
+            commands.append(['g++'] + flags + ['-c', src, '-o', obj])
         objects.append(obj)
+    run_parallel(commands)
     with atomic.atomic_path(out) as tmp:  # a half-written library is never loaded
         link = ['g++', '-shared', '-fopenmp', '-o', tmp] + objects
         if use_cuda:
@@ -135,7 +147,13 @@ def build_operator_library(force=False):
 
 
 class BuildExt(build_ext):
-    """build_ext that also builds the MXNet operator library."""
+    """build_ext that also builds the MXNet operator library; the Cython modules compile in
+    parallel (one job per usable core) unless ``-j`` says otherwise."""
+
+    def finalize_options(self):
+        build_ext.finalize_options(self)
+        if not self.parallel:
+            self.parallel = threads.usable_cores()
 
     def run(self):
         build_ext.run(self)
