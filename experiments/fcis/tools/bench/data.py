@@ -2,10 +2,10 @@
 (JPEG images, instance masks as RLE) for the COCO config, the generated shapes set for the
 shapes config.
 
-The COCO-like images are 480x640 (the most common COCO size; the loader scales them to
-600x800) with a uniformly drawn 2..15 instances each (COCO averages ~7), filled ellipses
-and polygons of 20..300 pixels, so decoding, resizing and mask work cost what they cost
-on COCO.
+The COCO-like images are 480x800, which the loader scales to the 600x1000 input that the
+torchvision peer (peer.py) is measured at. Each has a uniformly drawn 2..15 instances (COCO
+averages ~7), filled ellipses and polygons of 20..300 pixels, so decoding, resizing and
+mask work cost what they cost on COCO.
 """
 import os
 import shutil
@@ -19,7 +19,7 @@ from fcis.train_end2end import train_roidb
 from lib.dataset.roidb import append_flipped, make_entry, mask_extent
 from lib.masks.rle import encode_mask
 
-COCO_IMAGE = (480, 640)
+COCO_IMAGE = (480, 800)  # (H, W): x1.25 -> 600x1000, the peer's input
 COCO_INSTANCES = (2, 15)
 
 
