@@ -19,6 +19,7 @@ from fcis.config import load_config
 from fcis.config.symbol_args import network_args
 from fcis.core.params import FCISInitializer, load_params
 from fcis.symbols import get_test_symbol, get_train_symbol, resnet_v1_trunk
+from lib.utils.image import normalize_scales
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))))
@@ -26,8 +27,6 @@ CONFIGS = {
     'coco': 'experiments/fcis/cfgs/resnet_v1_101_coco_fcis_end2end_ohem.yaml',
     'shapes': 'experiments/fcis/cfgs/shapes_fcis_end2end.yaml',
 }
-# inference input (H, W) of each config: the issue's 600x1000 for COCO, the shapes scale
-TEST_SIZES = {'coco': (600, 1000), 'shapes': (384, 548)}
 # the 3x3 convolution whose speed is "the machine's peak": (N, C, H, W) in and C out
 PEAK_CONV = (1, 256, 150, 250)
 
@@ -44,6 +43,12 @@ def load_bench_config(name, overrides=()):
         raise ValueError('unknown benchmark config %r; use one of %s' % (name, sorted(CONFIGS)))
     cfg_file = os.path.join(ROOT, CONFIGS[name])
     return load_config(cfg_file, ['gpus=', 'num_cpu_devices=1'] + list(overrides))
+
+
+def test_size(cfg):
+    """Inference input (H, W) of a config: its first scale (shorter side, max longer side),
+    a landscape image at the largest input the config gives (COCO 600x1000, shapes 384x548)."""
+    return normalize_scales(cfg.SCALES)[0]
 
 
 def test_symbol(cfg):

@@ -2,9 +2,9 @@
 
 Random weights (FCISInitializer; BatchNorm statistics and the last head layers calibrated
 like a trained net's: experiments/fcis/tools/bench/common.py random_params), one random image of
-the config's test size (COCO 600x1000, shapes 224x320), scale 1. Parts are measured on
-separately bound graphs, timed in turn (one run of each per round, so that a change of the
-machine's load affects all alike), median of ``--runs`` rounds after a warm-up:
+the config's first scale (COCO 600x1000, shapes 384x548; common.test_size), scale 1. Parts
+are measured on separately bound graphs, timed in turn (one run of each per round, so that a
+change of the machine's load affects all alike), median of ``--runs`` rounds after a warm-up:
 
   trunk            the ResNet trunk alone (up to the res5 output that feeds conv_new_1)
   heads            RPN + FCIS head convolutions: (trunk + heads) - trunk
@@ -163,7 +163,7 @@ def conv_gflops(cfg, shape):
 def run(config, runs, seed=0, size=None):
     """All inference figures of ``config`` ('coco' or 'shapes') as a dict (seconds)."""
     cfg = common.load_bench_config(config)
-    height, width = size or common.TEST_SIZES[config]
+    height, width = size or common.test_size(cfg)
     data = common.random_image((1, 3, height, width), seed)
     im_info = mx.nd.array([[height, width, 1.0]])
     np.random.seed(seed)  # proposal padding draws from the global state

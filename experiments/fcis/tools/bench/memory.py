@@ -22,7 +22,7 @@ def inference_peak(config):
     """Bind the test symbol with random weights, detect on one random image."""
     from fcis.core.tester import ImageFrame, InferenceModule, image_detections
     cfg = common.load_bench_config(config)
-    height, width = common.TEST_SIZES[config]
+    height, width = common.test_size(cfg)
     sym = common.test_symbol(cfg)
     shape = (1, 3, height, width)
     trunk = network_args(cfg, is_train=False).trunk
