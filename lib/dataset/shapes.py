@@ -15,11 +15,13 @@ import os
 import shutil
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 
 from lib.masks.rle import encode_mask
+from lib.utils.threads import usable_cores
 
 from .coco import write_coco_json
 from .roidb import mask_extent
@@ -71,26 +73,41 @@ def full_args(**overrides):
     return args
 
 
-def write_split(out_dir, split, count, args):
-    """Render ``count`` images of ``split`` into ``out_dir``; returns the number of instances."""
+def render_to_file(image_dir, args, split, index):
+    """Render image ``index`` of ``split`` and write it as PNG into ``image_dir``; returns
+    (file name, (height, width), [COCO annotation of each instance without its 'id' and
+    'image_id']): category, exact RLE, area and box of the visible pixels."""
+    image, label, instances = render_image(args, split, index)
+    file_name = '%06d.png' % index
+    if not cv2.imwrite(os.path.join(image_dir, file_name), image):
+        raise IOError('cannot write %s' % os.path.join(image_dir, file_name))
+    annotations = []
+    for k, inst in enumerate(instances):
+        mask = label == k + 1
+        x1, y1, x2, y2 = mask_extent(mask)
+        annotations.append({'category_id': inst['class'], 'segmentation': encode_mask(mask),
+                            'area': int(mask.sum()), 'bbox': [x1, y1, x2 - x1 + 1, y2 - y1 + 1],
+                            'iscrowd': 0})
+    return file_name, image.shape[:2], annotations
+
+
+def write_split(out_dir, split, count, args, workers=None):
+    """Render ``count`` images of ``split`` into ``out_dir``; returns the number of instances.
+
+    ``workers`` threads (default: the usable cores) render and encode the images (OpenCV
+    and the RLE encoder release the GIL); the results are taken in image order, so the
+    files are the same bytes whatever the number of workers."""
     image_dir = os.path.join(out_dir, 'images', split)
     os.makedirs(image_dir, exist_ok=True)
     images, annotations = [], []
-    for index in range(count):
-        image, label, instances = render_image(args, split, index)
-        file_name = '%06d.png' % index
-        if not cv2.imwrite(os.path.join(image_dir, file_name), image):
-            raise IOError('cannot write %s' % os.path.join(image_dir, file_name))
-        image_id = index + 1
-        images.append({'id': image_id, 'file_name': file_name,
-                       'height': int(image.shape[0]), 'width': int(image.shape[1])})
-        for k, inst in enumerate(instances):
-            mask = label == k + 1
-            x1, y1, x2, y2 = mask_extent(mask)
-            annotations.append({'id': len(annotations) + 1, 'image_id': image_id,
-                                'category_id': inst['class'], 'segmentation': encode_mask(mask),
-                                'area': int(mask.sum()), 'bbox': [x1, y1, x2 - x1 + 1, y2 - y1 + 1],
-                                'iscrowd': 0})
+    with ThreadPoolExecutor(max_workers=workers or usable_cores()) as pool:
+        rendered = pool.map(lambda i: render_to_file(image_dir, args, split, i), range(count))
+        for index, (file_name, (height, width), instances) in enumerate(rendered):
+            image_id = index + 1
+            images.append({'id': image_id, 'file_name': file_name,
+                           'height': int(height), 'width': int(width)})
+            for inst in instances:
+                annotations.append({'id': len(annotations) + 1, 'image_id': image_id, **inst})
     categories = [{'id': i + 1, 'name': name, 'supercategory': 'shape'} for i, name in enumerate(CLASSES)]
     write_coco_json(os.path.join(out_dir, 'annotations', 'instances_%s.json' % split), images,
                     annotations, categories, info={'description': 'synthetic shapes (lib.dataset.shapes)',

@@ -9,7 +9,7 @@ import pytest
 
 from lib.dataset import decode_masks, get_imdb
 from lib.dataset.shapes import (DEFAULT_ARGS, ensure_shapes, full_args, generate_shapes, main,
-                                render_image)
+                                render_image, write_split)
 from lib.dataset.shapes_render import CLASSES
 
 SMALL = dict(num_train=6, num_val=3, seed=5, max_shapes=5, min_shape_size=30, max_shape_size=110)
@@ -94,6 +94,21 @@ def test_deterministic_from_seed(tmp_path):
     assert read(a, ann) == read(b, ann)
     assert read(a, 'images/train/000002.png') == read(b, 'images/train/000002.png')
     assert read(a, ann) != read(c, ann)
+
+
+def test_same_bytes_whatever_the_number_of_workers(tmp_path):
+    """Images are rendered on worker threads and taken in order: one worker and three give
+    the same PNG and annotation bytes (instance ids numbered across the split)."""
+    args = full_args(**SMALL)
+    counts = [write_split(str(tmp_path / str(w)), 'train', 7, args, workers=w) for w in (1, 3)]
+    assert counts[0] == counts[1] > 7
+    for rel in ['annotations/instances_train.json'] + [
+            'images/train/%06d.png' % i for i in range(7)]:
+        one, three = [open(str(tmp_path / str(w) / rel), 'rb').read() for w in (1, 3)]
+        assert one == three, rel
+    ann = json.load(open(str(tmp_path / '3' / 'annotations/instances_train.json')))
+    assert [a['id'] for a in ann['annotations']] == list(range(1, counts[0] + 1))
+    assert sorted({a['image_id'] for a in ann['annotations']}) == list(range(1, 8))
 
 
 def test_ensure_regenerates_on_other_arguments_and_protects_foreign_folders(tmp_path):
