@@ -206,25 +206,21 @@ struct PlainAdd {
   void operator()(float* dst, float value) const { *dst += value; }
 };
 
-/*! \brief active[n] = 1 where ROI n has a nonzero (or NaN) output gradient, else 0.
- *         Skipping the others in the backward gives the same bits: their pixels would only
- *         add zeros to sums that start at +0.f, and x + (+-0) == x for every such x.
- *         (OHEM leaves most of the ROIs without a gradient.)
+/*! \brief Marks the ROIs whose output gradient is all zeros as ignored (batch -1), so the
+ *         backward skips them: the same bits, since their pixels would only add +-0 to sums
+ *         that start at +0.f, and x + (+-0) == x for every such x. A NaN is a gradient.
+ *         (OHEM leaves about a third of the ROIs without a gradient.)
  */
-std::vector<unsigned char> rois_with_gradient(const PSROIPoolingShape& s, const float* out_grad) {
+void ignore_rois_without_gradient(const PSROIPoolingShape& s, const float* out_grad,
+                                  RoiBins* bins) {
   const int64_t per_roi = static_cast<int64_t>(s.output_dim) * s.pooled_size * s.pooled_size;
-  std::vector<unsigned char> active(s.num_rois, 0);
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < s.num_rois; ++n) {
     const float* g = out_grad + n * per_roi;
-    for (int64_t i = 0; i < per_roi; ++i) {
-      if (g[i] != 0.f || g[i] != g[i]) {
-        active[n] = 1;
-        break;
-      }
-    }
+    bool silent = true;
+    for (int64_t i = 0; i < per_roi && silent; ++i) silent = g[i] == 0.f;
+    if (silent) bins->batch[n] = -1;
   }
-  return active;
 }
 
 /*! \brief data_grad (N, C, H, W) written in place. One thread owns output channel c and
@@ -232,8 +228,7 @@ std::vector<unsigned char> rois_with_gradient(const PSROIPoolingShape& s, const 
  *         each pixel sums its contributions in (ROI, ph, pw) order, so the result does not
  *         depend on the thread count. Used when there are few ROIs for the map's size.
  */
-void backward_direct(const PSROIPoolingShape& s, const RoiBins& bins,
-                     const std::vector<unsigned char>& active, const float* out_grad,
+void backward_direct(const PSROIPoolingShape& s, const RoiBins& bins, const float* out_grad,
                      float* data_grad) {
   const int P = s.pooled_size;
   const int64_t map_size = static_cast<int64_t>(s.height) * s.width;
@@ -246,7 +241,7 @@ void backward_direct(const PSROIPoolingShape& s, const RoiBins& bins,
     }
     for (int n = 0; n < s.num_rois; ++n) {
       const int b = bins.batch[n];
-      if (b < 0 || !active[n]) continue;
+      if (b < 0) continue;
       const float* g = out_grad + (static_cast<int64_t>(n) * s.output_dim + c) * P * P;
       float* image = data_grad + static_cast<int64_t>(b) * s.channels * map_size;
       const BinRange* rows = &bins.rows[static_cast<size_t>(n) * P];
@@ -263,15 +258,15 @@ void backward_direct(const PSROIPoolingShape& s, const RoiBins& bins,
 }
 
 /*! \brief out_grad (R, D, P, P) -> g (R, P*P, D): the output_dim gradients of one bin
- *         become contiguous (ROIs without gradient are left out).
+ *         become contiguous (ignored ROIs are left out).
  */
-void grad_to_bins_last(const PSROIPoolingShape& s, const std::vector<unsigned char>& active,
-                       const float* out_grad, float* g) {
+void grad_to_bins_last(const PSROIPoolingShape& s, const RoiBins& bins, const float* out_grad,
+                       float* g) {
   const int PP = s.pooled_size * s.pooled_size;
   const int D = s.output_dim;
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < s.num_rois; ++n) {
-    if (!active[n]) continue;
+    if (bins.batch[n] < 0) continue;
     const float* src = out_grad + static_cast<int64_t>(n) * D * PP;
     float* dst = g + static_cast<int64_t>(n) * PP * D;
     for (int c = 0; c < D; ++c) {
@@ -283,12 +278,11 @@ void grad_to_bins_last(const PSROIPoolingShape& s, const std::vector<unsigned ch
 /*! \brief Adds the bins of cell (gh, gw) of every ROI, in (ROI, ph, pw) order, to the
  *         channels-last gradient t (N, G*G, H, W, D) (zeroed before): each pixel of a bin
  *         gets top_grad / area on all D channels, as psroi_bin_scatter adds it. g is
- *         (R, P*P, D) (grad_to_bins_last); ROIs with active[n] == 0 are skipped.
+ *         (R, P*P, D) (grad_to_bins_last).
  */
 FCIS_VECTOR_CLONES
-void scatter_cell_channels_last(const PSROIPoolingShape& s, const RoiBins& bins,
-                                const unsigned char* active, int gh, int gw, const float* g,
-                                float* t) {
+void scatter_cell_channels_last(const PSROIPoolingShape& s, const RoiBins& bins, int gh,
+                                int gw, const float* g, float* t) {
   const int P = s.pooled_size;
   const int D = s.output_dim;
   const int cells = s.group_size * s.group_size;
@@ -296,7 +290,7 @@ void scatter_cell_channels_last(const PSROIPoolingShape& s, const RoiBins& bins,
   std::vector<float> share(D);
   for (int n = 0; n < s.num_rois; ++n) {
     const int b = bins.batch[n];
-    if (b < 0 || !active[n]) continue;
+    if (b < 0) continue;
     float* image = t + (static_cast<int64_t>(b) * cells + gh * s.group_size + gw) * map_size * D;
     for (int ph = 0; ph < P; ++ph) {
       if (bins.cell[ph] != gh) continue;
@@ -324,8 +318,7 @@ void scatter_cell_channels_last(const PSROIPoolingShape& s, const RoiBins& bins,
  *         backward_direct).
  */
 void backward_channels_last(const PSROIPoolingShape& s, const RoiBins& bins,
-                            const std::vector<unsigned char>& active, const float* out_grad,
-                            float* data_grad) {
+                            const float* out_grad, float* data_grad) {
   const int cells = s.group_size * s.group_size;
   thread_local std::vector<float> g;  // (R, P*P, D)
   thread_local std::vector<float> t;  // (N, G*G, H, W, D)
@@ -334,14 +327,14 @@ void backward_channels_last(const PSROIPoolingShape& s, const RoiBins& bins,
   const size_t t_size = static_cast<size_t>(s.batch) * s.channels * s.height * s.width;
   if (g.size() < g_size) g.resize(g_size);
   if (t.size() < t_size) t.resize(t_size);
-  grad_to_bins_last(s, active, out_grad, g.data());
+  grad_to_bins_last(s, bins, out_grad, g.data());
   std::memset(t.data(), 0, sizeof(float) * t_size);
   float* t_data = t.data();
   const float* g_data = g.data();
 #pragma omp parallel for schedule(dynamic, 1)
   for (int cell = 0; cell < cells; ++cell) {
-    scatter_cell_channels_last(s, bins, active.data(), cell / s.group_size,
-                               cell % s.group_size, g_data, t_data);
+    scatter_cell_channels_last(s, bins, cell / s.group_size, cell % s.group_size, g_data,
+                               t_data);
   }
   transpose_cells<false>(s, t_data, data_grad);
 }
@@ -374,12 +367,12 @@ void psroi_pooling_forward_cpu(const PSROIPoolingShape& s, const float* data, co
 
 void psroi_pooling_backward_cpu(const PSROIPoolingShape& s, const float* out_grad,
                                 const float* rois, float* data_grad) {
-  const RoiBins bins = compute_bins(s, rois);
-  const std::vector<unsigned char> active = rois_with_gradient(s, out_grad);
+  RoiBins bins = compute_bins(s, rois);
+  ignore_rois_without_gradient(s, out_grad, &bins);
   if (uses_channels_last(s)) {
-    backward_channels_last(s, bins, active, out_grad, data_grad);
+    backward_channels_last(s, bins, out_grad, data_grad);
   } else {
-    backward_direct(s, bins, active, out_grad, data_grad);
+    backward_direct(s, bins, out_grad, data_grad);
   }
 }
 
