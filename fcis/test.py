@@ -24,6 +24,7 @@ from lib.eval.results import write_coco_results
 from lib.eval.sds_eval import sds_eval
 from lib.utils.folders import make_folder
 from lib.utils.logger import create_logger
+from lib.utils.thread_governor import governor_for
 from lib.utils.vis import draw_gt_vs_pred, write_png
 
 RESULTS_FILE = 'detections_results.json'
@@ -92,7 +93,9 @@ def test_net(cfg, epoch=None, params=None, logger=None):
     predictor = Predictor(cfg, (arg_params, aux_params), class_names=imdb.classes[1:])
     loader = TestLoader(roidb, image_input=predictor.image_input)
     logger.info('testing epoch %s on %d images of %s', epoch, len(roidb), cfg.dataset.test_image_set)
-    all_boxes, all_masks, image_ids, seconds = run_test(predictor, loader, logger)
+    governor = governor_for(cfg.default.ADAPT_THREADS, os.environ.get('MXNET_ENGINE_TYPE', ''))
+    all_boxes, all_masks, image_ids, seconds = run_test(predictor, loader, logger,
+                                                        governor=governor)
     _, class_map = ground_truth(imdb, roidb)
     annotated = has_annotations(imdb)
     results_path = os.path.join(output_dir, RESULTS_FILE if annotated else submission_file_name(cfg))

@@ -28,6 +28,9 @@ def default_config():
     config.default = edict()
     config.default.frequent = 20         # log training metrics every N batches
     config.default.kvstore = 'device'    # 'device', 'local', 'dist_sync', 'dist_device_sync'
+    config.default.ADAPT_THREADS = False # fewer OpenMP threads while other processes use the
+                                         # cores (lib/utils/thread_governor.py; NaiveEngine only);
+                                         # a change of thread count changes the bits from then on
 
     # --- network -------------------------------------------------------------------
     config.network = edict()

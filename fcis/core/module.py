@@ -23,11 +23,12 @@ count); resuming from it with ``EpochArgs.begin_epoch``, ``EpochArgs.begin_num_u
 ``CheckpointArgs.optimizer_states`` (fcis.core.fit_args) continues exactly like an
 uninterrupted run.
 """
+import functools
 import logging
 import os
 import random
 from dataclasses import dataclass
-from typing import Any, Tuple
+from typing import Any, Callable, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -148,7 +149,7 @@ def bind_module(symbol, train_iter, contexts, bind=BindArgs(), logger=None):
 
 
 def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, args=FitArgs(),
-        initializer=None, eval_metric=None, callbacks=(), logger=None):
+        initializer=None, eval_metric=None, callbacks=(), logger=None, run_ops=None):
     """Train ``symbol`` on ``train_iter`` for the epochs of ``args``; returns the Module.
 
     Args:
@@ -169,6 +170,9 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, args=Fit
         callbacks: objects with optional epoch_begin(epoch), batch_end(info), epoch_end(info)
             (callback.TrainingMonitor).
         logger: logging.Logger (default: the root logger).
+        run_ops: callable(fn) -> fn() that runs each batch's operators (forward, backward,
+            metric, update) on the thread it chooses (lib.utils.thread_governor
+            ThreadGovernor.run); None runs them on this thread.
     """
     args.check()
     logger = logger or logging.getLogger()
@@ -188,7 +192,8 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, args=Fit
     if args.checkpoint.optimizer_states:
         restore_optimizer_states(module, args.checkpoint.optimizer_states)
     loop = _Loop(args, eval_metric or mx.metric.CompositeEvalMetric(), tuple(callbacks),
-                 train_iter.batch_size * num_workers(module))   # images per update, all workers
+                 train_iter.batch_size * num_workers(module),   # images per update, all workers
+                 run_ops or _run_here)
     modules = ShapeModules(module)
     for epoch in range(epochs.begin_epoch, epochs.end_epoch):
         num_update, nbatch = _train_epoch(modules, train_iter, epoch, num_update, loop)
@@ -213,6 +218,7 @@ class _Loop:
     eval_metric: Any
     callbacks: Tuple[Any, ...]
     batch_size: int
+    run_ops: Callable[[Callable[[], Any]], Any]
 
     def info(self, epoch, nbatch, num_update):
         """BatchInfo for the callbacks after ``num_update`` updates."""
@@ -257,6 +263,10 @@ def num_workers(module):
     return int(kvstore.num_workers) if is_distributed(kvstore) else 1
 
 
+def _run_here(fn):
+    return fn()
+
+
 def _call(callbacks, method, arg):
     for c in callbacks:
         if hasattr(c, method):
@@ -284,6 +294,11 @@ def nonfinite_params(module):
     return bad
 
 
+def _forward_backward(module, batch, eval_metric):
+    module.forward_backward(batch)
+    module.update_metric(eval_metric, batch.label)
+
+
 def _train_epoch(modules, train_iter, epoch, num_update, loop):
     """One epoch of forward/backward/update -> (update count after it, batches done).
 
@@ -300,8 +315,7 @@ def _train_epoch(modules, train_iter, epoch, num_update, loop):
     for batch in train_iter:
         module = modules.get(batch)
         try:
-            module.forward_backward(batch)
-            module.update_metric(loop.eval_metric, batch.label)
+            loop.run_ops(functools.partial(_forward_backward, module, batch, loop.eval_metric))
         except mx.base.MXNetError as err:
             # e.g. the NMS of the proposal op refusing NaN boxes made by a diverged update
             bad = nonfinite_params(modules.base)
@@ -310,7 +324,7 @@ def _train_epoch(modules, train_iter, epoch, num_update, loop):
             raise
         nbatch += 1
         check_finite(loop.eval_metric, epoch, nbatch)
-        modules.update(module)
+        loop.run_ops(functools.partial(modules.update, module))
         num_update += 1
         _call(loop.callbacks, 'batch_end', loop.info(epoch, nbatch, num_update))
     return num_update, nbatch

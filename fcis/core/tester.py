@@ -10,6 +10,7 @@ lib.masks.voting.mask_voting, whose boxes are the ROIs) or per-class NMS gives t
 detections, whose masks are pasted into the image and stored as RLE.
 """
 import dataclasses
+import functools
 import logging
 import time
 
@@ -144,9 +145,10 @@ def image_detections(outputs, frame, num_classes, test_cfg, backend='cython'):
     return dets, rles
 
 
-def run_test(predictor, test_loader, logger=None, frequent=20):
+def run_test(predictor, test_loader, logger=None, frequent=20, governor=None):
     """Detect on every image of ``test_loader`` (a TestLoader) with ``predictor`` (an
-    fcis.predictor.Predictor: forward and post-processing of one batch).
+    fcis.predictor.Predictor: forward and post-processing of one batch). ``governor``: a
+    lib.utils.thread_governor.ThreadGovernor stepped after every image, or None.
 
     Returns (all_boxes, all_masks, image_ids, seconds per image): all_boxes[i][j] (n, 5),
     all_masks[i][j] list of n RLEs, for image i and class j.
@@ -159,15 +161,22 @@ def run_test(predictor, test_loader, logger=None, frequent=20):
         entry = batch.entry
         frame = ImageFrame(batch.scale, entry['height'], entry['width'],
                            *batch.data[0].shape[2:4])
-        dets, rles = predictor.detect_batch(batch, frame)
+        if governor is None:
+            dets, rles = predictor.detect_batch(batch, frame)
+        else:
+            dets, rles = governor.run(functools.partial(predictor.detect_batch, batch, frame))
         all_boxes.append(dets)
         all_masks.append(rles)
         image_ids.append(entry['image_id'])
+        if governor is not None:
+            governor.step()
         done = i + 1
         if logger is not None and (done % frequent == 0 or done == total):
             per_image = (time.time() - start) / done
             logger.info('testing %d/%d images, %.3f s/image, ETA %.0f s'
                         % (done, total, per_image, per_image * (total - done)))
     test_loader.close()
+    if governor is not None:
+        governor.close()
     seconds = (time.time() - start) / max(1, len(all_boxes))
     return all_boxes, all_masks, image_ids, seconds

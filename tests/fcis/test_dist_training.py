@@ -167,7 +167,7 @@ def dist_overrides(root, kvstore):
             'dataset.dataset_path=%s' % os.path.join(root, 'data', 'shapes'),
             'dataset.num_train_images=3', 'dataset.num_val_images=1', 'SCALES=[[64, 96]]',
             'network.IMAGE_STRIDE=96', 'TRAIN.RPN_BATCH_SIZE=1000000', 'TRAIN.warmup=False',
-            'TRAIN.end_epoch=1', 'default.frequent=1'] + extra
+            'TRAIN.end_epoch=1', 'default.frequent=1', 'default.ADAPT_THREADS=false'] + extra
 
 
 def recording_fit(dump_dir, original_fit=fit):

@@ -1,6 +1,8 @@
 """fit() on a tiny conv net with batches of varying shapes: learning, optimizer settings,
 exact resume, NaN stop."""
+import os
 import pickle
+import threading
 
 import mxnet as mx
 import numpy as np
@@ -14,6 +16,8 @@ from fcis.core.params import fixed_param_names
 from fcis.core.schedule import WarmupMultiFactorScheduler
 from lib.utils.checkpoint import checkpoint_paths, find_last_checkpoint
 from lib.utils.logger import create_logger
+from lib.utils.thread_governor import OperatorThread
+from lib.utils.threads import usable_cores
 
 SIZES = [(8, 8), (8, 12), (12, 8), (10, 10)]
 
@@ -98,7 +102,8 @@ class RandomShapeIter(mx.io.DataIter):
 
 
 def run(tmp_dir, begin_epoch, end_epoch, contexts=1, arg=None, aux=None, train_iter=None,
-        callbacks=(), optimizer_states=None, begin_num_update=None, bind=BindArgs()):
+        callbacks=(), optimizer_states=None, begin_num_update=None, bind=BindArgs(),
+        run_ops=None):
     if arg is None:
         arg, aux = initial_params()
     it = train_iter or RandomShapeIter()
@@ -109,7 +114,7 @@ def run(tmp_dir, begin_epoch, end_epoch, contexts=1, arg=None, aux=None, train_i
                                     seed=7),
                    checkpoint=CheckpointArgs(tmp_dir, 'tiny', optimizer_states), bind=bind)
     module = fit(tiny_symbol(), it, ctx, arg, aux, args, eval_metric=mx.metric.CrossEntropy(),
-                 callbacks=callbacks)
+                 callbacks=callbacks, run_ops=run_ops)
     return module, it
 
 
@@ -255,3 +260,23 @@ def test_monitor_receives_counts_and_scheduled_lr(tmp_path):
     assert [r['epoch'] for r in records if r['type'] == 'epoch'] == [0, 1]
     assert all(np.isfinite(r['metrics']['cross-entropy']) for r in records)
     assert (tmp_path / 'loss_curves.png').stat().st_size > 0
+
+
+def test_batches_run_through_run_ops_on_another_thread_give_the_same_bits():
+    """fit's run_ops carries every batch's operators (forward, backward, metric, update):
+    on an OperatorThread with the same OpenMP threads the parameters are bit-identical."""
+    plain, _ = run(None, 0, 1)
+    worker = OperatorThread(int(os.environ.get('OMP_NUM_THREADS') or usable_cores()))
+    threads = set()
+
+    def run_ops(fn):
+        threads.add(worker.call(threading.get_ident))
+        return worker.call(fn)
+    try:
+        moved, _ = run(None, 0, 1, run_ops=run_ops)
+    finally:
+        worker.close()
+    assert len(threads) == 1 and threading.get_ident() not in threads
+    a, b = params_of(plain), params_of(moved)
+    for k in a:
+        np.testing.assert_array_equal(b[k], a[k], err_msg=k)

@@ -48,6 +48,7 @@ from fcis.operators import box_annotator_ohem, proposal, proposal_target
 from fcis.symbols import TRAIN_OUTPUT_NAMES
 from fcis.train_end2end import TrainStart, fit_args_from_config, make_train_loader
 from lib.utils.table import format_table
+from lib.utils.thread_governor import governor_for
 from lib.utils.threads import process_cpu_seconds, usable_cores
 
 CUSTOM_OPS = {
@@ -165,15 +166,19 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
     patches += breakdown.timed_phases(watch)
     for patch in patches:
         patch.start()
+    governor = governor_for(cfg.default.ADAPT_THREADS, os.environ.get('MXNET_ENGINE_TYPE', ''))
     try:
         fcis_module.fit(symbol, train_iter, ctx, arg_params, aux_params, args=args,
                         eval_metric=fcis_metric.get_metrics(TRAIN_OUTPUT_NAMES),
-                        callbacks=[clock])
+                        callbacks=[c for c in (governor, clock) if c is not None],
+                        run_ops=governor.run if governor else None)
         mx.nd.waitall()
     finally:
         for patch in patches:
             patch.stop()
         loader.close()
+        if governor is not None:
+            governor.close()
     return train_iter.data_shapes
 
 
