@@ -93,9 +93,8 @@ def test_net(cfg, epoch=None, params=None, logger=None):
     predictor = Predictor(cfg, (arg_params, aux_params), class_names=imdb.classes[1:])
     loader = TestLoader(roidb, image_input=predictor.image_input)
     logger.info('testing epoch %s on %d images of %s', epoch, len(roidb), cfg.dataset.test_image_set)
-    governor = governor_for(cfg.default.ADAPT_THREADS, os.environ.get('MXNET_ENGINE_TYPE', ''))
-    all_boxes, all_masks, image_ids, seconds = run_test(predictor, loader, logger,
-                                                        governor=governor)
+    all_boxes, all_masks, image_ids, seconds = run_test(
+        predictor, loader, logger, governor=governor_for(cfg.default.ADAPT_THREADS))
     _, class_map = ground_truth(imdb, roidb)
     annotated = has_annotations(imdb)
     results_path = os.path.join(output_dir, RESULTS_FILE if annotated else submission_file_name(cfg))

@@ -173,19 +173,18 @@ def _train_net(cfg, dist, output_dir, logger):
     monitor = TrainingMonitor(logger, output_dir, cfg.default.frequent,
                               train_iter.batch_size * dist.num_workers, epoch_size,
                               start.begin_epoch, cfg.TRAIN.end_epoch) if dist.rank == 0 else None
-    governor = governor_for(cfg.default.ADAPT_THREADS, os.environ.get('MXNET_ENGINE_TYPE', ''))
+    governor = governor_for(cfg.default.ADAPT_THREADS)
     try:
         fit(symbol, train_iter, ctx, start.arg_params, start.aux_params, args=args,
             eval_metric=fcis_metric.get_metrics(TRAIN_OUTPUT_NAMES),
-            callbacks=[c for c in (governor, monitor) if c is not None], logger=logger,
-            run_ops=governor.run if governor else None)
+            callbacks=[governor] + ([monitor] if monitor else []), logger=logger,
+            run_ops=governor.run)
     except NonFiniteLossError as err:
         logger.error('%s', err)   # into train.log too; the launcher prints it as one line
         raise
     finally:
         train_iter.close()
-        if governor is not None:
-            governor.close()
+        governor.close()
     logger.info('training done%s', '; loss curves in %s' % monitor.png_path if monitor else '')
     return output_dir
 

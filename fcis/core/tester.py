@@ -20,6 +20,7 @@ import numpy as np
 from fcis.symbols.names import TEST_DATA_NAMES, TEST_OUTPUT_NAMES
 from lib.masks.voting import crops_to_rles, mask_nms, mask_voting
 from lib.masks.voting_release import ReleaseVoting, release_mask_voting, soft_masks_to_crops
+from lib.utils.thread_governor import FixedThreads
 
 logger = logging.getLogger(__name__)
 
@@ -148,11 +149,13 @@ def image_detections(outputs, frame, num_classes, test_cfg, backend='cython'):
 def run_test(predictor, test_loader, logger=None, frequent=20, governor=None):
     """Detect on every image of ``test_loader`` (a TestLoader) with ``predictor`` (an
     fcis.predictor.Predictor: forward and post-processing of one batch). ``governor``: a
-    lib.utils.thread_governor.ThreadGovernor stepped after every image, or None.
+    lib.utils.thread_governor.ThreadGovernor that runs each image's work and is stepped
+    after it (None: FixedThreads, the caller's thread).
 
     Returns (all_boxes, all_masks, image_ids, seconds per image): all_boxes[i][j] (n, 5),
     all_masks[i][j] list of n RLEs, for image i and class j.
     """
+    governor = governor or FixedThreads()
     all_boxes, all_masks, image_ids = [], [], []
     total = len(test_loader)
     start = time.time()
@@ -161,22 +164,17 @@ def run_test(predictor, test_loader, logger=None, frequent=20, governor=None):
         entry = batch.entry
         frame = ImageFrame(batch.scale, entry['height'], entry['width'],
                            *batch.data[0].shape[2:4])
-        if governor is None:
-            dets, rles = predictor.detect_batch(batch, frame)
-        else:
-            dets, rles = governor.run(functools.partial(predictor.detect_batch, batch, frame))
+        dets, rles = governor.run(functools.partial(predictor.detect_batch, batch, frame))
         all_boxes.append(dets)
         all_masks.append(rles)
         image_ids.append(entry['image_id'])
-        if governor is not None:
-            governor.step()
+        governor.step()
         done = i + 1
         if logger is not None and (done % frequent == 0 or done == total):
             per_image = (time.time() - start) / done
             logger.info('testing %d/%d images, %.3f s/image, ETA %.0f s'
                         % (done, total, per_image, per_image * (total - done)))
     test_loader.close()
-    if governor is not None:
-        governor.close()
+    governor.close()
     seconds = (time.time() - start) / max(1, len(all_boxes))
     return all_boxes, all_masks, image_ids, seconds

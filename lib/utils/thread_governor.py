@@ -7,10 +7,10 @@ VM a shapes training iteration took 13x as long beside one busy-loop process wit
 threads, and 1.02x with 1 thread (``benchmark.py train --busy-core``).
 
 ``ThreadGovernor.step()``, called after every batch by the training or test loop, measures
-every ``window_s``
-seconds how many cores other processes used (``/proc/stat`` over this process's cores,
-minus this process's own CPU time; the hypervisor's steal time counts as other processes) and sets the OpenMP threads to the cores left
-(``threads_for``), between 1 and the thread count it started with. The loop runs each
+every ``window_s`` seconds how many cores other processes used (``/proc/stat`` over this
+process's cores, minus this process's own CPU time; the hypervisor's steal time counts as
+other processes) and sets the OpenMP threads to the cores left (``threads_for``), between
+1 and the thread count it started with. The loop runs each
 batch's operators through ``ThreadGovernor.run``: on its own thread at the full thread
 count, on an ``OperatorThread`` with fewer. A new thread is needed because MXNet keeps the
 oneDNN primitives it builds in per-thread caches, and each primitive keeps the thread
@@ -25,7 +25,7 @@ import queue
 import threading
 import time
 
-from .threads import process_cpu_seconds, usable_cores
+from .threads import omp_threads, process_cpu_seconds, usable_cores
 
 logger = logging.getLogger(__name__)
 
@@ -187,10 +187,27 @@ class ThreadGovernor(object):
         self.step()
 
 
-def governor_for(enabled, engine):
-    """A ThreadGovernor for this process, or None when ``enabled`` is false or the engine
-    (MXNET_ENGINE_TYPE) is not NaiveEngine (other engines run operators on their own
-    threads, whose thread counts the governor cannot set)."""
-    if not enabled or engine != 'NaiveEngine':
-        return None
-    return ThreadGovernor(int(os.environ.get('OMP_NUM_THREADS') or usable_cores()))
+class FixedThreads(object):
+    """The governor's interface with nothing changed: operators run on the caller's thread
+    at the thread count in effect."""
+
+    def run(self, fn):
+        return fn()
+
+    def step(self):
+        pass
+
+    def batch_end(self, info):
+        pass
+
+    def close(self):
+        pass
+
+
+def governor_for(enabled):
+    """A ThreadGovernor for this process, or FixedThreads when ``enabled`` is false or
+    MXNET_ENGINE_TYPE is not NaiveEngine (other engines run operators on their own threads,
+    whose thread counts the governor cannot set)."""
+    if not enabled or os.environ.get('MXNET_ENGINE_TYPE', '') != 'NaiveEngine':
+        return FixedThreads()
+    return ThreadGovernor(omp_threads())

@@ -23,6 +23,11 @@ def set_default_threads():
     return int(os.environ['OMP_NUM_THREADS'])
 
 
+def omp_threads():
+    """The OpenMP threads in effect: OMP_NUM_THREADS, else the usable cores."""
+    return int(os.environ.get('OMP_NUM_THREADS') or usable_cores())
+
+
 def process_cpu_seconds():
     """CPU seconds (user + system) of this process's threads so far."""
     times = os.times()

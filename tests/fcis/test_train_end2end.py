@@ -56,7 +56,8 @@ def overrides(data_root, output_path, *extra):
     """Command-line overrides of a tiny, fast run (128-pixel images with anchors and flips to
     match, a log line per batch; fixed OpenMP threads, so that the bit comparisons do not
     depend on other processes)."""
-    return ['output_path=%s' % output_path, 'default.ADAPT_THREADS=false', 'dataset.root_path=%s' % data_root,
+    return ['output_path=%s' % output_path, 'default.ADAPT_THREADS=false',
+            'dataset.root_path=%s' % data_root,
             'dataset.dataset_path=%s' % os.path.join(data_root, 'shapes'),
             'dataset.num_train_images=%d' % NUM_TRAIN, 'dataset.num_val_images=2',
             'SCALES=[[128, 160]]', 'network.ANCHOR_SCALES=[2,4,8]', 'TRAIN.FLIP=true',

@@ -1,6 +1,5 @@
 """fit() on a tiny conv net with batches of varying shapes: learning, optimizer settings,
 exact resume, NaN stop."""
-import os
 import pickle
 import threading
 
@@ -17,7 +16,7 @@ from fcis.core.schedule import WarmupMultiFactorScheduler
 from lib.utils.checkpoint import checkpoint_paths, find_last_checkpoint
 from lib.utils.logger import create_logger
 from lib.utils.thread_governor import OperatorThread
-from lib.utils.threads import usable_cores
+from lib.utils.threads import omp_threads
 
 SIZES = [(8, 8), (8, 12), (12, 8), (10, 10)]
 
@@ -266,7 +265,7 @@ def test_batches_run_through_run_ops_on_another_thread_give_the_same_bits():
     """fit's run_ops carries every batch's operators (forward, backward, metric, update):
     on an OperatorThread with the same OpenMP threads the parameters are bit-identical."""
     plain, _ = run(None, 0, 1)
-    worker = OperatorThread(int(os.environ.get('OMP_NUM_THREADS') or usable_cores()))
+    worker = OperatorThread(omp_threads())
     threads = set()
 
     def run_ops(fn):

@@ -105,10 +105,18 @@ def test_no_proc_stat_means_no_change():
         assert governor.step() == 2
 
 
-def test_governor_only_for_the_naive_engine():
-    assert tg.governor_for(False, 'NaiveEngine') is None
-    assert tg.governor_for(True, 'ThreadedEnginePerDevice') is None
-    assert isinstance(tg.governor_for(True, 'NaiveEngine'), tg.ThreadGovernor)
+def test_governor_only_for_the_naive_engine(monkeypatch):
+    monkeypatch.setenv('MXNET_ENGINE_TYPE', 'NaiveEngine')
+    assert isinstance(tg.governor_for(False), tg.FixedThreads)
+    assert isinstance(tg.governor_for(True), tg.ThreadGovernor)
+    monkeypatch.setenv('MXNET_ENGINE_TYPE', 'ThreadedEnginePerDevice')
+    assert isinstance(tg.governor_for(True), tg.FixedThreads)
+
+
+def test_fixed_threads_run_on_the_callers_thread():
+    fixed = tg.FixedThreads()
+    assert fixed.run(threading.get_ident) == threading.get_ident()
+    assert fixed.step() is None
 
 
 def _omp_max_threads():

@@ -166,19 +166,17 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
     patches += breakdown.timed_phases(watch)
     for patch in patches:
         patch.start()
-    governor = governor_for(cfg.default.ADAPT_THREADS, os.environ.get('MXNET_ENGINE_TYPE', ''))
+    governor = governor_for(cfg.default.ADAPT_THREADS)
     try:
         fcis_module.fit(symbol, train_iter, ctx, arg_params, aux_params, args=args,
                         eval_metric=fcis_metric.get_metrics(TRAIN_OUTPUT_NAMES),
-                        callbacks=[c for c in (governor, clock) if c is not None],
-                        run_ops=governor.run if governor else None)
+                        callbacks=[governor, clock], run_ops=governor.run)
         mx.nd.waitall()
     finally:
         for patch in patches:
             patch.stop()
         loader.close()
-        if governor is not None:
-            governor.close()
+        governor.close()
     return train_iter.data_shapes
 
 
