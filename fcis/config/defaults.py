@@ -97,6 +97,9 @@ def default_config():
     # --- training ------------------------------------------------------------------
     config.TRAIN = edict()
     config.TRAIN.lr = 0.0005             # base learning rate (gradient summed over devices)
+    config.TRAIN.lr_policy = 'step'      # 'step': lr x lr_factor at each lr_step (the release's);
+                                         # 'linear': after the warmup lr falls linearly to
+                                         # ~0 at the last update (lr_step, lr_factor unused)
     config.TRAIN.lr_step = '5.33'        # epochs after which lr is multiplied by lr_factor (comma list)
     config.TRAIN.lr_factor = 0.1         # multiplicative lr decay at each lr_step
     config.TRAIN.warmup = False          # warmup: constant warmup_lr for the first warmup_step iterations

@@ -1,4 +1,6 @@
-"""Learning-rate schedule: constant warmup, then multi-factor steps given in epochs.
+"""Learning-rate schedule: constant warmup, then multi-factor steps given in epochs
+(``TRAIN.lr_policy: step``, the release's rule) or a linear decay over the whole run
+(``TRAIN.lr_policy: linear``).
 
 Counting convention (MXNet's): ``num_update`` is the 1-based index of the update being
 made, i.e. the optimizer passes 1 for the first batch of the run, 2 for the second, ...
@@ -15,8 +17,16 @@ With ``epoch_size`` batches per epoch, ``lr_step='5.33'`` becomes the step itera
 so ``warmup_step=250`` warms the updates 1 .. 249 and update 250 is the first at base_lr
 (the original release's rule), and with ``lr_step='14'`` the updates 1 .. 14*epoch_size
 (the first 14 epochs) use base_lr.
+
+The linear policy over ``total`` updates (end_epoch x epoch_size) keeps the warmup and then
+falls by the same amount each update, from base_lr at the first update after the warmup
+(``first`` = warmup_step with warmup, else 1) to base_lr / (total - first + 1) at the last:
+
+    base_lr * (total - num_update + 1) / (total - first + 1)    for first <= num_update
 """
 import mxnet as mx
+
+LR_POLICIES = ('step', 'linear')
 
 
 def parse_lr_steps(lr_step):
@@ -92,8 +102,39 @@ class WarmupMultiFactorScheduler(mx.lr_scheduler.LRScheduler):
                      self.warmup, self.warmup_lr, self.warmup_step)
 
 
+class WarmupLinearScheduler(mx.lr_scheduler.LRScheduler):
+    """MXNet LRScheduler: the warmup of :func:`lr_at`, then a linear decay that reaches
+    base_lr / (total_updates - first + 1) at update ``total_updates`` (module docstring)."""
+
+    def __init__(self, total_updates, warmup=False, warmup_lr=0.0, warmup_step=0,
+                 base_lr=0.01):
+        super(WarmupLinearScheduler, self).__init__(base_lr=base_lr)
+        self.warmup = bool(warmup)
+        self.warmup_lr = warmup_lr
+        self.first = max(int(warmup_step), 1) if self.warmup else 1
+        self.total_updates = int(total_updates)
+        if self.total_updates < self.first:
+            raise ValueError('the linear lr policy needs more updates (%d: TRAIN.end_epoch x '
+                             'batches per epoch) than the warmup (TRAIN.warmup_step=%d)'
+                             % (self.total_updates, warmup_step))
+
+    def __call__(self, num_update):
+        if self.warmup and num_update < self.first:
+            return self.warmup_lr
+        left = max(self.total_updates - num_update + 1, 1)
+        return self.base_lr * left / (self.total_updates - self.first + 1)
+
+
 def scheduler_from_config(train_cfg, epoch_size):
-    """Scheduler from ``config.TRAIN`` (lr, lr_step, lr_factor, warmup*) and batches/epoch."""
+    """Scheduler from ``config.TRAIN`` (lr, lr_policy, lr_step, lr_factor, warmup*,
+    end_epoch) and batches/epoch."""
+    policy = str(train_cfg.get('lr_policy', 'step'))
+    if policy not in LR_POLICIES:
+        raise ValueError('TRAIN.lr_policy=%r must be one of %s' % (policy, ', '.join(LR_POLICIES)))
+    if policy == 'linear':
+        return WarmupLinearScheduler(int(train_cfg.end_epoch) * int(epoch_size),
+                                     train_cfg.warmup, train_cfg.warmup_lr,
+                                     train_cfg.warmup_step, train_cfg.lr)
     return WarmupMultiFactorScheduler.from_epochs(
         train_cfg.lr_step, epoch_size, train_cfg.lr, train_cfg.lr_factor,
         train_cfg.warmup, train_cfg.warmup_lr, train_cfg.warmup_step)
