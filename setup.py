@@ -58,10 +58,12 @@ OPERATOR_LIBRARY = {
         'lib/ops/psroi_pooling/psroi_pooling.cc',
         'lib/ops/psroi_pooling/psroi_pooling_cpu.cc',
         'lib/ops/channel_operator/channel_operator.cc',
+        'lib/ops/spatial_mean/spatial_mean.cc',
     ],
     'cuda_sources': [
         'lib/ops/psroi_pooling/psroi_pooling.cu',
         'lib/ops/channel_operator/channel_operator.cu',
+        'lib/ops/spatial_mean/spatial_mean.cu',
     ],
 }
 

@@ -90,17 +90,16 @@ def psroi_pool_cls_seg(fcis_cls_seg, rois, args):
 def psroi_pool_bbox(fcis_bbox, rois, args, name='bbox_pred'):
     """(N, k*k*8, h, w), rois (R, 5) -> class-agnostic box deltas (R, 8) ([bg 4, fg 4]).
 
-    PSROIPooling ('psroipool_<name>') to (R, 8, S, S), then the mean over the S x S bins.
+    PSROIPooling ('psroipool_<name>') to (R, 8, S, S), then the mean over the S x S bins
+    (native SpatialMean: the bits of MXNet's ``mean(axis=(2, 3))``, several times faster).
     """
     pooled = ops.psroi_pool('psroipool_' + name, fcis_bbox, rois, output_dim=8,
                             pooled_size=args.pooled_size, group_size=args.group_size,
                             spatial_scale=1.0 / args.rcnn_feat_stride)  # (R, 8, S, S)
-    # mean rather than a global average Pooling: the same numbers, ~9x faster forward +
-    # backward on CPU at (64, 5, 21, 21) (MKLDNN pooling is slow on many tiny maps)
-    return mx.sym.mean(pooled, axis=(2, 3), name=name)  # (R, 8)
+    return ops.spatial_mean(name, pooled)  # (R, 8)
 
 
 def cls_score_from_maps(psroipool_cls_seg, args):
     """(R, 2C, S, S) -> class scores (R, C): spatial average of Group_Max."""
     x = ops.group_max('psroipool_cls', psroipool_cls_seg, args.num_classes)  # (R, C, S, S)
-    return mx.sym.mean(x, axis=(2, 3), name='cls_score')  # (R, C), see psroi_pool_bbox
+    return ops.spatial_mean('cls_score', x)  # (R, C), see psroi_pool_bbox

@@ -1,5 +1,5 @@
-"""The project's operators as symbols: native ``PSROIPooling`` / ``ChannelOperator`` (from
-``lib/ops``) and the Python CustomOps of ``fcis.operators``.
+"""The project's operators as symbols: native ``PSROIPooling`` / ``ChannelOperator`` /
+``SpatialMean`` (from ``lib/ops``) and the Python CustomOps of ``fcis.operators``.
 
 Every symbol builder gets its operators through this module, so the operator interface
 lives in one place. ``ensure_operators()`` loads the native library and registers the
@@ -28,6 +28,12 @@ def psroi_pool(name, data, rois, output_dim, pooled_size, group_size, spatial_sc
     """
     return native.psroi_pooling(data, rois, spatial_scale=spatial_scale, output_dim=output_dim,
                                 pooled_size=pooled_size, group_size=group_size, name=name)
+
+
+def spatial_mean(name, data):
+    """(R, C, S, S) -> (R, C): the mean over the S x S bins (native ``SpatialMean``, the
+    arithmetic of MXNet's ``mean(axis=(2, 3))``)."""
+    return native.spatial_mean(data, name=name)
 
 
 def group_max(name, data, num_classes):

@@ -2,7 +2,8 @@
  * \file library.cc
  * \brief Entry point of libfcis_ops.so: MXNet calls initialize() from mx.library.load().
  *        The operators register themselves (REGISTER_OP) in their own source files:
- *        PSROIPooling (psroi_pooling/) and ChannelOperator (channel_operator/).
+ *        PSROIPooling (psroi_pooling/), ChannelOperator (channel_operator/) and
+ *        SpatialMean (spatial_mean/).
  */
 #include "mxnet/lib_api.h"
 #include "op_attrs.h"

@@ -3,8 +3,8 @@ import mxnet as mx
 import pytest
 
 from fcis.config import load_config
-from fcis.core.schedule import (WarmupMultiFactorScheduler, epochs_to_iters, lr_at,
-                                parse_lr_steps, scheduler_from_config)
+from fcis.core.schedule import (WarmupLinearScheduler, WarmupMultiFactorScheduler,
+                                epochs_to_iters, lr_at, parse_lr_steps, scheduler_from_config)
 
 
 def reference_lr(k, base_lr, epochs, epoch_size, factor, warmup_lr=None, warmup_step=0):
@@ -86,3 +86,43 @@ def test_bad_steps_are_named():
         parse_lr_steps('5,3')
     with pytest.raises(ValueError, match='epoch_size'):
         epochs_to_iters([1.0], 0)
+
+
+def test_linear_policy_hand_computed():
+    """10 updates, warmup_step 3: updates 1, 2 warm; 3 .. 10 are 8 updates falling by
+    base/8 each: 8/8, 7/8, ..., 1/8 of base."""
+    cfg = load_config(None, ['TRAIN.lr_policy=linear', 'TRAIN.lr=0.08', 'TRAIN.end_epoch=2',
+                             'TRAIN.warmup=true', 'TRAIN.warmup_lr=0.001',
+                             'TRAIN.warmup_step=3'])
+    sched = scheduler_from_config(cfg.TRAIN, 5)
+    assert isinstance(sched, WarmupLinearScheduler)
+    lrs = [sched(k) for k in range(1, 11)]
+    assert lrs == pytest.approx([0.001, 0.001, 0.08, 0.07, 0.06, 0.05, 0.04, 0.03, 0.02,
+                                 0.01], rel=1e-12)
+    # a resumed run passes the absolute update count: the same lr as without the break
+    assert sched(7) == pytest.approx(0.04)
+
+
+def test_linear_policy_through_the_optimizer():
+    """SGD with the schedule as its lr_scheduler takes steps of the scheduled sizes (the
+    optimizer overwrites base_lr with its learning_rate)."""
+    sched = WarmupLinearScheduler(total_updates=4)
+    opt = mx.optimizer.SGD(learning_rate=0.4, lr_scheduler=sched)
+    weight, grad = mx.nd.zeros((1,)), mx.nd.ones((1,))
+    state = opt.create_state(0, weight)
+    steps = []
+    for _ in range(4):
+        before = weight.asscalar()
+        opt.update(0, weight, grad, state)
+        steps.append(before - weight.asscalar())
+    assert steps == pytest.approx([0.4, 0.3, 0.2, 0.1], rel=1e-5)
+
+
+def test_bad_lr_policy_is_named():
+    cfg = load_config(None, ['TRAIN.lr_policy=cosine'])
+    with pytest.raises(ValueError, match='TRAIN.lr_policy'):
+        scheduler_from_config(cfg.TRAIN, 10)
+    cfg = load_config(None, ['TRAIN.lr_policy=linear', 'TRAIN.end_epoch=1',
+                             'TRAIN.warmup=true', 'TRAIN.warmup_step=50'])
+    with pytest.raises(ValueError, match='warmup_step'):
+        scheduler_from_config(cfg.TRAIN, 10)
