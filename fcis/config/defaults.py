@@ -39,6 +39,7 @@ def default_config():
     config.network.TRUNK_FILTERS = []    # small trunk only: filters of conv1, res2..res5 ([] = ResNet's)
     config.network.TRUNK_UNITS = []      # small trunk only: bottleneck units per stage ([] = from depth)
     config.network.STRIDE_IN_1X1 = True  # Caffe-style stride on the first 1x1 conv (False: on the 3x3)
+    config.network.STEM_KERNEL = 7       # side of conv1 (odd, stride 2, padding side // 2); 7 = ResNet's
     config.network.BN_USE_GLOBAL_STATS = True  # freeze BatchNorm statistics (pretrained trunk)
     config.network.pretrained = ''       # prefix of the pretrained .params ('' = train from scratch)
     config.network.pretrained_epoch = 0  # epoch number of the pretrained .params file

@@ -8,6 +8,7 @@ def trunk_args(cfg, is_train=True):
     net = cfg.network
     return TrunkArgs(depth=net.depth, units=tuple(net.TRUNK_UNITS),
                      filters=tuple(net.TRUNK_FILTERS), stride_in_1x1=bool(net.STRIDE_IN_1X1),
+                     stem_kernel=int(net.STEM_KERNEL),
                      bn_use_global_stats=bool(net.BN_USE_GLOBAL_STATS),
                      bn_image_stats=not is_train and bool(cfg.TEST.BN_IMAGE_STATS))
 

@@ -22,6 +22,8 @@ class TrunkArgs:
     filters: output channels of conv1, res2, res3, res4, res5 (5 ints); () = those of
         ``depth``.
     stride_in_1x1: stride 2 of res3a/res4a on the first 1x1 conv (Caffe) or on the 3x3.
+    stem_kernel: side of conv1 (odd; stride 2, padding stem_kernel // 2, so the output size
+        is that of ResNet's 7x7 for any side); 7 is ResNet's.
     bn_use_global_stats: True freezes BatchNorm statistics (pretrained trunk).
     bn_image_stats: True normalizes every image with its own per-channel mean and variance
         over (H, W) (InstanceNorm on the bn* gamma/beta; no moving averages), what
@@ -32,6 +34,7 @@ class TrunkArgs:
     units: Tuple[int, ...] = ()
     filters: Tuple[int, ...] = ()
     stride_in_1x1: bool = True
+    stem_kernel: int = 7
     bn_use_global_stats: bool = True
     bn_image_stats: bool = False
 
@@ -46,6 +49,14 @@ class TrunkArgs:
             raise ValueError('ResNet-v1 depth %r is not supported (use %s, or give '
                              'network.TRUNK_UNITS)' % (self.depth, sorted(RESNET_UNITS)))
         return RESNET_UNITS[self.depth]
+
+    def conv1_kernel(self):
+        """Side of conv1: ``stem_kernel`` (a positive odd int)."""
+        kernel = int(self.stem_kernel)
+        if kernel < 1 or kernel % 2 == 0:
+            raise ValueError('network.STEM_KERNEL must be a positive odd int (the side of '
+                             'conv1), got %r' % (self.stem_kernel,))
+        return kernel
 
     def stage_filters(self):
         """Output channels of conv1 and res2..res5 (5 ints)."""

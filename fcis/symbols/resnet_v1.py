@@ -93,9 +93,11 @@ def stage(data, stage_index, num_units, num_filter, stride, dilate, args):
 
 
 def stem(data, num_filter, args):
-    """conv1 7x7/2 + bn_conv1 + relu + pool1 3x3/2. (N, 3, H, W) -> (N, F, ~H/4, ~W/4)."""
-    x = mx.sym.Convolution(data=data, name='conv1', num_filter=num_filter, kernel=(7, 7),
-                           stride=(2, 2), pad=(3, 3), no_bias=True)
+    """conv1 KxK/2 (K = args.conv1_kernel(), 7 in ResNet) + bn_conv1 + relu + pool1 3x3/2.
+    (N, 3, H, W) -> (N, F, ~H/4, ~W/4), the same size for every K."""
+    k = args.conv1_kernel()
+    x = mx.sym.Convolution(data=data, name='conv1', num_filter=num_filter, kernel=(k, k),
+                           stride=(2, 2), pad=(k // 2, k // 2), no_bias=True)
     x = batch_norm(x, 'bn_conv1', args.bn_use_global_stats, args.bn_image_stats)
     x = mx.sym.Activation(x, act_type='relu', name='conv1_relu')
     return mx.sym.Pooling(x, name='pool1', kernel=(3, 3), stride=(2, 2), pad=(0, 0),

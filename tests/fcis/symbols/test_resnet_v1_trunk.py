@@ -86,6 +86,29 @@ def test_stride_placement(stride_in_1x1):
     assert b[2:] == (28, 28)
 
 
+@pytest.mark.parametrize('kernel', [1, 3, 5, 7])
+@pytest.mark.parametrize('height,width', [(384, 544), (385, 547)])
+def test_stem_kernel_keeps_the_feature_sizes(kernel, height, width):
+    """conv1 KxK/2 with padding K // 2: out = (n + 2 (K // 2) - K) // 2 + 1 = (n - 1) // 2 + 1
+    for odd K, ResNet's 7x7 size."""
+    args = TrunkArgs(depth=50, units=(1, 1, 1, 1), filters=(16, 32, 64, 128, 256),
+                     stem_kernel=kernel)
+    sym = trunk(args)
+    arg_shapes, (c4, c5), _ = sym.infer_shape(data=(1, 3, height, width))
+    assert dict(zip(sym.list_arguments(), arg_shapes))['conv1_weight'] == (16, 3, kernel, kernel)
+    conv1 = internal_shape(sym, 'conv1_output', (1, 3, height, width))
+    assert conv1[2:] == ((height - 1) // 2 + 1, (width - 1) // 2 + 1)
+    _, (r4, r5), _ = trunk(SMALL).infer_shape(data=(1, 3, height, width))
+    assert (c4, c5) == (r4, r5)
+
+
+@pytest.mark.parametrize('kernel', [0, 4, -3])
+def test_bad_stem_kernel_is_named(kernel):
+    with pytest.raises(ValueError, match='STEM_KERNEL'):
+        trunk(TrunkArgs(depth=50, units=(1, 1, 1, 1), filters=(16, 32, 64, 128, 256),
+                        stem_kernel=kernel))
+
+
 def test_res5_is_dilated_with_stride_one():
     sym = trunk(TrunkArgs(depth=101))
     attrs = sym.attr_dict()
