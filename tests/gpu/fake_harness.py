@@ -85,6 +85,19 @@ class FakeHarness:
         self._spoil('gc_channel_op', _array(result, 1))
         _array(times, max(repeats.value, 1))[:] = 1.0
 
+    def _gc_spatial_mean(self, backward, dims, source, result, warmup, repeats, times):
+        rows, count = list(dims)
+        op = lambda x: mx.nd.SpatialMean(x)  # noqa: E731
+        if backward.value:
+            _, (grad,) = _grad(op, [np.zeros((rows, 1, count), np.float32)],
+                               _array(source, rows).reshape(rows, 1))
+            _array(result, grad.size)[:] = grad.reshape(-1)
+        else:
+            x = _array(source, rows * count).reshape(rows, 1, count)
+            _array(result, rows)[:] = op(mx.nd.array(x)).asnumpy().reshape(-1)
+        self._spoil('gc_spatial_mean', _array(result, 1))
+        _array(times, max(repeats.value, 1))[:] = 1.0
+
     def _fcis_gpu_nms(self, keep, num, rows, n, dim, thresh, device):
         boxes = _array(rows, n.value * dim.value).reshape(n.value, dim.value)
         kept = nms(boxes, thresh.value)  # rows are sorted by score: positions = indices

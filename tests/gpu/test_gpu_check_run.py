@@ -21,7 +21,7 @@ from gpu_check_lib.voting_cases import VOTING_CASES
 from gpu_check_lib.voting_soft_cases import SOFT_CASES
 
 NO_GPU = native.detect_gpu()[0] is None
-CASES = 'psroi_edge,chan_edge,chan_flat,nms_ties,nms_block_65,vote'
+CASES = 'psroi_edge,chan_edge,chan_flat,mean_edge,nms_ties,nms_block_65,vote'
 
 
 @pytest.fixture(scope='module')
@@ -43,8 +43,8 @@ def library(tmp_path_factory):
 
 def test_harness_links_and_exports_every_entry_point(library):
     lib = ctypes.CDLL(library)
-    for name in ('gc_psroi', 'gc_channel_op', 'gc_timer_start', 'gc_timer_stop',
-                 'gc_device_info', 'fcis_gpu_nms', 'fcis_gpu_vote_region',
+    for name in ('gc_psroi', 'gc_channel_op', 'gc_spatial_mean', 'gc_timer_start',
+                 'gc_timer_stop', 'gc_device_info', 'fcis_gpu_nms', 'fcis_gpu_vote_region',
                  'fcis_gpu_vote_soft'):
         assert hasattr(lib, name), name
     assert native.build(['90'], os.path.dirname(os.path.dirname(library)))[2]  # cached
@@ -98,6 +98,7 @@ def test_run_side_passes_when_the_kernels_give_the_cpu_results(inputs):
     names = {r['case'] for r in rows}
     for op in ('Group_Max', 'Group_Softmax', 'Label_Pick', 'Score_Pick'):
         assert 'chan_edge %s backward' % op in names
+    assert {'mean_edge forward', 'mean_edge backward'} <= names
     assert [r['case'] for r in rows[-len(SOFT_CASES):]] == list(SOFT_CASES)  # release last
     assert [r['case'] for r in rows[-len(SOFT_CASES) - len(VOTING_CASES):-len(SOFT_CASES)]] \
         == list(VOTING_CASES)  # mask voting after the other kernels
@@ -107,6 +108,7 @@ def test_run_side_passes_when_the_kernels_give_the_cpu_results(inputs):
 
 @pytest.mark.parametrize('entry, prefix', [('gc_psroi', 'psroi_edge'),
                                            ('gc_channel_op', 'chan_'),
+                                           ('gc_spatial_mean', 'mean_edge'),
                                            ('fcis_gpu_nms', 'nms_'),
                                            ('fcis_gpu_vote_region', tuple(VOTING_CASES)),
                                            ('fcis_gpu_vote_soft', 'vote_release_')])

@@ -12,7 +12,7 @@ from gpu_check_lib import native
 
 GPU, WHY = native.detect_gpu()
 pytestmark = pytest.mark.skipif(GPU is None, reason='no GPU: %s' % WHY)
-EDGE_CASES = 'psroi_edge,chan_edge,chan_flat,nms_ties,nms_one,nms_block,vote'
+EDGE_CASES = 'psroi_edge,chan_edge,chan_flat,mean_edge,nms_ties,nms_one,nms_block,vote'
 
 
 @pytest.fixture(scope='module')

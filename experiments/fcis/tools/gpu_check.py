@@ -40,7 +40,7 @@ def make_inputs(out, only=None):
     sys.path.insert(0, native.ROOT)
     import mxnet as mx
     import numpy as np
-    from gpu_check_lib import nms_cases, ops_cases, voting_cases, voting_soft_cases
+    from gpu_check_lib import mean_cases, nms_cases, ops_cases, voting_cases, voting_soft_cases
     from lib.nms import nms
     from lib.ops import load_ops
     load_ops()
@@ -51,6 +51,9 @@ def make_inputs(out, only=None):
     for name in _selected(ops_cases.CHANNEL_CASES, only):
         ops_cases.make_channel(mx, data, name, ops_cases.CHANNEL_CASES[name])
         meta[name] = 'channel'
+    for name in _selected(mean_cases.MEAN_CASES, only):
+        mean_cases.make_mean(mx, data, name, mean_cases.MEAN_CASES[name])
+        meta[name] = 'mean'
     for name in _selected(nms_cases.NMS_CASES, only):
         nms_cases.make_nms(nms, data, name, nms_cases.NMS_CASES[name])
         meta[name] = 'nms'
@@ -69,11 +72,12 @@ def make_inputs(out, only=None):
 
 def run_cases(harness, npz, timing):
     """Every case listed in the npz meta on the GPU; list of result rows."""
-    from gpu_check_lib import nms_cases, ops_cases, voting_cases, voting_soft_cases
+    from gpu_check_lib import mean_cases, nms_cases, ops_cases, voting_cases, voting_soft_cases
     kinds = store.get_meta(npz)['cases']
     rows = []
     order = [('psroi', ops_cases.PSROI_CASES, ops_cases.run_psroi),
              ('channel', ops_cases.CHANNEL_CASES, ops_cases.run_channel),
+             ('mean', mean_cases.MEAN_CASES, mean_cases.run_mean),
              ('nms', nms_cases.NMS_CASES, nms_cases.run_nms)]
     for kind, cases, run in order:
         for name in [n for n in cases if kinds.get(n) == kind]:

@@ -1,7 +1,8 @@
 /*!
  * \file harness.cu
  * \brief Host-pointer entry points (extern "C", for ctypes) around the project's own CUDA
- *        launchers: PSROIPooling and ChannelOperator (lib/ops/*.cu, linked as they are) and
+ *        launchers: PSROIPooling, ChannelOperator and SpatialMean (lib/ops/*.cu, linked as
+ *        they are) and
  *        a CUDA-event timer (gc_timer_start / gc_timer_stop) around the host-pointer entry
  *        points that Python calls directly, linked from their own sources: fcis_gpu_nms
  *        (lib/nms/nms_kernel.cu), fcis_gpu_vote_region and fcis_gpu_vote_soft
@@ -21,6 +22,7 @@
 
 #include "channel_operator/channel_operator.h"
 #include "psroi_pooling/psroi_pooling.h"
+#include "spatial_mean/spatial_mean.h"
 
 namespace {
 
@@ -185,6 +187,28 @@ int gc_channel_op(int backward, const int64_t* dims, const float* data, const fl
   if (msg != nullptr) return e.fail("kernel launch", msg), 1;
   if (!copy_back(result, d_result, backward ? data_n : out_n, e)) return 1;
   if (backward && pick && !copy_back(pick_grad, d_pick_grad, pick_n, e)) return 1;
+  return run_timed(launch, warmup, repeats, times_ms, e) ? 0 : 1;
+}
+
+/*! \brief SpatialMean: dims = (rows, count). Forward: input = data (rows * count), result =
+ *         (rows); backward: input = out_grad (rows), result = data_grad (rows * count). */
+int gc_spatial_mean(int backward, const int64_t* dims, const float* input, float* result,
+                    int warmup, int repeats, float* times_ms, char* err, int err_len) {
+  Error e{err, err_len};
+  const fcis_ops::SpatialMeanShape s{dims[0], dims[1]};
+  const int64_t data_n = s.rows * s.count;
+  DeviceBuffers buf;
+  float *d_input, *d_result;
+  if (!buf.alloc(&d_input, input, backward ? s.rows : data_n, e) ||
+      !buf.alloc(&d_result, nullptr, backward ? data_n : s.rows, e))
+    return 1;
+  auto launch = [&]() {
+    return backward ? fcis_ops::spatial_mean_backward_gpu(s, d_input, d_result, nullptr)
+                    : fcis_ops::spatial_mean_forward_gpu(s, d_input, d_result, nullptr);
+  };
+  const char* msg = launch();
+  if (msg != nullptr) return e.fail("kernel launch", msg), 1;
+  if (!copy_back(result, d_result, backward ? data_n : s.rows, e)) return 1;
   return run_timed(launch, warmup, repeats, times_ms, e) ? 0 : 1;
 }
 

@@ -1,7 +1,7 @@
 """`gpu_check.py run-mxnet`: the same cases through a CUDA MXNet (``mxnet-cu112``) on
-mx.gpu(0) -- the project's PSROIPooling / ChannelOperator library ops (built with CUDA by
-``FCIS_GPU=1 sh init.sh``) against the stored CPU results, lib.nms's GPU NMS, and one FCIS
-test forward (shapes config, small trunk, initialized weights) on the GPU against the CPU.
+mx.gpu(0) -- the project's PSROIPooling / ChannelOperator / SpatialMean library ops (built
+with CUDA by ``FCIS_GPU=1 sh init.sh``) against the stored CPU results, lib.nms's GPU NMS,
+and one FCIS test forward (shapes config, small trunk, initialized weights) on the GPU against the CPU.
 Skips (exit 3) where MXNet or its GPU is missing.
 """
 import os
@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from .compare import compare, result
+from .mean_cases import MEAN_CASES, run_mean_mxnet
 from .ops_cases import CHANNEL_CASES, CHANNEL_OPS, PSROI_CASES, _backward, _op_key
 from .store import get_input, get_meta
 
@@ -141,6 +142,8 @@ def main(args, skip, finish):
             rows += run_psroi(mx, npz, name, PSROI_CASES[name], timing, ctx)
         for name in [n for n in CHANNEL_CASES if kinds.get(n) == 'channel']:
             rows += run_channel(mx, npz, name, CHANNEL_CASES[name], timing, ctx)
+        for name in [n for n in MEAN_CASES if kinds.get(n) == 'mean']:
+            rows += run_mean_mxnet(mx, npz, name, MEAN_CASES[name], timing, ctx, _timed)
         rows += run_nms(npz, kinds)
     rows.append(result('fcis test forward gpu vs cpu', 'forward', *compare_fcis(
         fcis_forward(mx, mx.cpu()), fcis_forward(mx, ctx))))

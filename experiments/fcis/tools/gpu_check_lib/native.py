@@ -5,6 +5,7 @@ the flags setup.py uses for it, plus ``harness.cu`` (host-pointer entry points):
 
   lib/ops/psroi_pooling/psroi_pooling.cu      launchers psroi_pooling_{forward,backward}_gpu
   lib/ops/channel_operator/channel_operator.cu launchers channel_operator_{forward,backward}_gpu
+  lib/ops/spatial_mean/spatial_mean.cu         launchers spatial_mean_{forward,backward}_gpu
   lib/nms/nms_kernel.cu                        fcis_gpu_nms (host pointers)
   lib/masks/mask_voting_kernel.cu              fcis_gpu_vote_region, fcis_gpu_vote_soft
                                                (host pointers)
@@ -30,13 +31,15 @@ OPS_FLAGS = ['-std=c++14', '-O3', '-DMXNET_FCIS_WITH_CUDA', '-I' + os.path.join(
 SOURCES = [
     ('lib/ops/psroi_pooling/psroi_pooling.cu', OPS_FLAGS),
     ('lib/ops/channel_operator/channel_operator.cu', OPS_FLAGS),
+    ('lib/ops/spatial_mean/spatial_mean.cu', OPS_FLAGS),
     ('lib/nms/nms_kernel.cu', ['-O3', '--fmad=false', '-I' + os.path.join(ROOT, 'lib', 'nms')]),
     ('lib/masks/mask_voting_kernel.cu',
      ['-O3', '--fmad=false', '-I' + os.path.join(ROOT, 'lib', 'masks')]),
     (os.path.join(HERE, 'harness.cu'), OPS_FLAGS),
 ]
 HEADERS = ['lib/ops/host_device.h', 'lib/ops/cuda_launch.h', 'lib/ops/psroi_pooling/psroi_pooling.h',
-           'lib/ops/channel_operator/channel_operator.h', 'lib/nms/nms_kernel.h',
+           'lib/ops/channel_operator/channel_operator.h', 'lib/ops/spatial_mean/spatial_mean.h',
+           'lib/nms/nms_kernel.h',
            'lib/masks/mask_voting_kernel.h']
 
 
