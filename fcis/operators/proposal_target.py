@@ -29,7 +29,7 @@ import numpy as np
 
 from lib.boxes.bbox import bbox_overlaps, bbox_transform
 from lib.masks.paste import crop_and_resize_mask
-from lib.utils.ndarray_copy import assign_array
+from lib.utils.ndarray_copy import assign_array, host_array
 from fcis.operators._attrs import parse_bool, parse_choice, parse_float, parse_floats, parse_int
 
 OP_NAME = 'fcis_proposal_target'
@@ -117,11 +117,12 @@ def _sample_capped(fg_pool, bg_pool, num_rois, params):
     return keep, is_fg
 
 
-def compute_targets(boxes, gt_boxes, gt_masks, match, is_fg, params):
+def compute_targets(boxes, gt_boxes, gt_masks, mask_rows, match, is_fg, params):
     """Class, box and mask targets of the sampled ROIs.
 
     boxes: (B, 4) sampled ROIs
-    gt_boxes: (G, 5) valid GT [x1, y1, x2, y2, cls]; gt_masks: (G, H, W)
+    gt_boxes: (G, 5) valid GT [x1, y1, x2, y2, cls]; gt_masks: (K, H, W), the mask of
+        gt_boxes[g] being gt_masks[mask_rows[g]] (mask_rows: (G,) ints)
     match: (B,) index of each ROI's GT box (used only where is_fg)
     is_fg: (B,) bool
     returns: label (B,), bbox_target (B, 8), bbox_weight (B, 8), mask_target (B, S, S).
@@ -138,7 +139,8 @@ def compute_targets(boxes, gt_boxes, gt_masks, match, is_fg, params):
         bbox_target[fg, 4:8] = (deltas - params['bbox_means']) / params['bbox_stds']
         bbox_weight[fg, 4:8] = 1.0
         for row in fg:
-            mask_target[row] = crop_and_resize_mask(gt_masks[match[row]], boxes[row], size,
+            gt_mask = gt_masks[mask_rows[match[row]]]  # (H, W)
+            mask_target[row] = crop_and_resize_mask(gt_mask, boxes[row], size,
                                                     params['binary_thresh'])
     return label, bbox_target, bbox_weight, mask_target
 
@@ -146,12 +148,13 @@ def compute_targets(boxes, gt_boxes, gt_masks, match, is_fg, params):
 def sample_and_annotate(rois, gt_boxes, gt_masks, num_rois, params):
     """Full annotation of one image.
 
-    rois: (R, 5) proposals; gt_boxes: (K, 5) possibly padded; gt_masks: (K, H, W)
+    rois: (R, 5) proposals; gt_boxes: (K, 5) possibly padded; gt_masks: (K, H, W) (read
+        only: the masks of the matched GT boxes are cropped from it, nothing is copied)
     returns: rois (B, 5), label (B,), bbox_target (B, 8), bbox_weight (B, 8),
         mask_target (B, S, S), all float32.
     """
-    valid = gt_boxes[:, 4] > 0
-    gt_boxes, gt_masks = gt_boxes[valid], gt_masks[valid]  # (G, 5), (G, H, W)
+    valid = np.where(gt_boxes[:, 4] > 0)[0]  # (G,) rows of the valid GT boxes
+    gt_boxes = gt_boxes[valid]  # (G, 5)
     candidates = np.vstack([rois[:, 1:5], gt_boxes[:, :4]])  # (R + G, 4)
     has_gt = gt_boxes.shape[0] > 0
     if has_gt:
@@ -163,7 +166,7 @@ def sample_and_annotate(rois, gt_boxes, gt_masks, num_rois, params):
         max_overlaps = np.zeros(candidates.shape[0])
     keep, is_fg = sample_rois(max_overlaps, has_gt, num_rois, params)
     boxes = candidates[keep]  # (B, 4)
-    targets = compute_targets(boxes, gt_boxes, gt_masks, assignment[keep], is_fg, params)
+    targets = compute_targets(boxes, gt_boxes, gt_masks, valid, assignment[keep], is_fg, params)
     out_rois = np.hstack([np.zeros((num_rois, 1)), boxes])  # batch index 0
     return tuple(array.astype(np.float32) for array in (out_rois,) + targets)
 
@@ -179,7 +182,7 @@ class ProposalTargetOperator(mx.operator.CustomOp):
     def forward(self, is_train, req, in_data, out_data, aux):
         rois = in_data[0].asnumpy().astype(np.float64)  # (R, 5)
         gt_boxes = in_data[1].asnumpy()[0].astype(np.float64)  # (1, K, 5) -> (K, 5)
-        gt_masks = in_data[2].asnumpy()[0]  # (1, K, H, W) -> (K, H, W)
+        gt_masks = host_array(in_data[2])[0]  # (1, K, H, W) -> (K, H, W), not copied
         outputs = sample_and_annotate(rois, gt_boxes, gt_masks, self._num_rois, self._params)
         for i, out in enumerate(outputs):
             assign_array(out_data[i], req[i], out)

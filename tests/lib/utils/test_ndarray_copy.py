@@ -3,7 +3,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from lib.utils.ndarray_copy import assign_array, to_ndarray, write_into
+from lib.utils.ndarray_copy import assign_array, host_array, to_ndarray, write_into
 
 
 @pytest.mark.parametrize('dtype', [np.float32, np.float64, np.int32, np.uint8])
@@ -42,3 +42,21 @@ def test_assign_array_follows_the_gradient_request():
     assert dst.asnumpy().tolist() == [[7, 7], [7, 7]]
     with pytest.raises(ValueError, match="unknown gradient request 'sum'"):
         assign_array(dst, 'sum', np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize('dtype', [np.float32, np.float64, np.uint8, np.int32, np.int64])
+def test_host_array_is_a_read_only_view_of_the_ndarray(dtype, rng):
+    values = (rng.standard_normal((2, 3, 4)) * 50).astype(dtype)
+    nd = mx.nd.array(values, dtype=dtype)
+    view = host_array(nd)
+    assert view.dtype == dtype and view.shape == (2, 3, 4)
+    np.testing.assert_array_equal(view, values)
+    assert not view.flags.writeable
+    nd[:] = 7  # the same memory: the view shows the write, a copy would not
+    assert (view == 7).all()
+
+
+def test_host_array_copies_what_it_cannot_view():
+    half = mx.nd.array([[1.5, -2.0]], dtype=np.float16)
+    out = host_array(half)
+    assert out.dtype == np.float16 and out.tolist() == [[1.5, -2.0]]
