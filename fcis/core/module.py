@@ -54,21 +54,45 @@ class FCISSGD(mx.optimizer.SGD):
         # up to 45 parameters per multi_sgd_mom_update call instead of MXNet's default 4:
         # the update of the small shapes trunk is call overhead (benchmark.py train)
         self.aggregate_num = int(os.getenv('MXNET_OPTIMIZER_AGGREGATION_SIZE', '45'))
+        self._bucket_cache = {}  # (indices, multi_precision) -> size_buckets or None
 
     def _update_impl(self, indices, weights, grads, states, multi_precision=False):
         """Update a group of parameters in calls of similar sizes (see size_buckets).
 
         The multi-tensor kernel visits max(size) x count elements per call, so one call over
         a 125k-element weight and 44 small ones costs 45 x 125k; each parameter's arithmetic
-        is the same in any grouping.
+        is the same in any grouping. The grouping of a list of indices is worked out once
+        (sizes, storage types and dtypes do not change), then every update makes the
+        ``multi_sgd_mom_update`` calls of MXNet's SGD with the same arguments.
         """
-        if not isinstance(indices, (tuple, list)) or len(indices) < 2:
+        buckets = self._dense_buckets(indices, weights, grads, multi_precision)
+        if buckets is None:
             return super(FCISSGD, self)._update_impl(indices, weights, grads, states,
                                                      multi_precision)
-        for bucket in size_buckets([w.size for w in weights]):
-            super(FCISSGD, self)._update_impl(
-                [indices[i] for i in bucket], [weights[i] for i in bucket],
-                [grads[i] for i in bucket], [states[i] for i in bucket], multi_precision)
+        self._update_count(indices)
+        lrs, wds = self._get_lrs(indices), self._get_wds(indices)
+        kwargs = {'rescale_grad': self.rescale_grad, 'momentum': self.momentum}
+        if self.clip_gradient:
+            kwargs['clip_gradient'] = self.clip_gradient
+        for bucket in buckets:
+            mx.nd.multi_sgd_mom_update(
+                *[a for i in bucket for a in (weights[i], grads[i], states[i])],
+                out=[weights[i] for i in bucket], num_weights=len(bucket),
+                lrs=[lrs[i] for i in bucket], wds=[wds[i] for i in bucket], **kwargs)
+
+    def _dense_buckets(self, indices, weights, grads, multi_precision):
+        """size_buckets of a list of indices whose weights and gradients are all dense
+        float32 with momentum (what the fast path above updates), else None; cached."""
+        if not isinstance(indices, (tuple, list)) or len(indices) < 2:
+            return None
+        key = (tuple(indices), bool(multi_precision))
+        if key not in self._bucket_cache:
+            arrays = list(weights) + list(grads)
+            dense = (not multi_precision and self.momentum > 0 and all(
+                a.stype == 'default' and a.dtype == np.float32 for a in arrays))
+            self._bucket_cache[key] = (size_buckets([w.size for w in weights]) if dense
+                                       else None)
+        return self._bucket_cache[key]
 
     def set_wd_mult(self, args_wd_mult):
         decayed = ('_weight', '_gamma') if self.decay_gamma else ('_weight',)

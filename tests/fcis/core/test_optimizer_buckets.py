@@ -37,3 +37,53 @@ def test_grouped_update_equals_numpy_momentum_step():
         np.testing.assert_allclose(got_m.asnumpy(), want_m, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(got_w.asnumpy(), w + want_m, rtol=1e-5, atol=1e-6)
     assert opt.num_update == 1
+
+
+class _StockPath(FCISSGD):
+    """FCISSGD that always takes MXNet's SGD._update_impl, bucket by bucket (the reference
+    for the cached fast path)."""
+
+    def _update_impl(self, indices, weights, grads, states, multi_precision=False):
+        for bucket in size_buckets([w.size for w in weights]):
+            mx.optimizer.SGD._update_impl(self, [indices[i] for i in bucket],
+                                          [weights[i] for i in bucket],
+                                          [grads[i] for i in bucket],
+                                          [states[i] for i in bucket], multi_precision)
+
+
+def _three_updates(cls, clip_gradient):
+    rng = np.random.RandomState(1)
+    shapes = [(3,), (64, 32, 1, 1), (16, 3, 7, 7), (5,), (8, 8, 3, 3), (2, 2), (4000,)]
+    names = ['a_weight', 'b_weight', 'c_weight', 'd_bias', 'e_gamma', 'f_beta', 'g_weight']
+    sched = mx.lr_scheduler.FactorScheduler(step=2, factor=0.5)
+    opt = cls(learning_rate=0.1, wd=1e-3, momentum=0.9, rescale_grad=0.5,
+              clip_gradient=clip_gradient, lr_scheduler=sched,
+              param_idx2name=dict(enumerate(names)))
+    opt.set_lr_mult({'b_weight': 3.0})
+    weights = [mx.nd.array(rng.randn(*s)) for s in shapes]
+    states = [opt.create_state(i, w) for i, w in enumerate(weights)]
+    for _ in range(3):
+        grads = [mx.nd.array(rng.randn(*s) * 4) for s in shapes]
+        opt.update_multi_precision(tuple(range(len(shapes))), tuple(weights), tuple(grads),
+                                   states)
+    return [w.asnumpy() for w in weights + states], opt.num_update
+
+
+def test_cached_fast_path_gives_the_bits_of_mxnets_sgd():
+    for clip in (0, 0.7):
+        got, got_count = _three_updates(FCISSGD, clip)
+        want, want_count = _three_updates(_StockPath, clip)
+        assert got_count == want_count == 3
+        for g, w in zip(got, want):
+            assert np.array_equal(g.view(np.uint32), w.view(np.uint32))
+
+
+def test_fast_path_only_for_dense_float32_with_momentum():
+    opt = FCISSGD(learning_rate=0.1, momentum=0.9)
+    dense = [mx.nd.ones((3,)), mx.nd.ones((4,))]
+    assert opt._dense_buckets([0, 1], dense, dense, False) == [[0, 1]]
+    assert opt._dense_buckets([0, 1], dense, dense, True) is None
+    assert opt._dense_buckets(0, dense[0], dense[0], False) is None
+    half = [a.astype(np.float16) for a in dense]
+    assert opt._dense_buckets([2, 3], half, half, False) is None
+    assert FCISSGD(learning_rate=0.1)._dense_buckets([0, 1], dense, dense, False) is None
