@@ -182,6 +182,15 @@ inline bool infer_float32(const char* op, std::initializer_list<const char*> inp
   return true;
 }
 
+/*! \brief MX_SUCCESS when a CUDA launcher returned no error text, else one FCIS_ERROR line
+ *         "<op>: CUDA <what> failed: <text>" and MX_FAIL. */
+inline mxnet::ext::MXReturnValue cuda_result(const char* op, const char* what,
+                                             const char* err) {
+  if (err == nullptr) return mxnet::ext::MX_SUCCESS;
+  FCIS_ERROR << op << ": CUDA " << what << " failed: " << err;
+  return mxnet::ext::MX_FAIL;
+}
+
 }  // namespace fcis_ops
 
 #endif  // FCIS_OPS_OP_ATTRS_H_

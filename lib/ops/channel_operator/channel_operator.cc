@@ -244,11 +244,7 @@ MXReturnValue forward_gpu(const AttrMap& attrs, std::vector<MXTensor>* inputs,
   const char* err = channel_operator_forward_gpu(s, (*inputs)[0].data<float>(), pick,
                                                  (*outputs)[0].data<float>(),
                                                  res.get_cuda_stream());
-  if (err != nullptr) {
-    FCIS_ERROR << kOp << ": CUDA forward failed: " << err;
-    return MX_FAIL;
-  }
-  return MX_SUCCESS;
+  return cuda_result(kOp, "forward", err);
 }
 
 MXReturnValue backward_gpu(const AttrMap& attrs, std::vector<MXTensor>* inputs,
@@ -262,11 +258,7 @@ MXReturnValue backward_gpu(const AttrMap& attrs, std::vector<MXTensor>* inputs,
   const char* err = channel_operator_backward_gpu(
       s, (*inputs)[0].data<float>(), (*inputs)[1].data<float>(), pick_idx, out,
       (*outputs)[0].data<float>(), pick_grad, res.get_cuda_stream());
-  if (err != nullptr) {
-    FCIS_ERROR << kOp << ": CUDA backward failed: " << err;
-    return MX_FAIL;
-  }
-  return MX_SUCCESS;
+  return cuda_result(kOp, "backward", err);
 }
 #endif  // MXNET_FCIS_WITH_CUDA
 

@@ -131,11 +131,7 @@ MXReturnValue forward_gpu(const AttrMap& attrs, std::vector<MXTensor>* inputs,
                                               (*inputs)[1].data<float>(),
                                               (*outputs)[0].data<float>(),
                                               res.get_cuda_stream());
-  if (err != nullptr) {
-    FCIS_ERROR << kOp << ": CUDA forward failed: " << err;
-    return MX_FAIL;
-  }
-  return MX_SUCCESS;
+  return cuda_result(kOp, "forward", err);
 }
 
 MXReturnValue backward_gpu(const AttrMap& attrs, std::vector<MXTensor>* inputs,
@@ -145,11 +141,7 @@ MXReturnValue backward_gpu(const AttrMap& attrs, std::vector<MXTensor>* inputs,
   const char* err = psroi_pooling_backward_gpu(
       s, (*inputs)[0].data<float>(), (*inputs)[2].data<float>(), (*outputs)[0].data<float>(),
       (*outputs)[1].data<float>(), res.get_cuda_stream());
-  if (err != nullptr) {
-    FCIS_ERROR << kOp << ": CUDA backward failed: " << err;
-    return MX_FAIL;
-  }
-  return MX_SUCCESS;
+  return cuda_result(kOp, "backward", err);
 }
 #endif  // MXNET_FCIS_WITH_CUDA
 

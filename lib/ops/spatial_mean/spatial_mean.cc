@@ -106,11 +106,7 @@ MXReturnValue forward_gpu(const AttrMap& attrs, std::vector<MXTensor>* inputs,
   if (!mean_sizes((*inputs)[0].shape, &s)) return MX_FAIL;
   const char* err = spatial_mean_forward_gpu(s, (*inputs)[0].data<float>(),
                                              (*outputs)[0].data<float>(), res.get_cuda_stream());
-  if (err != nullptr) {
-    FCIS_ERROR << kOp << ": CUDA forward failed: " << err;
-    return MX_FAIL;
-  }
-  return MX_SUCCESS;
+  return cuda_result(kOp, "forward", err);
 }
 
 MXReturnValue backward_gpu(const AttrMap& attrs, std::vector<MXTensor>* inputs,
@@ -119,11 +115,7 @@ MXReturnValue backward_gpu(const AttrMap& attrs, std::vector<MXTensor>* inputs,
   if (!mean_sizes((*inputs)[1].shape, &s)) return MX_FAIL;
   const char* err = spatial_mean_backward_gpu(s, (*inputs)[0].data<float>(),
                                               (*outputs)[0].data<float>(), res.get_cuda_stream());
-  if (err != nullptr) {
-    FCIS_ERROR << kOp << ": CUDA backward failed: " << err;
-    return MX_FAIL;
-  }
-  return MX_SUCCESS;
+  return cuda_result(kOp, "backward", err);
 }
 #endif  // MXNET_FCIS_WITH_CUDA
 

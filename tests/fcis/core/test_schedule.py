@@ -57,19 +57,25 @@ def test_optimizer_uses_schedule_with_restored_update_count():
     assert weight.asnumpy() == pytest.approx([0.8 - 0.02, 0.8 - 0.02])
 
 
+def sgd_steps(sched, learning_rate, count):
+    """The sizes of ``count`` plain SGD steps (gradient 1) with ``sched`` as the lr_scheduler:
+    the learning rate of each update as the optimizer applies it."""
+    opt = mx.optimizer.SGD(learning_rate=learning_rate, lr_scheduler=sched)
+    weight, grad = mx.nd.zeros((1,)), mx.nd.ones((1,))
+    state = opt.create_state(0, weight)
+    steps = []
+    for _ in range(count):
+        before = weight.asscalar()
+        opt.update(0, weight, grad, state)
+        steps.append(before - weight.asscalar())
+    return steps
+
+
 def test_first_update_at_base_lr_is_update_number_warmup_step():
     """MXNet counts the first update of a run as 1: with warmup_step 3 the updates 1 and 2
     use warmup_lr and the third is the first at base lr (as in the release)."""
     sched = WarmupMultiFactorScheduler([], warmup=True, warmup_lr=0.01, warmup_step=3)
-    opt = mx.optimizer.SGD(learning_rate=0.1, lr_scheduler=sched)
-    weight, grad = mx.nd.zeros((1,)), mx.nd.ones((1,))
-    state = opt.create_state(0, weight)
-    steps = []
-    for _ in range(4):
-        before = weight.asscalar()
-        opt.update(0, weight, grad, state)
-        steps.append(before - weight.asscalar())
-    assert steps == pytest.approx([0.01, 0.01, 0.1, 0.1], rel=1e-5)
+    assert sgd_steps(sched, 0.1, 4) == pytest.approx([0.01, 0.01, 0.1, 0.1], rel=1e-5)
 
 
 def test_from_config():
@@ -107,15 +113,7 @@ def test_linear_policy_through_the_optimizer():
     """SGD with the schedule as its lr_scheduler takes steps of the scheduled sizes (the
     optimizer overwrites base_lr with its learning_rate)."""
     sched = WarmupLinearScheduler(total_updates=4)
-    opt = mx.optimizer.SGD(learning_rate=0.4, lr_scheduler=sched)
-    weight, grad = mx.nd.zeros((1,)), mx.nd.ones((1,))
-    state = opt.create_state(0, weight)
-    steps = []
-    for _ in range(4):
-        before = weight.asscalar()
-        opt.update(0, weight, grad, state)
-        steps.append(before - weight.asscalar())
-    assert steps == pytest.approx([0.4, 0.3, 0.2, 0.1], rel=1e-5)
+    assert sgd_steps(sched, 0.4, 4) == pytest.approx([0.4, 0.3, 0.2, 0.1], rel=1e-5)
 
 
 def test_bad_lr_policy_is_named():
