@@ -124,7 +124,11 @@ def apply_overrides(config, overrides):
     return config
 
 
-_CHOICES = {'MASK_VOTE_MODE': ('release', 'roi'), 'MIN_DROP_MODE': ('release', 'original')}
+LR_POLICIES = ('step', 'linear')  # TRAIN.lr_policy (fcis.core.schedule)
+# (section, key) -> the values it may take
+_CHOICES = {('TEST', 'MASK_VOTE_MODE'): ('release', 'roi'),
+            ('TEST', 'MIN_DROP_MODE'): ('release', 'original'),
+            ('TRAIN', 'lr_policy'): LR_POLICIES}
 # Keys of the release's schema with one behaviour here: (section or None, key) -> what the
 # code does. Any other value is an error.
 DEFAULT_ONLY = {
@@ -194,10 +198,10 @@ def finalize(config):
                           'network.PSROI_GROUP_SIZE (%d)' % (net.PSROI_POOLED_SIZE, net.PSROI_GROUP_SIZE))
     if config.dataset.NUM_CLASSES < 2:
         raise ConfigError('dataset.NUM_CLASSES must count the background and at least one class')
-    for key, allowed in _CHOICES.items():
-        if config.TEST[key] not in allowed:
-            raise ConfigError('TEST.%s must be one of %s, got %r'
-                              % (key, ', '.join(allowed), config.TEST[key]))
+    for (section, key), allowed in _CHOICES.items():
+        if config[section][key] not in allowed:
+            raise ConfigError('%s.%s must be one of %s, got %r'
+                              % (section, key, ', '.join(allowed), config[section][key]))
     check_default_only(config)
     if config.TRAIN.RPN_MIN_SIZE == 0:
         config.TRAIN.RPN_MIN_SIZE = net.RPN_FEAT_STRIDE

@@ -26,7 +26,7 @@ falls by the same amount each update, from base_lr at the first update after the
 """
 import mxnet as mx
 
-LR_POLICIES = ('step', 'linear')
+from fcis.config.config import LR_POLICIES
 
 
 def parse_lr_steps(lr_step):

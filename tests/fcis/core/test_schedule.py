@@ -2,7 +2,7 @@
 import mxnet as mx
 import pytest
 
-from fcis.config import load_config
+from fcis.config import ConfigError, load_config
 from fcis.core.schedule import (WarmupLinearScheduler, WarmupMultiFactorScheduler,
                                 epochs_to_iters, lr_at, parse_lr_steps, scheduler_from_config)
 
@@ -117,7 +117,10 @@ def test_linear_policy_through_the_optimizer():
 
 
 def test_bad_lr_policy_is_named():
-    cfg = load_config(None, ['TRAIN.lr_policy=cosine'])
+    with pytest.raises(ConfigError, match="TRAIN.lr_policy must be one of step, linear"):
+        load_config(None, ['TRAIN.lr_policy=cosine'])
+    cfg = load_config(None)
+    cfg.TRAIN.lr_policy = 'cosine'  # a config changed after loading
     with pytest.raises(ValueError, match='TRAIN.lr_policy'):
         scheduler_from_config(cfg.TRAIN, 10)
     cfg = load_config(None, ['TRAIN.lr_policy=linear', 'TRAIN.end_epoch=1',
