@@ -117,7 +117,7 @@ def test_linear_policy_through_the_optimizer():
 
 
 def test_bad_lr_policy_is_named():
-    with pytest.raises(ConfigError, match="TRAIN.lr_policy must be one of step, linear"):
+    with pytest.raises(ConfigError, match='TRAIN.lr_policy must be one of step, linear'):
         load_config(None, ['TRAIN.lr_policy=cosine'])
     cfg = load_config(None)
     cfg.TRAIN.lr_policy = 'cosine'  # a config changed after loading
