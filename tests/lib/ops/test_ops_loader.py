@@ -40,7 +40,8 @@ def test_sources_checked_are_those_setup_builds():
     assert any(h.endswith('channel_operator.h') for h in headers)
 
 
-def test_load_ops_once_registers_both_operators():
+def test_load_ops_once_registers_every_operator():
     first = loader.load_ops()
     assert loader.load_ops() == first == loader.LIBRARY_PATH
     assert hasattr(mx.nd, 'PSROIPooling') and hasattr(mx.sym, 'ChannelOperator')
+    assert hasattr(mx.nd, 'SpatialMean') and hasattr(mx.sym, 'SpatialMean')
