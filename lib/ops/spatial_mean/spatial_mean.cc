@@ -7,6 +7,7 @@
  * input  data (N, C, ...) float32 with at least one axis after C, none of them empty
  * output (N, C): the mean over the axes after C (arithmetic in spatial_mean.h)
  */
+#include <algorithm>
 #include <vector>
 
 #include "mxnet/lib_api.h"
@@ -94,8 +95,9 @@ MXReturnValue backward_cpu(const AttrMap& attrs, std::vector<MXTensor>* inputs,
   const float* out_grad = (*inputs)[0].data<float>();
   float* data_grad = (*outputs)[0].data<float>();
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < s.rows; ++r) spread_mean_grad(out_grad[r], data_grad + r * s.count,
-                                                        s.count);
+  for (int64_t r = 0; r < s.rows; ++r) {
+    std::fill_n(data_grad + r * s.count, s.count, mean_grad(out_grad[r], s.count));
+  }
   return MX_SUCCESS;
 }
 

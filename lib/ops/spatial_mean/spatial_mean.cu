@@ -20,9 +20,8 @@ __global__ void spatial_mean_forward_kernel(SpatialMeanShape s, const float* dat
 /*! \brief data_grad[i] = out_grad[row of i] / count; i runs over data. */
 __global__ void spatial_mean_backward_kernel(SpatialMeanShape s, const float* out_grad,
                                              float* data_grad, int64_t total) {
-  const float count = static_cast<float>(s.count);
   for (int64_t i = cuda_first_index(); i < total; i += cuda_index_step()) {
-    data_grad[i] = out_grad[i / s.count] / count;
+    data_grad[i] = mean_grad(out_grad[i / s.count], s.count);
   }
 }
 

@@ -26,17 +26,26 @@ struct SpatialMeanShape {
   int64_t count;
 };
 
+/*! \brief One step of the compensated sum: adds x to *sum, carrying the rounding error of
+ *         the previous steps in *residual (MXNet's reducer's order of operations). */
+FCIS_HOST_DEVICE inline void kahan_add(float x, float* sum, float* residual) {
+  const float y = x - *residual;
+  const float t = *sum + y;
+  *residual = (t - *sum) - y;
+  *sum = t;
+}
+
+/*! \brief The mean of a row from its compensated sum: one division by float(count). */
+FCIS_HOST_DEVICE inline float mean_of_sum(float sum, int64_t count) {
+  return sum / static_cast<float>(count);
+}
+
 /*! \brief Mean of x[0 .. count) (count >= 1): compensated sum, then one division. */
 FCIS_HOST_DEVICE inline float kahan_mean(const float* x, int64_t count) {
   float sum = 0.f;
   float residual = 0.f;
-  for (int64_t i = 0; i < count; ++i) {
-    const float y = x[i] - residual;
-    const float t = sum + y;
-    residual = (t - sum) - y;
-    sum = t;
-  }
-  return sum / static_cast<float>(count);
+  for (int64_t i = 0; i < count; ++i) kahan_add(x[i], &sum, &residual);
+  return mean_of_sum(sum, count);
 }
 
 /*!
@@ -50,20 +59,15 @@ inline void kahan_mean_block(const float* x, int64_t count, float* out) {
   float residual[kRows];
   for (int j = 0; j < kRows; ++j) sum[j] = residual[j] = 0.f;
   for (int64_t i = 0; i < count; ++i) {
-    for (int j = 0; j < kRows; ++j) {
-      const float y = x[j * count + i] - residual[j];
-      const float t = sum[j] + y;
-      residual[j] = (t - sum[j]) - y;
-      sum[j] = t;
-    }
+    for (int j = 0; j < kRows; ++j) kahan_add(x[j * count + i], &sum[j], &residual[j]);
   }
-  for (int j = 0; j < kRows; ++j) out[j] = sum[j] / static_cast<float>(count);
+  for (int j = 0; j < kRows; ++j) out[j] = mean_of_sum(sum[j], count);
 }
 
-/*! \brief One row's gradient: dx[0 .. count) = dy / count. */
-FCIS_HOST_DEVICE inline void spread_mean_grad(float dy, float* dx, int64_t count) {
-  const float value = dy / static_cast<float>(count);
-  for (int64_t i = 0; i < count; ++i) dx[i] = value;
+/*! \brief The gradient of every value of a row whose mean has gradient dy: dy / count
+ *         (the same for every value, so computed once per row). */
+FCIS_HOST_DEVICE inline float mean_grad(float dy, int64_t count) {
+  return dy / static_cast<float>(count);
 }
 
 // CUDA launchers (spatial_mean.cu); nullptr on success, else a CUDA error text.

@@ -2,12 +2,11 @@
  * \file harness.cu
  * \brief Host-pointer entry points (extern "C", for ctypes) around the project's own CUDA
  *        launchers: PSROIPooling, ChannelOperator and SpatialMean (lib/ops/*.cu, linked as
- *        they are) and
- *        a CUDA-event timer (gc_timer_start / gc_timer_stop) around the host-pointer entry
- *        points that Python calls directly, linked from their own sources: fcis_gpu_nms
- *        (lib/nms/nms_kernel.cu), fcis_gpu_vote_region and fcis_gpu_vote_soft
- *        (lib/masks/mask_voting_kernel.cu); native.PROTOTYPES declares their argument
- *        types to ctypes.
+ *        they are) and a CUDA-event timer (gc_timer_start / gc_timer_stop) around the
+ *        host-pointer entry points that Python calls directly, linked from their own
+ *        sources: fcis_gpu_nms (lib/nms/nms_kernel.cu), fcis_gpu_vote_region and
+ *        fcis_gpu_vote_soft (lib/masks/mask_voting_kernel.cu); native.PROTOTYPES declares
+ *        their argument types to ctypes.
  *
  * Every entry point returns 0 on success, else writes a one-line message into err (err_len
  * bytes) and returns 1. Timed entry points launch once (that launch's result is copied back),

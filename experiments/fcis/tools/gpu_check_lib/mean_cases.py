@@ -10,6 +10,7 @@ import ctypes
 import numpy as np
 
 from .compare import compare, result
+from .ops_cases import _backward, _ptr, _repeats
 from .store import get_input, put_expected, put_input, synth_input
 
 MEAN_CASES = {
@@ -26,7 +27,6 @@ def _op(mx):
 
 def make_mean(mx, store, name, a):
     """CPU results of case `name` (attributes a) into store."""
-    from .ops_cases import _backward
     shape = a['shape']
     data = synth_input(store, name + '.data', a['seed'], shape)
     if name == 'mean_edge':
@@ -39,17 +39,13 @@ def make_mean(mx, store, name, a):
     put_expected(store, name + '.data_grad', data_grad)
 
 
-def _ptr(array):
-    return array.ctypes.data_as(ctypes.c_void_p)
-
-
 def run_mean(harness, npz, name, a, timing):
     """Forward and backward of case `name` on the GPU; result rows."""
     data = np.ascontiguousarray(get_input(npz, name + '.data'))
     out_grad = np.ascontiguousarray(get_input(npz, name + '.out_grad'))
     rows_n, count = out_grad.size, data.size // out_grad.size
     dims = (ctypes.c_int64 * 2)(rows_n, count)
-    warmup, repeats = (timing['warmup'], timing['repeats']) if a['timed'] else (0, 0)
+    warmup, repeats = _repeats(a, timing)
     rows = []
     for backward, source, key in ((0, data, '.out'), (1, out_grad, '.data_grad')):
         got = np.zeros(data.shape if backward else out_grad.shape, np.float32)
@@ -64,7 +60,6 @@ def run_mean(harness, npz, name, a, timing):
 
 def run_mean_mxnet(mx, npz, name, a, timing, ctx, timed_call):
     """The op through MXNet on ctx (forward + backward); result rows."""
-    from .ops_cases import _backward
     data, out_grad = get_input(npz, name + '.data'), get_input(npz, name + '.out_grad')
     (out, (data_grad,)), times = timed_call(
         mx, lambda: _backward(mx, _op(mx), [data], out_grad, ctx), timing, a['timed'])

@@ -1,7 +1,8 @@
 """`gpu_check.py run-mxnet`: the same cases through a CUDA MXNet (``mxnet-cu112``) on
 mx.gpu(0) -- the project's PSROIPooling / ChannelOperator / SpatialMean library ops (built
 with CUDA by ``FCIS_GPU=1 sh init.sh``) against the stored CPU results, lib.nms's GPU NMS,
-and one FCIS test forward (shapes config, small trunk, initialized weights) on the GPU against the CPU.
+and one FCIS test forward (shapes config, small trunk, initialized weights) on the GPU
+against the CPU.
 Skips (exit 3) where MXNet or its GPU is missing.
 """
 import os
