@@ -1,6 +1,13 @@
 """The one conversion from a configuration (``fcis.config.load_config``) to the plain
 arguments of the symbol builders (``fcis.symbols.args``)."""
 from fcis.symbols.args import FCISArgs, ProposalArgs, TestArgs, TrainArgs, TrunkArgs
+from lib.utils.mxnet_env import mxnet_has_onednn
+
+
+def fuse_bn_relu(cfg):
+    """network.FUSE_BN_RELU where the fused operator runs: CPU devices (empty ``gpus``) of
+    an MXNet built with oneDNN."""
+    return bool(cfg.network.FUSE_BN_RELU) and not str(cfg.gpus).strip() and mxnet_has_onednn()
 
 
 def trunk_args(cfg, is_train=True):
@@ -10,7 +17,8 @@ def trunk_args(cfg, is_train=True):
                      filters=tuple(net.TRUNK_FILTERS), stride_in_1x1=bool(net.STRIDE_IN_1X1),
                      stem_kernel=int(net.STEM_KERNEL),
                      bn_use_global_stats=bool(net.BN_USE_GLOBAL_STATS),
-                     bn_image_stats=not is_train and bool(cfg.TEST.BN_IMAGE_STATS))
+                     bn_image_stats=not is_train and bool(cfg.TEST.BN_IMAGE_STATS),
+                     fuse_bn_relu=fuse_bn_relu(cfg))
 
 
 def proposal_args(section, net):

@@ -29,6 +29,9 @@ class TrunkArgs:
         over (H, W) (InstanceNorm on the bn* gamma/beta; no moving averages), what
         BatchNorm without global statistics computes in training with one image per device.
         For the test symbol of a trunk trained that way (TEST.BN_IMAGE_STATS).
+    fuse_bn_relu: each BatchNorm followed by a ReLU (bn_conv1, bn*_branch2a, bn*_branch2b)
+        is one ``contrib.BatchNormWithReLU`` (a oneDNN CPU operator: the same bits, a faster
+        backward); the ReLUs after the residual sums stay. Not with bn_image_stats.
     """
     depth: int = 101
     units: Tuple[int, ...] = ()
@@ -37,6 +40,7 @@ class TrunkArgs:
     stem_kernel: int = 7
     bn_use_global_stats: bool = True
     bn_image_stats: bool = False
+    fuse_bn_relu: bool = False
 
     def stage_units(self):
         """Units of res2..res5: ``units`` if given, else the standard ones of ``depth``."""

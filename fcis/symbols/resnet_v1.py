@@ -15,6 +15,8 @@ Names: unit ``res{stage}{u}`` with u = 'a', 'b', 'c', ... except in stages 3 and
 ``res{u}_branch2a/2b/2c`` (and ``_branch1`` for the shortcut of the first unit), BatchNorms
 ``bn{u'}_branch*`` (u' = the unit name without 'res'), ReLUs ``res{u}_branch2a_relu``,
 ``res{u}_branch2b_relu``, the sum ``res{u}`` and its ReLU ``res{u}_relu``. Convs have no bias.
+With ``TrunkArgs.fuse_bn_relu`` a BatchNorm and the ReLU after it are one node named after the
+BatchNorm (its parameters keep their names).
 """
 import mxnet as mx
 
@@ -52,6 +54,18 @@ def batch_norm(data, name, use_global_stats, image_stats=False):
                             fix_gamma=False, eps=BN_EPS)
 
 
+def batch_norm_relu(data, name, relu_name, args):
+    """BatchNorm ``name`` (see batch_norm) then ReLU ``relu_name``; with ``args.fuse_bn_relu``
+    (and not ``args.bn_image_stats``) one contrib.BatchNormWithReLU ``name`` computing the
+    same values. (N, C, H, W) -> same."""
+    if args.fuse_bn_relu and not args.bn_image_stats:
+        return mx.sym.contrib.BatchNormWithReLU(data=data, name=name, fix_gamma=False,
+                                                use_global_stats=args.bn_use_global_stats,
+                                                eps=BN_EPS)
+    x = batch_norm(data, name, args.bn_use_global_stats, args.bn_image_stats)
+    return mx.sym.Activation(x, act_type='relu', name=relu_name)
+
+
 def bottleneck(data, unit, num_filter, stride, dilate, has_shortcut_conv, args):
     """One ResNet-v1 bottleneck unit named ``res{unit}``.
 
@@ -71,11 +85,9 @@ def bottleneck(data, unit, num_filter, stride, dilate, has_shortcut_conv, args):
         shortcut = data
 
     x = conv(data, res + '_branch2a', mid, 1, stride=s1)
-    x = batch_norm(x, bn + '_branch2a', gs, image)
-    x = mx.sym.Activation(x, act_type='relu', name=res + '_branch2a_relu')
+    x = batch_norm_relu(x, bn + '_branch2a', res + '_branch2a_relu', args)
     x = conv(x, res + '_branch2b', mid, 3, stride=s3, pad=dilate, dilate=dilate)
-    x = batch_norm(x, bn + '_branch2b', gs, image)
-    x = mx.sym.Activation(x, act_type='relu', name=res + '_branch2b_relu')
+    x = batch_norm_relu(x, bn + '_branch2b', res + '_branch2b_relu', args)
     x = conv(x, res + '_branch2c', num_filter, 1)
     x = batch_norm(x, bn + '_branch2c', gs, image)
 
@@ -98,8 +110,7 @@ def stem(data, num_filter, args):
     k = args.conv1_kernel()
     x = mx.sym.Convolution(data=data, name='conv1', num_filter=num_filter, kernel=(k, k),
                            stride=(2, 2), pad=(k // 2, k // 2), no_bias=True)
-    x = batch_norm(x, 'bn_conv1', args.bn_use_global_stats, args.bn_image_stats)
-    x = mx.sym.Activation(x, act_type='relu', name='conv1_relu')
+    x = batch_norm_relu(x, 'bn_conv1', 'conv1_relu', args)
     return mx.sym.Pooling(x, name='pool1', kernel=(3, 3), stride=(2, 2), pad=(0, 0),
                           pool_type='max', pooling_convention='full')
 

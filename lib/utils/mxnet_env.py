@@ -36,6 +36,13 @@ def mxnet_has_cuda():
     return bool(glob.glob(os.path.join(site, 'mxnet_cu*.dist-info')))
 
 
+def mxnet_has_onednn():
+    """True when the imported MXNet was built with oneDNN (its CPU convolutions, BatchNorm
+    and the fused ``contrib.BatchNormWithReLU``)."""
+    import mxnet
+    return bool(mxnet.runtime.Features().is_enabled('MKLDNN'))
+
+
 # What MXNet logs to stderr when it creates a non-default engine.
 ENGINE_LOG_LINE = 'MXNet start using engine'
 

@@ -97,7 +97,8 @@ def fcis_forward(mx, ctx):
     from fcis.symbols import TEST_DATA_NAMES, TEST_OUTPUT_NAMES, get_test_symbol
     from .native import ROOT
     cfg_path = os.path.join(ROOT, 'experiments', 'fcis', 'cfgs', 'shapes_fcis_end2end.yaml')
-    cfg = load_config(cfg_path, ['network.BN_USE_GLOBAL_STATS=True'])
+    # one symbol for both devices: the fused BatchNorm + ReLU is a CPU-only operator
+    cfg = load_config(cfg_path, ['network.BN_USE_GLOBAL_STATS=True', 'network.FUSE_BN_RELU=False'])
     sym = get_test_symbol(network_args(cfg, is_train=False))
     image = np.random.RandomState(0).randn(1, 3, 224, 320).astype(np.float32)
     mx.random.seed(0)
