@@ -94,7 +94,9 @@ def calibrate_trunk(trunk_args, arg_params, aux_params, data):
     """
     height, width = [min(a, b) for a, b in zip(data.shape[2:], CALIBRATION_SIZE)]
     data = data[:, :, :height, :width]
-    trunk = dataclasses.replace(trunk_args, bn_use_global_stats=False, bn_image_stats=False)
+    # unfused: every BatchNorm is its own node, its input an internal output
+    trunk = dataclasses.replace(trunk_args, bn_use_global_stats=False, bn_image_stats=False,
+                                fuse_bn_relu=False)
     _, conv5 = resnet_v1_trunk(mx.sym.Variable('data'), trunk)
     nodes = json.loads(conv5.tojson())['nodes']
     norms = [(n['name'], nodes[n['inputs'][0][0]]['name'] + '_output')

@@ -43,6 +43,7 @@ from experiments.fcis.tools.bench.data import BenchData
 from fcis.core import metric as fcis_metric
 from fcis.core import module as fcis_module
 from fcis.core.params import fixed_param_names
+from fcis.core.run import contexts
 from fcis.config.symbol_args import network_args
 from fcis.operators import box_annotator_ohem, proposal, proposal_target
 from fcis.symbols import TRAIN_OUTPUT_NAMES
@@ -153,7 +154,7 @@ class BatchClock(object):
 def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
     """Run ``iterations`` batches of ``fit`` with random weights, timing into watch/clock."""
     symbol = common.train_symbol(cfg)
-    ctx = [mx.cpu()]
+    ctx = contexts(cfg)
     loader = make_train_loader(cfg, symbol, ctx, roidb)
     train_iter = TimedIter(loader, iterations, watch)
     shapes = dict(loader.provide_data + loader.provide_label)
@@ -227,7 +228,7 @@ def run(config, runs, warmup, seed=0, num_images=12, overrides=(), busy=False):
     with BenchData(cfg, config, num_images, seed) as roidb:
         with busy_loop() if busy else contextlib.nullcontext():
             shapes = train_iterations(cfg, roidb, warmup + runs, watch, clock, seed)
-    result = summarize(watch, clock, warmup, batch_images=1)
+    result = summarize(watch, clock, warmup, batch_images=len(contexts(cfg)))
     symbol = common.train_symbol(cfg)
     fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS,
                               cfg.network.FIXED_PARAMS_MATCH_SUFFIX)
