@@ -1,7 +1,5 @@
 """ResNet-v1 trunk: public-model names, feature sizes, stride placement, dilation, frozen BN,
-and the speed of the small trunk. Only infer_shape for ResNet-101 (no forward)."""
-import time
-
+and the cost of the small trunk. Only infer_shape for ResNet-101 (no forward)."""
 import mxnet as mx
 import numpy as np
 import pytest
@@ -201,18 +199,22 @@ def test_bn_image_stats_only_in_the_test_symbol():
     assert not network_args(cfg, is_train=False).trunk.bn_image_stats
 
 
-def test_small_trunk_is_fast_enough_for_cpu_training(test_seed):
+def test_small_trunk_trains_at_a_fraction_of_resnet101s_cost(test_seed):
+    """The SMALL trunk's convolutions take under 1% of ResNet-101's multiply-adds at the same
+    input (counted from the layers' shapes), and its training graph runs to finite values."""
+    from experiments.fcis.tools.bench.common import conv_flops
+    shape = (1, 3, 256, 256)
+    small = sum(conv_flops(trunk(SMALL), shape).values())
+    resnet101 = sum(conv_flops(trunk(TrunkArgs(depth=101)), shape).values())
+    # conv1 alone: 2 x (128 x 128 outputs) x 16 filters x (3 x 7 x 7) inputs
+    assert small > 2.0 * 128 * 128 * 16 * 3 * 7 * 7
+    assert small < 0.01 * resnet101
     sym = trunk(SMALL)
     loss = mx.sym.Group([mx.sym.MakeLoss(mx.sym.mean(s)) for s in sym])
-    ex = loss.simple_bind(mx.cpu(), data=(1, 3, 256, 256))
+    ex = loss.simple_bind(mx.cpu(), data=shape)
     for name, arr in ex.arg_dict.items():
         arr[:] = np.random.RandomState(test_seed).randn(*arr.shape) * 0.1
-    times = []
-    for _ in range(4):
-        start = time.time()
-        ex.forward(is_train=True)
-        ex.backward()
-        mx.nd.waitall()
-        times.append(time.time() - start)
-    assert min(times[1:]) < 0.1, times
-    assert ex.outputs[1].shape == () or ex.outputs[1].size == 1
+    ex.forward(is_train=True)
+    ex.backward()
+    assert all(np.isfinite(g.asnumpy()).all() for g in ex.grad_arrays if g is not None)
+    assert ex.outputs[1].size == 1

@@ -136,14 +136,13 @@ def test_cli(tmp_path, capsys):
         assert len(json.load(f)['images']) == 1
 
 
-def test_default_set_is_fast_and_varied(tmp_path):
+def test_default_set_is_varied(tmp_path):
     start = time.time()
     summary = generate_shapes(str(tmp_path / 'default'))
     seconds = time.time() - start
     print('default shapes set: %.1f s, %d + %d images, %d + %d instances'
           % (seconds, summary['train_images'], summary['val_images'],
              summary['train_instances'], summary['val_instances']))
-    assert seconds < 60
     assert summary['train_images'] == DEFAULT_ARGS['num_train']
     with open(str(tmp_path / 'default' / 'annotations' / 'instances_train.json')) as f:
         coco = json.load(f)
