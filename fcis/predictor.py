@@ -142,7 +142,7 @@ class Predictor(object):
         self.ctx = as_context(ctx, self.cfg)
         self.image_input = ImageInput.from_cfg(self.cfg)
         self.backend = voting_backend(self.cfg.TEST, self.ctx)
-        args = network_args(self.cfg, is_train=False)
+        args = network_args(self.cfg, is_train=False, on_cpu=self.ctx.device_type == 'cpu')
         if isinstance(params, str):
             source = params
             params = load_model_file(params, args.test.bbox_means, args.test.bbox_stds)

@@ -4,21 +4,25 @@ from fcis.symbols.args import FCISArgs, ProposalArgs, TestArgs, TrainArgs, Trunk
 from lib.utils.mxnet_env import mxnet_has_onednn
 
 
-def fuse_bn_relu(cfg):
-    """network.FUSE_BN_RELU where the fused operator runs: CPU devices (empty ``gpus``) of
-    an MXNet built with oneDNN."""
-    return bool(cfg.network.FUSE_BN_RELU) and not str(cfg.gpus).strip() and mxnet_has_onednn()
+def fuse_bn_relu(cfg, on_cpu=None):
+    """network.FUSE_BN_RELU where the fused operator runs: CPU devices of an MXNet built with
+    oneDNN. ``on_cpu``: whether the symbol will run on CPU devices; None: the config's
+    devices (CPU when ``gpus`` is empty)."""
+    if on_cpu is None:
+        on_cpu = not str(cfg.gpus).strip()
+    return bool(cfg.network.FUSE_BN_RELU) and bool(on_cpu) and mxnet_has_onednn()
 
 
-def trunk_args(cfg, is_train=True):
-    """network.* (and TEST.BN_IMAGE_STATS for the test symbol) -> TrunkArgs."""
+def trunk_args(cfg, is_train=True, on_cpu=None):
+    """network.* (and TEST.BN_IMAGE_STATS for the test symbol) -> TrunkArgs; ``on_cpu`` as in
+    fuse_bn_relu."""
     net = cfg.network
     return TrunkArgs(depth=net.depth, units=tuple(net.TRUNK_UNITS),
                      filters=tuple(net.TRUNK_FILTERS), stride_in_1x1=bool(net.STRIDE_IN_1X1),
                      stem_kernel=int(net.STEM_KERNEL),
                      bn_use_global_stats=bool(net.BN_USE_GLOBAL_STATS),
                      bn_image_stats=not is_train and bool(cfg.TEST.BN_IMAGE_STATS),
-                     fuse_bn_relu=fuse_bn_relu(cfg))
+                     fuse_bn_relu=fuse_bn_relu(cfg, on_cpu))
 
 
 def proposal_args(section, net):
@@ -56,8 +60,9 @@ def _bbox_norm(values, identity, train_cfg):
     return tuple(float(v) for v in values)
 
 
-def network_args(cfg, is_train):
-    """Config -> FCISArgs for the training (``is_train=True``) or the test symbol.
+def network_args(cfg, is_train, on_cpu=None):
+    """Config -> FCISArgs for the training (``is_train=True``) or the test symbol; ``on_cpu``:
+    whether it will run on CPU devices (None: the config's ``gpus`` say), see fuse_bn_relu.
 
     Training uses the TRAIN proposal settings, testing the TEST ones (and TEST.ITER).
     Box normalization (BBOX_MEANS/STDS) is shared: the test-time box parser undoes what
@@ -80,7 +85,7 @@ def network_args(cfg, is_train):
                     rpn_conv_channels=int(net.RPN_CONV_CHANNELS),
                     conv_new_lr_mult=float(net.CONV_NEW_LR_MULT),
                     bbox_delta_clip=bool(net.BBOX_DELTA_CLIP),
-                    trunk=trunk_args(cfg, is_train), proposal=proposal_args(section, net),
+                    trunk=trunk_args(cfg, is_train, on_cpu), proposal=proposal_args(section, net),
                     train=train, test=test)
     if args.num_anchors != net.NUM_ANCHORS:
         raise ValueError('network.NUM_ANCHORS (%d) differs from len(ANCHOR_SCALES) x '

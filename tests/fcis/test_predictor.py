@@ -151,3 +151,22 @@ def test_params_of_another_model_are_refused(shapes_params_file):
     cfg = load_config(SHAPES_CFG, ['dataset.NUM_CLASSES=3'])
     with pytest.raises(ValueError, match='model-0001.params does not fit the symbol.*fcis_cls_seg'):
         Predictor(cfg, shapes_params_file, class_names='a,b')
+
+
+@pytest.mark.parametrize('device,fused', [('cpu', True), ('gpu', False)])
+def test_predictor_fuses_batchnorm_and_relu_only_on_the_cpu(tmp_path, device, fused):
+    """A config without GPUs used on a GPU (Predictor ctx='gpu') gets the two-operator
+    BatchNorm + ReLU: the fused operator has no GPU kernel. Nothing is bound here."""
+    import json
+    from fcis.core.params import load_params
+    from lib.utils.checkpoint import save_params
+    from lib.utils.mxnet_env import mxnet_has_onednn
+    cfg = load_config(SHAPES_CFG, ['TEST.BN_IMAGE_STATS=false'])
+    symbol = get_test_symbol(network_args(cfg, is_train=False, on_cpu=False))
+    mx.random.seed(0)
+    arg, aux = load_params(symbol, {'data': (1, 3, 224, 224)}, '', 0)
+    path = save_params(str(tmp_path / 'model-0001.params'), arg, aux)
+    predictor = Predictor(cfg, path, ctx=device)
+    ops = {n['op'] for n in json.loads(predictor._symbol.tojson())['nodes']}
+    assert ('_contrib_BatchNormWithReLU' in ops) == (fused and mxnet_has_onednn())
+    assert 'BatchNorm' in ops

@@ -79,10 +79,14 @@ def test_fused_trunk_gives_the_same_bits(global_stats, test_seed):
 
 
 def test_fusion_follows_the_key_and_the_device():
-    assert network_args(load_config(SHAPES_CFG), is_train=True).trunk.fuse_bn_relu
+    cfg = load_config(SHAPES_CFG)
+    assert network_args(cfg, is_train=True).trunk.fuse_bn_relu
+    assert not network_args(cfg, is_train=True, on_cpu=False).trunk.fuse_bn_relu
     assert not network_args(load_config(SHAPES_CFG, ['network.FUSE_BN_RELU=false']),
                             is_train=True).trunk.fuse_bn_relu
-    assert not network_args(load_config(SHAPES_CFG, ['gpus=0']), is_train=True).trunk.fuse_bn_relu
+    gpu_cfg = load_config(SHAPES_CFG, ['gpus=0'])
+    assert not network_args(gpu_cfg, is_train=True).trunk.fuse_bn_relu
+    assert network_args(gpu_cfg, is_train=True, on_cpu=True).trunk.fuse_bn_relu
 
 
 def test_image_stats_test_trunk_keeps_instance_norm_and_relu():
