@@ -61,12 +61,11 @@ def test_fused_trunk_gives_the_same_bits(global_stats, test_seed):
     assert op_counts(plain)['BatchNorm'] == 20 and op_counts(plain)['Activation'] == 16
 
     rng = np.random.RandomState(test_seed)
-    shapes, _, aux_shapes = plain.infer_shape(data=(1, 3, 96, 128))
+    shapes, out_shapes, aux_shapes = plain.infer_shape(data=(1, 3, 96, 128))
     names = plain.list_arguments() + plain.list_auxiliary_states()
     values = {n: rng.randn(*s).astype(np.float32) for n, s in zip(names, shapes + aux_shapes)}
     for n in plain.list_auxiliary_states():
         values[n] = np.abs(values[n]) + 0.5 if n.endswith('_var') else values[n]
-    _, out_shapes, _ = plain.infer_shape(data=(1, 3, 96, 128))
     out_grads = [rng.randn(*s).astype(np.float32) for s in out_shapes]
     for is_train in (True, False):
         want = run(plain, values, out_grads, is_train)
