@@ -21,6 +21,12 @@
 namespace fcis_ops {
 
 using AttrMap = std::unordered_map<std::string, std::string>;
+// lib_api names every operator's glue uses
+using mxnet::ext::MX_FAIL;
+using mxnet::ext::MX_SUCCESS;
+using mxnet::ext::MXReturnValue;
+using mxnet::ext::MXTensor;
+using mxnet::ext::OpResource;
 
 /*!
  * \brief Starts a new error message (use through FCIS_ERROR).
@@ -192,5 +198,28 @@ inline mxnet::ext::MXReturnValue cuda_result(const char* op, const char* what,
 }
 
 }  // namespace fcis_ops
+
+/*!
+ * \brief Registers operator `Name` with MXNet: the glue functions every operator defines in
+ *        its fcis_ops namespace (parse_attrs, infer_type, infer_shape, forward_cpu,
+ *        backward_cpu and, in a CUDA build, forward_gpu and backward_gpu). Use at file
+ *        scope: FCIS_REGISTER_OP(PSROIPooling);
+ */
+#ifdef MXNET_FCIS_WITH_CUDA
+#define FCIS_GPU_FUNCTIONS_                           \
+  .setForward(fcis_ops::forward_gpu, "gpu")           \
+      .setBackward(fcis_ops::backward_gpu, "gpu")
+#else
+#define FCIS_GPU_FUNCTIONS_
+#endif
+
+#define FCIS_REGISTER_OP(Name)                        \
+  REGISTER_OP(Name)                                   \
+      .setParseAttrs(fcis_ops::parse_attrs)           \
+      .setInferType(fcis_ops::infer_type)             \
+      .setInferShape(fcis_ops::infer_shape)           \
+      .setForward(fcis_ops::forward_cpu, "cpu")       \
+      .setBackward(fcis_ops::backward_cpu, "cpu")     \
+      FCIS_GPU_FUNCTIONS_
 
 #endif  // FCIS_OPS_OP_ATTRS_H_

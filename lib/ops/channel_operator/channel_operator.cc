@@ -21,12 +21,6 @@
 #include "mxnet/lib_api.h"
 #include "op_attrs.h"
 
-using mxnet::ext::MXReturnValue;
-using mxnet::ext::MXTensor;
-using mxnet::ext::OpResource;
-using mxnet::ext::MX_FAIL;
-using mxnet::ext::MX_SUCCESS;
-
 namespace fcis_ops {
 namespace {
 
@@ -265,14 +259,4 @@ MXReturnValue backward_gpu(const AttrMap& attrs, std::vector<MXTensor>* inputs,
 }  // namespace
 }  // namespace fcis_ops
 
-REGISTER_OP(ChannelOperator)
-    .setParseAttrs(fcis_ops::parse_attrs)
-    .setInferType(fcis_ops::infer_type)
-    .setInferShape(fcis_ops::infer_shape)
-    .setForward(fcis_ops::forward_cpu, "cpu")
-    .setBackward(fcis_ops::backward_cpu, "cpu")
-#ifdef MXNET_FCIS_WITH_CUDA
-    .setForward(fcis_ops::forward_gpu, "gpu")
-    .setBackward(fcis_ops::backward_gpu, "gpu")
-#endif
-    ;  // NOLINT
+FCIS_REGISTER_OP(ChannelOperator);

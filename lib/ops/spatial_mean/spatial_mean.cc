@@ -14,12 +14,6 @@
 #include "op_attrs.h"
 #include "spatial_mean/spatial_mean.h"
 
-using mxnet::ext::MXReturnValue;
-using mxnet::ext::MXTensor;
-using mxnet::ext::OpResource;
-using mxnet::ext::MX_FAIL;
-using mxnet::ext::MX_SUCCESS;
-
 namespace fcis_ops {
 namespace {
 
@@ -124,14 +118,4 @@ MXReturnValue backward_gpu(const AttrMap& attrs, std::vector<MXTensor>* inputs,
 }  // namespace
 }  // namespace fcis_ops
 
-REGISTER_OP(SpatialMean)
-    .setParseAttrs(fcis_ops::parse_attrs)
-    .setInferType(fcis_ops::infer_type)
-    .setInferShape(fcis_ops::infer_shape)
-    .setForward(fcis_ops::forward_cpu, "cpu")
-    .setBackward(fcis_ops::backward_cpu, "cpu")
-#ifdef MXNET_FCIS_WITH_CUDA
-    .setForward(fcis_ops::forward_gpu, "gpu")
-    .setBackward(fcis_ops::backward_gpu, "gpu")
-#endif
-    ;  // NOLINT
+FCIS_REGISTER_OP(SpatialMean);
