@@ -25,6 +25,32 @@ def test_conv_flops_and_backward_counts_by_hand():
     assert summary['forward_s'] > 0 and summary['backward_s'] > 0
     fixed = breakdown.conv_summary(sym, (1, 3, 8, 8), fixed_params={'a_weight'}, runs=1)
     assert fixed['backward_gflop'] == pytest.approx(2 * flops_b / 1e9)
+    layers = {l['name']: l for l in fixed['layers']}
+    assert [l['name'] for l in fixed['layers']] == ['a', 'b']
+    assert layers['a']['forward_gflop'] == pytest.approx(flops_a / 1e9)
+    assert layers['a']['backward_gflop'] == 0 and layers['a']['backward_s'] == 0
+    assert layers['b']['backward_gflop'] == pytest.approx(2 * flops_b / 1e9)
+    assert fixed['forward_s'] == pytest.approx(layers['a']['forward_s'] + layers['b']['forward_s'])
+
+
+def _layer(name, forward_s, backward_s, gflop):
+    return {'name': name, 'forward_s': forward_s, 'backward_s': backward_s,
+            'forward_gflop': gflop, 'backward_gflop': 2 * gflop}
+
+
+def test_layer_table_ranks_by_time_and_sums_the_rest():
+    layers = [_layer('small', 0.001, 0.002, 0.01), _layer('big', 0.010, 0.030, 0.5),
+              _layer('mid', 0.004, 0.0, 0.2), _layer('tiny', 0.0005, 0.0005, 0.001)]
+    convs = {'layers': layers, 'forward_s': 0.0155, 'backward_s': 0.0325}
+    lines = breakdown.layer_table(convs, peak_gflop_per_s=100.0, top=2).splitlines()
+    assert lines[0].split()[0] == 'convolution'
+    big = lines[2].split()
+    # 0.5 GFLOP in 10 ms = 50 GFLOP/s = 50% of 100; 1 GFLOP backward in 30 ms = 33 GFLOP/s
+    assert big == ['big', '10.0', '50', '50%', '30.0', '33', '33%', '83.3%']
+    mid = lines[3].split()
+    assert mid[:4] == ['mid', '4.0', '50', '50%'] and mid[4:] == ['0.0', '8.3%']
+    # small (3 ms) and tiny (1 ms) of 48 ms
+    assert lines[4] == 'the other 2 convolutions: 4.0 ms (8.3% of conv time)'
 
 
 def test_conv_nodes_names_inputs():

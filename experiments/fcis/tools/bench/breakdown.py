@@ -1,6 +1,7 @@
 """Where a training iteration's time goes: the phases of ``fit``'s loop, timed in the
 training thread, and every convolution of the symbol timed alone at the batches' most
-common input shape (its FLOPs and fraction of the machine's conv peak).
+common input shape (its FLOPs and fraction of the machine's conv peak), in all and for the
+convolutions that take the most time (layer_table).
 
 With MXNet's NaiveEngine (the CPU default, lib/utils/mxnet_env.py) every operator runs in
 the thread that calls it, so the time of ``Module.forward`` is the forward pass itself and
@@ -92,18 +93,49 @@ def conv_summary(sym, data_shape, fixed_params, runs=5):
     """Forward and backward convolution seconds and FLOPs at ``data_shape``: a dict with
     'forward_s', 'backward_s', 'forward_gflop', 'backward_gflop' (backward = weight
     gradient + input gradient, each as many FLOPs as the forward; no input gradient where
-    the input is the image, no backward for a fixed layer)."""
+    the input is the image, no backward for a fixed layer), 'data_shape', and 'layers':
+    the same four figures of each convolution, {'name', 'forward_s', ...}, in graph order."""
     times = time_convolutions(sym, data_shape, fixed_params, runs)
     flops = common.conv_flops(sym, data_shape)
-    sources = {name: source for name, _, source in conv_nodes(sym)}
-    backward_flops = 0.0
-    for name, value in flops.items():
-        if name + '_weight' not in fixed_params:
-            backward_flops += value * (1 + int(sources[name] != 'data'))
-    return {'forward_s': sum(f for f, _ in times.values()),
-            'backward_s': sum(b for _, b in times.values()),
-            'forward_gflop': sum(flops.values()) / 1e9, 'backward_gflop': backward_flops / 1e9,
-            'data_shape': list(data_shape)}
+    layers = []
+    for name, _, source in conv_nodes(sym):
+        trained = name + '_weight' not in fixed_params
+        gradients = int(trained) * (1 + int(source != 'data'))  # weight (+ input) gradient
+        forward_s, backward_s = times[name]
+        layers.append({'name': name, 'forward_s': forward_s, 'backward_s': backward_s,
+                       'forward_gflop': flops[name] / 1e9,
+                       'backward_gflop': gradients * flops[name] / 1e9})
+    summary = {key: sum(layer[key] for layer in layers)
+               for key in ('forward_s', 'backward_s', 'forward_gflop', 'backward_gflop')}
+    summary.update(data_shape=list(data_shape), layers=layers)
+    return summary
+
+
+def layer_table(convs, peak_gflop_per_s, top=10):
+    """The ``top`` convolutions of a conv_summary by forward + backward time as a text
+    table (each pass's ms, GFLOP/s and fraction of the conv peak), the others summed in
+    one line below it."""
+    layers = sorted(convs['layers'], key=lambda l: -(l['forward_s'] + l['backward_s']))
+    total = convs['forward_s'] + convs['backward_s']
+
+    def pass_cells(seconds, gflop):
+        if seconds <= 0:
+            return [common.ms(seconds), '', '']
+        rate = gflop / seconds
+        return [common.ms(seconds), '%.0f' % rate, '%.0f%%' % (100.0 * rate / peak_gflop_per_s)]
+
+    rows = [[l['name']] + pass_cells(l['forward_s'], l['forward_gflop'])
+            + pass_cells(l['backward_s'], l['backward_gflop'])
+            + ['%.1f%%' % (100.0 * (l['forward_s'] + l['backward_s']) / total)]
+            for l in layers[:top]]
+    text = format_table(['convolution', 'fwd ms', 'GFLOP/s', 'of peak', 'bwd ms', 'GFLOP/s',
+                         'of peak', 'of conv time'], rows)
+    rest = layers[top:]
+    if rest:
+        seconds = sum(l['forward_s'] + l['backward_s'] for l in rest)
+        text += '\nthe other %d convolutions: %s ms (%.1f%% of conv time)' % (
+            len(rest), common.ms(seconds), 100.0 * seconds / total)
+    return text
 
 
 def most_common_shape(shapes):

@@ -20,7 +20,8 @@ shapes set for 'shapes'. ``--warmup`` iterations are dropped, the next ``--runs`
 
 Shares are of the measured window (mean iteration x runs). Each run is then broken down
 (experiments/fcis/tools/bench/breakdown.py): convolutions with their FLOPs and fraction of the
-machine's conv peak, other operators, each custom op, metrics, optimizer, data, Python.
+machine's conv peak, other operators, each custom op, metrics, optimizer, data, Python;
+then the ``--conv-layers`` convolutions that take the most time, each pass's rate.
 ``--busy-core`` repeats each run with a busy-loop process beside it; ``--env`` repeats it
 in a child process with other environment variables (e.g. the engine).
 """
@@ -295,6 +296,8 @@ def main(argv):
                              'variables, e.g. --env MXNET_ENGINE_TYPE=ThreadedEnginePerDevice')
     parser.add_argument('--busy-core', action='store_true',
                         help='also run each config with a busy-loop process beside it')
+    parser.add_argument('--conv-layers', type=int, default=10, metavar='N',
+                        help='list the N convolutions that take the most time (0: none)')
     args = parser.parse_args(argv)
     common.load_ops()
     peak = common.measure_conv_peak(10)
@@ -315,6 +318,9 @@ def main(argv):
     for r in results:
         print('\n%s: where the mean iteration goes' % row_label(r))
         print(breakdown.table(r, peak['gflop_per_s']))
+        if args.conv_layers > 0:
+            print('\n' + breakdown.layer_table(r['convs'], peak['gflop_per_s'],
+                                               args.conv_layers))
     print(ratios(results))
     print(json.dumps({'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
                       'peak': peak, 'train': results}, sort_keys=True))
