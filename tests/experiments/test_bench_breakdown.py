@@ -25,8 +25,8 @@ def test_conv_flops_and_backward_counts_by_hand():
     assert summary['forward_s'] > 0 and summary['backward_s'] > 0
     fixed = breakdown.conv_summary(sym, (1, 3, 8, 8), fixed_params={'a_weight'}, runs=1)
     assert fixed['backward_gflop'] == pytest.approx(2 * flops_b / 1e9)
-    layers = {l['name']: l for l in fixed['layers']}
-    assert [l['name'] for l in fixed['layers']] == ['a', 'b']
+    layers = {c['name']: c for c in fixed['layers']}
+    assert [c['name'] for c in fixed['layers']] == ['a', 'b']
     assert layers['a']['forward_gflop'] == pytest.approx(flops_a / 1e9)
     assert layers['a']['backward_gflop'] == 0 and layers['a']['backward_s'] == 0
     assert layers['b']['backward_gflop'] == pytest.approx(2 * flops_b / 1e9)

@@ -115,7 +115,7 @@ def layer_table(convs, peak_gflop_per_s, top=10):
     """The ``top`` convolutions of a conv_summary by forward + backward time as a text
     table (each pass's ms, GFLOP/s and fraction of the conv peak), the others summed in
     one line below it."""
-    layers = sorted(convs['layers'], key=lambda l: -(l['forward_s'] + l['backward_s']))
+    layers = sorted(convs['layers'], key=lambda c: -(c['forward_s'] + c['backward_s']))
     total = convs['forward_s'] + convs['backward_s']
 
     def pass_cells(seconds, gflop):
@@ -124,15 +124,15 @@ def layer_table(convs, peak_gflop_per_s, top=10):
         rate = gflop / seconds
         return [common.ms(seconds), '%.0f' % rate, '%.0f%%' % (100.0 * rate / peak_gflop_per_s)]
 
-    rows = [[l['name']] + pass_cells(l['forward_s'], l['forward_gflop'])
-            + pass_cells(l['backward_s'], l['backward_gflop'])
-            + ['%.1f%%' % (100.0 * (l['forward_s'] + l['backward_s']) / total)]
-            for l in layers[:top]]
+    rows = [[c['name']] + pass_cells(c['forward_s'], c['forward_gflop'])
+            + pass_cells(c['backward_s'], c['backward_gflop'])
+            + ['%.1f%%' % (100.0 * (c['forward_s'] + c['backward_s']) / total)]
+            for c in layers[:top]]
     text = format_table(['convolution', 'fwd ms', 'GFLOP/s', 'of peak', 'bwd ms', 'GFLOP/s',
                          'of peak', 'of conv time'], rows)
     rest = layers[top:]
     if rest:
-        seconds = sum(l['forward_s'] + l['backward_s'] for l in rest)
+        seconds = sum(c['forward_s'] + c['backward_s'] for c in rest)
         text += '\nthe other %d convolutions: %s ms (%.1f%% of conv time)' % (
             len(rest), common.ms(seconds), 100.0 * seconds / total)
     return text
