@@ -54,18 +54,22 @@ class Prefetcher(object):
 
     next = __next__
 
-    def close(self):
-        """Cancel the jobs not started, wait for the running ones, stop the threads."""
+    def close(self, wait=True):
+        """Cancel the jobs not started and stop the threads; with ``wait``, first wait for
+        the running jobs to finish."""
         if self._executor is None:
             return
         for future in self._futures:
             future.cancel()
         self._futures.clear()
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown(wait=wait)
         self._executor = None
 
     def __del__(self):
+        # The garbage collector may run this in any thread, even inside the threading
+        # module's own locked sections (a thread starting up): joining threads here can
+        # deadlock. The workers finish their running job and exit without a join.
         try:
-            self.close()
+            self.close(wait=False)
         except Exception:  # interpreter shutdown
             pass

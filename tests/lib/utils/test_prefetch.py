@@ -40,3 +40,30 @@ def test_prefetcher_runs_ahead_in_the_background():
     assert next(prefetcher) == 0
     prefetcher.close()
     assert len(started) <= 6
+
+
+def test_dropping_a_prefetcher_does_not_wait_for_its_threads():
+    """The finalizer may run in any thread (the garbage collector's choice, even inside the
+    threading module's locked start-up of another thread), so it must not join threads:
+    it returns while a job still runs, and the worker exits once that job is done."""
+    release, running = threading.Event(), threading.Event()
+
+    def work(job):
+        running.set()
+        release.wait(10)
+        return job
+    before = set(threading.enumerate())
+    prefetcher = Prefetcher(work, range(3), num_workers=1, depth=2)
+    assert running.wait(5)
+    workers = [t for t in threading.enumerate() if t not in before]
+    finalizer = threading.Thread(target=prefetcher.__del__)
+    finalizer.start()
+    finalizer.join(5)
+    returned_while_job_ran = not finalizer.is_alive() and not release.is_set()
+    release.set()
+    finalizer.join()
+    assert returned_while_job_ran
+    assert workers
+    for worker in workers:
+        worker.join(5)
+        assert not worker.is_alive()
