@@ -17,7 +17,7 @@ import numpy as np
 
 from lib.dataset.roidb import filter_roidb
 from lib.utils.image import normalize_scales, round_up
-from lib.utils.ndarray_copy import to_ndarray
+from lib.utils.ndarray_copy import HostArray
 from lib.utils.prefetch import Prefetcher
 
 from .minibatch import (ImageInput, default_feat_shape, load_train_image, read_entry_image,
@@ -68,6 +68,9 @@ def epoch_plan(roidb, batch_size, epoch, seed, shuffle=True, aspect_grouping=Tru
 
 class TrainLoader(mx.io.DataIter):
     """Training batches for FCIS: data/im_info/gt_boxes/gt_masks and RPN labels.
+
+    The batch arrays are ``HostArray`` (lib.utils.ndarray_copy): ``Module.forward`` copies
+    each from NumPy straight into the executors' inputs.
 
     Args:
         roidb: entries of ``lib.dataset`` (flipped ones included); entries without any
@@ -194,8 +197,8 @@ class TrainLoader(mx.io.DataIter):
         batch = self._peek()
         self._pending, self._current = None, batch
         self._cursor += 1
-        return mx.io.DataBatch(data=[to_ndarray(batch[n]) for n in DATA_NAMES],
-                               label=[to_ndarray(batch[n]) for n in LABEL_NAMES],
+        return mx.io.DataBatch(data=[HostArray(batch[n]) for n in DATA_NAMES],
+                               label=[HostArray(batch[n]) for n in LABEL_NAMES],
                                pad=batch['pad'], index=batch['roidb_indices'],
                                provide_data=self._descs(batch, DATA_NAMES),
                                provide_label=self._descs(batch, LABEL_NAMES))
@@ -293,7 +296,7 @@ class TestLoader(mx.io.DataIter):
         index = self._cursor
         self._cursor += 1
         self._current = (data, im_info)
-        batch = mx.io.DataBatch(data=[to_ndarray(data), to_ndarray(im_info)], label=[], pad=0,
+        batch = mx.io.DataBatch(data=[HostArray(data), HostArray(im_info)], label=[], pad=0,
                                 index=[index], provide_data=self._descs(data, im_info),
                                 provide_label=[])
         batch.entry, batch.im_info, batch.scale = self.roidb[index], im_info, float(im_info[0, 2])

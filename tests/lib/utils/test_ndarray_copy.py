@@ -3,7 +3,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from lib.utils.ndarray_copy import assign_array, host_array, to_ndarray, write_into
+from lib.utils.ndarray_copy import HostArray, assign_array, host_array, to_ndarray, write_into
 
 
 @pytest.mark.parametrize('dtype', [np.float32, np.float64, np.int32, np.uint8])
@@ -60,3 +60,60 @@ def test_host_array_copies_what_it_cannot_view():
     half = mx.nd.array([[1.5, -2.0]], dtype=np.float16)
     out = host_array(half)
     assert out.dtype == np.float16 and out.tolist() == [[1.5, -2.0]]
+
+
+def test_host_array_copies_slices_and_converts_like_to_ndarray(rng):
+    source = (rng.standard_normal((4, 3, 5)) * 50).astype(np.float64)[:, ::-1]
+    host = HostArray(source)
+    assert host.shape == (4, 3, 5) and host.dtype == np.float32 and host.size == 60
+    reference = to_ndarray(source)
+    dst = mx.nd.zeros((4, 3, 5))
+    assert host.copyto(dst) is dst
+    np.testing.assert_array_equal(dst.asnumpy(), reference.asnumpy())
+    part = host[1:3]
+    assert isinstance(part, HostArray) and part.shape == (2, 3, 5)
+    np.testing.assert_array_equal(part.copyto(mx.cpu()).asnumpy(), reference[1:3].asnumpy())
+    np.testing.assert_array_equal(host[2].asnumpy(), reference[2].asnumpy())
+    copy = host.asnumpy()
+    copy[:] = 0  # asnumpy gives a copy, as NDArray.asnumpy does
+    assert np.abs(host.array).sum() > 0
+    with pytest.raises(TypeError, match='an int or a slice of the first axis'):
+        host[:, 1]
+    with pytest.raises(ValueError, match=r'shape \(4, 3, 5\) into an NDArray of shape \(2, 2\)'):
+        host.copyto(mx.nd.zeros((2, 2)))
+
+
+def _two_input_module(contexts):
+    data, label = mx.sym.var('data'), mx.sym.var('label')
+    hidden = mx.sym.FullyConnected(data, num_hidden=3, name='fc')
+    out = mx.sym.LinearRegressionOutput(hidden, label, name='out')
+    module = mx.mod.Module(out, data_names=['data'], label_names=['label'], context=contexts)
+    module.bind(data_shapes=[('data', (4, 5))], label_shapes=[('label', (4, 3))])
+    module.init_params(mx.init.Uniform(0.5))
+    return module
+
+
+@pytest.mark.parametrize('devices', [1, 2])
+def test_module_trains_on_host_arrays_as_on_ndarrays(devices, rng):
+    """Module.forward/backward/update_metric on a batch of HostArrays give the gradients and
+    metric of the same batch as NDArrays, on one context and split over two."""
+    contexts = [mx.cpu(i) for i in range(devices)]
+    data = rng.standard_normal((4, 5)).astype(np.float32)
+    label = rng.standard_normal((4, 3)).astype(np.float32)
+    results = []
+    for wrap in (to_ndarray, HostArray):
+        mx.random.seed(0)
+        module = _two_input_module(contexts)
+        batch = mx.io.DataBatch(data=[wrap(data)], label=[wrap(label)])
+        module.forward_backward(batch)
+        metric = mx.metric.MSE()
+        module.update_metric(metric, batch.label)
+        group = module._exec_group
+        grads = [g.asnumpy() for per_device in group.grad_arrays for g in per_device]
+        inputs = [e.arg_dict['data'].asnumpy() for e in group.execs]
+        results.append((grads, inputs, metric.get()[1]))
+    (grads_nd, inputs_nd, mse_nd), (grads_host, inputs_host, mse_host) = results
+    for a, b in zip(grads_nd + inputs_nd, grads_host + inputs_host):
+        np.testing.assert_array_equal(a, b)
+    assert mse_nd == mse_host
+    np.testing.assert_array_equal(np.concatenate(inputs_host), data)
