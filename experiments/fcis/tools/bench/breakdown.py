@@ -11,10 +11,11 @@ each phase shows where the training thread waited instead (noted under the table
 Parts of one mean iteration:
   forward / backward convolutions   the symbol's convolutions, each bound alone
   other forward / backward ops      the pass minus its convolutions and Python custom ops
+                                    (listed by operator in op_profile.op_table)
   <custom op>                       each Python CustomOp (forward + backward)
   metrics                           Module.update_metric (reads the outputs into NumPy)
   optimizer update                  ShapeModules.update (the SGD step)
-  data wait                         the loader's next() (NumPy batch -> NDArrays)
+  data wait                         the loader's next() (a prepared NumPy batch)
   bind                              Modules bound for new input shapes
   Python between them               the rest of the iteration (the loop, callbacks)
 """

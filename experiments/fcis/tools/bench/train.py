@@ -11,9 +11,9 @@ shapes set for 'shapes'. ``--warmup`` iterations are dropped, the next ``--runs`
               target, OHEM), summed over the measured iterations (with MXNet's threaded
               engine they run on its custom-op thread and may overlap other work: then an
               upper bound of their share)
-  data wait   time the training thread waits in the loader's ``next()`` (includes the
-              NumPy -> NDArray copy of the batch), after waiting for the engine to finish
-              the previous iteration (which that copy would wait for anyway)
+  data wait   time the training thread waits in the loader's ``next()`` for a prepared
+              batch (NumPy arrays, which ``Module.forward`` copies into the executors'
+              inputs), after waiting for the engine to finish the previous iteration
   bind        time binding a Module for a batch shape not seen before (GT count, image
               size; fcis.core.shape_cache): with few warm-up iterations, first binds show here
   CPU         CPU time of the process over the measured window (200% = two cores busy)
@@ -21,7 +21,10 @@ shapes set for 'shapes'. ``--warmup`` iterations are dropped, the next ``--runs`
 Shares are of the measured window (mean iteration x runs). Each run is then broken down
 (experiments/fcis/tools/bench/breakdown.py): convolutions with their FLOPs and fraction of the
 machine's conv peak, other operators, each custom op, metrics, optimizer, data, Python;
-then the ``--conv-layers`` convolutions that take the most time, each pass's rate.
+then the ``--conv-layers`` convolutions that take the most time, each pass's rate, and the
+``--ops`` other MXNet operators that take the most time (a second run of the iterations
+under MXNet's profiler: experiments/fcis/tools/bench/op_profile.py; not for --env or
+--busy-core rows).
 ``--busy-core`` repeats each run with a busy-loop process beside it; ``--env`` repeats it
 in a child process with other environment variables (e.g. the engine).
 """
@@ -39,7 +42,7 @@ from unittest import mock
 
 import mxnet as mx
 
-from experiments.fcis.tools.bench import breakdown, common
+from experiments.fcis.tools.bench import breakdown, common, op_profile
 from experiments.fcis.tools.bench.data import BenchData
 from fcis.core import metric as fcis_metric
 from fcis.core import module as fcis_module
@@ -105,9 +108,8 @@ class TimedIter(mx.io.DataIter):
     def next(self):
         if self.count >= self.limit:
             raise StopIteration
-        # The loader turns the batch into NDArrays, whose synchronous copy waits for the
-        # engine to finish the work pushed before (the previous backward and update): that
-        # is compute, not data. Wait for it first so that 'data' is the loader's own time.
+        # Wait for the engine to finish the work pushed before (the previous backward and
+        # update) so that 'data' is the loader's own time, not compute.
         start = time.perf_counter()
         mx.nd.waitall()
         self.watch.add('sync', start, time.perf_counter())
@@ -240,13 +242,32 @@ def run(config, runs, warmup, seed=0, num_images=12, overrides=(), busy=False):
     return result
 
 
+def operator_profile(config, runs, warmup, seed=0, overrides=()):
+    """Calls and ms per iteration of each MXNet operator besides convolutions and custom ops
+    (op_profile.per_iteration) over ``runs`` training iterations after ``warmup``, run with
+    MXNet's profiler on: {'operators': {name: (calls, ms)}, 'iteration_s': mean profiled
+    iteration}."""
+    cfg = common.load_bench_config(config, overrides)
+    factor = op_profile.recording_factor()
+    window = op_profile.ProfileWindow(warmup)
+    with BenchData(cfg, config, 12, seed) as roidb:
+        try:
+            train_iterations(cfg, roidb, warmup + runs, Stopwatch(), window, seed)
+        finally:
+            stats = window.stop()
+    operators = op_profile.per_iteration(op_profile.operator_stats(stats, factor),
+                                         window.batches)
+    return {'operators': operators, 'iteration_s': window.seconds / window.batches}
+
+
 def run_with_env(config, args, env_text):
     """The results of ``config`` measured by a child ``benchmark.py train`` with the
     environment variables of ``env_text`` ('KEY=VALUE ...') added."""
     env = dict(os.environ, **dict(item.split('=', 1) for item in env_text.split()))
     cmd = [sys.executable, os.path.join(common.ROOT, 'experiments', 'fcis', 'benchmark.py'),
            'train', '--config', config, '--runs', str(args.runs), '--warmup', str(args.warmup),
-           '--shapes-factor', str(args.shapes_factor), '--seed', str(args.seed)]
+           '--shapes-factor', str(args.shapes_factor), '--seed', str(args.seed),
+           '--conv-layers', '0', '--ops', '0']
     proc = subprocess.run(cmd, cwd=common.ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
@@ -298,6 +319,10 @@ def main(argv):
                         help='also run each config with a busy-loop process beside it')
     parser.add_argument('--conv-layers', type=int, default=10, metavar='N',
                         help='list the N convolutions that take the most time (0: none)')
+    parser.add_argument('--ops', type=int, default=10, metavar='N',
+                        help='list the N other MXNet operators that take the most time, from '
+                             "a second run of at most 20 (COCO: 5) iterations under MXNet's "
+                             'profiler (0: no such run)')
     args = parser.parse_args(argv)
     common.load_ops()
     peak = common.measure_conv_peak(10)
@@ -307,6 +332,9 @@ def main(argv):
         counts = (args.runs * factor, args.warmup * factor, args.seed)
         for overrides in [[]] + [v.split() for v in args.variant]:
             results.append(run(config, *counts, overrides=overrides))
+            if args.ops > 0:
+                results[-1]['op_profile'] = operator_profile(
+                    config, min(counts[0], 5 * factor), counts[1], args.seed, overrides)
         if args.busy_core:
             results.append(run(config, *counts, busy=True))
         for env_text in args.env:
@@ -321,6 +349,9 @@ def main(argv):
         if args.conv_layers > 0:
             print('\n' + breakdown.layer_table(r['convs'], peak['gflop_per_s'],
                                                args.conv_layers))
+        if args.ops > 0 and r.get('op_profile'):
+            print('\n' + op_profile.op_table(r['op_profile']['operators'],
+                                              r['op_profile']['iteration_s'], args.ops))
     print(ratios(results))
     print(json.dumps({'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
                       'peak': peak, 'train': results}, sort_keys=True))
