@@ -64,18 +64,23 @@ def test_profiled_runs_are_counted_once_each():
     assert stats['Activation'][1] > 0
 
 
-def test_profile_window_covers_the_batches_after_skip():
-    """A fit-like loop of 5 batches, each one forward of the executor: with skip=2 the
-    profile holds the 3 batches after the second batch_end."""
+def _fit_like_loop(window, batches):
+    """An epoch of ``batches`` batches, each one forward of a ReLU executor, with ``window``
+    as fit's callback; returns the profiled operator_stats."""
     exe = _relu_executor()
-    window = op_profile.ProfileWindow(skip=2)
     factor = op_profile.recording_factor()
     window.epoch_begin(0)
-    for _ in range(5):
+    for _ in range(batches):
         exe.forward(is_train=False)
         mx.nd.waitall()
         window.batch_end(None)
-    stats = op_profile.operator_stats(window.stop(), factor)
+    return op_profile.operator_stats(window.stop(), factor)
+
+
+def test_profile_window_covers_the_batches_after_skip():
+    """With skip=2 the profile of 5 batches holds the 3 after the second batch_end."""
+    window = op_profile.ProfileWindow(skip=2)
+    stats = _fit_like_loop(window, 5)
     assert window.batches == 3 and window.seconds > 0
     assert stats['Activation'][0] == 3
     assert window.stop() == ''  # stopped already
@@ -85,15 +90,8 @@ def test_profile_window_covers_the_batches_after_skip():
 
 
 def test_profile_window_with_skip_zero_starts_at_the_epoch():
-    exe = _relu_executor()
     window = op_profile.ProfileWindow(skip=0)
-    factor = op_profile.recording_factor()
-    window.epoch_begin(0)
-    for _ in range(2):
-        exe.forward(is_train=False)
-        mx.nd.waitall()
-        window.batch_end(None)
-    stats = op_profile.operator_stats(window.stop(), factor)
+    stats = _fit_like_loop(window, 2)
     assert window.batches == 2 and stats['Activation'][0] == 2
 
 
