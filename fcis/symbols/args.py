@@ -26,7 +26,7 @@ class TrunkArgs:
         is that of ResNet's 7x7 for any side); 7 is ResNet's.
     bn_use_global_stats: True freezes BatchNorm statistics (pretrained trunk).
     bn_image_stats: True normalizes every image with its own per-channel mean and variance
-        over (H, W) (InstanceNorm on the bn* gamma/beta; no moving averages), what
+        over (H, W) (resnet_v1.image_norm on the bn* gamma/beta; no moving averages), what
         BatchNorm without global statistics computes in training with one image per device.
         For the test symbol of a trunk trained that way (TEST.BN_IMAGE_STATS).
     fuse_bn_relu: each BatchNorm followed by a ReLU (bn_conv1, bn*_branch2a, bn*_branch2b)

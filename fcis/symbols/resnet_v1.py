@@ -41,28 +41,48 @@ def conv(data, name, num_filter, kernel, stride=1, pad=0, dilate=1):
                               pad=(pad, pad), dilate=(dilate, dilate), no_bias=True)
 
 
-def batch_norm(data, name, use_global_stats, image_stats=False):
-    """BatchNorm with learnable gamma (fix_gamma False), eps 1e-5. (N, C, H, W) -> same.
+def image_norm(data, name, channels):
+    """Every image normalized by its own per-channel mean and variance over (H, W), then
+    scaled and shifted per channel by ``name``_gamma and ``name``_beta (``channels``,):
+    InstanceNorm's formula, eps 1e-5, what BatchNorm computes in training for a batch of one
+    image. (N, C, H, W) -> same.
 
-    image_stats: InstanceNorm ``name`` instead (parameters ``name``_gamma/_beta, no moving
-    averages): each image normalized by its own per-channel mean/variance over (H, W),
-    equal to BatchNorm's training-mode output for a batch of one image.
+    Built as LayerNorm over the rows of the (N*C, H*W) view and a per-channel affine:
+    MXNet 1.9's InstanceNorm takes ~15x as long as BatchNorm on the CPU (one thread),
+    its LayerNorm ~2.5x.
     """
-    if image_stats:
-        return mx.sym.InstanceNorm(data=data, name=name, eps=BN_EPS)
-    return mx.sym.BatchNorm(data=data, name=name, use_global_stats=use_global_stats,
+    gamma = mx.sym.Variable(name + '_gamma', shape=(channels,))
+    beta = mx.sym.Variable(name + '_beta', shape=(channels,))
+    rows = mx.sym.reshape(data, shape=(-3, -3), name=name + '_rows')         # (N*C, H*W)
+    first = mx.sym.slice_axis(rows, axis=0, begin=0, end=1)                  # (1, H*W)
+    ones = mx.sym.reshape(mx.sym.ones_like(first), shape=(-1,))              # (H*W,)
+    normed = mx.sym.LayerNorm(rows, ones, mx.sym.zeros_like(ones), axis=-1, eps=BN_EPS,
+                              name=name + '_layernorm')                      # (N*C, H*W)
+    normed = mx.sym.reshape_like(normed, data)                               # (N, C, H, W)
+    scaled = mx.sym.broadcast_mul(normed, mx.sym.reshape(gamma, shape=(1, -1, 1, 1)))
+    return mx.sym.broadcast_add(scaled, mx.sym.reshape(beta, shape=(1, -1, 1, 1)),
+                                name=name)                                   # (N, C, H, W)
+
+
+def batch_norm(data, name, channels, args):
+    """BatchNorm with learnable gamma (fix_gamma False), eps 1e-5, global statistics as
+    ``args.bn_use_global_stats`` says; image_norm instead with ``args.bn_image_stats``.
+    data (N, ``channels``, H, W) -> same."""
+    if args.bn_image_stats:
+        return image_norm(data, name, channels)
+    return mx.sym.BatchNorm(data=data, name=name, use_global_stats=args.bn_use_global_stats,
                             fix_gamma=False, eps=BN_EPS)
 
 
-def batch_norm_relu(data, name, relu_name, args):
+def batch_norm_relu(data, name, relu_name, channels, args):
     """BatchNorm ``name`` (see batch_norm) then ReLU ``relu_name``; with ``args.fuse_bn_relu``
     (and not ``args.bn_image_stats``) one contrib.BatchNormWithReLU ``name`` computing the
-    same values. (N, C, H, W) -> same."""
+    same values. data (N, ``channels``, H, W) -> same."""
     if args.fuse_bn_relu and not args.bn_image_stats:
         return mx.sym.contrib.BatchNormWithReLU(data=data, name=name, fix_gamma=False,
                                                 use_global_stats=args.bn_use_global_stats,
                                                 eps=BN_EPS)
-    x = batch_norm(data, name, args.bn_use_global_stats, args.bn_image_stats)
+    x = batch_norm(data, name, channels, args)
     return mx.sym.Activation(x, act_type='relu', name=relu_name)
 
 
@@ -72,24 +92,22 @@ def bottleneck(data, unit, num_filter, stride, dilate, has_shortcut_conv, args):
     data (N, Cin, H, W) -> (N, num_filter, H/stride, W/stride). The width of the 1x1/3x3
     branch is num_filter / 4. ``args`` is a TrunkArgs.
     """
-    gs = args.bn_use_global_stats
-    image = args.bn_image_stats
     mid = num_filter // 4
     s1, s3 = (stride, 1) if args.stride_in_1x1 else (1, stride)
     res, bn = 'res' + unit, 'bn' + unit
 
     if has_shortcut_conv:
         shortcut = conv(data, res + '_branch1', num_filter, 1, stride=stride)
-        shortcut = batch_norm(shortcut, bn + '_branch1', gs, image)
+        shortcut = batch_norm(shortcut, bn + '_branch1', num_filter, args)
     else:
         shortcut = data
 
     x = conv(data, res + '_branch2a', mid, 1, stride=s1)
-    x = batch_norm_relu(x, bn + '_branch2a', res + '_branch2a_relu', args)
+    x = batch_norm_relu(x, bn + '_branch2a', res + '_branch2a_relu', mid, args)
     x = conv(x, res + '_branch2b', mid, 3, stride=s3, pad=dilate, dilate=dilate)
-    x = batch_norm_relu(x, bn + '_branch2b', res + '_branch2b_relu', args)
+    x = batch_norm_relu(x, bn + '_branch2b', res + '_branch2b_relu', mid, args)
     x = conv(x, res + '_branch2c', num_filter, 1)
-    x = batch_norm(x, bn + '_branch2c', gs, image)
+    x = batch_norm(x, bn + '_branch2c', num_filter, args)
 
     out = mx.sym.elemwise_add(shortcut, x, name=res)
     return mx.sym.Activation(out, act_type='relu', name=res + '_relu')
@@ -110,7 +128,7 @@ def stem(data, num_filter, args):
     k = args.conv1_kernel()
     x = mx.sym.Convolution(data=data, name='conv1', num_filter=num_filter, kernel=(k, k),
                            stride=(2, 2), pad=(k // 2, k // 2), no_bias=True)
-    x = batch_norm_relu(x, 'bn_conv1', 'conv1_relu', args)
+    x = batch_norm_relu(x, 'bn_conv1', 'conv1_relu', num_filter, args)
     return mx.sym.Pooling(x, name='pool1', kernel=(3, 3), stride=(2, 2), pad=(0, 0),
                           pool_type='max', pooling_convention='full')
 

@@ -88,8 +88,8 @@ def test_fusion_follows_the_key_and_the_device():
     assert network_args(gpu_cfg, is_train=True, on_cpu=True).trunk.fuse_bn_relu
 
 
-def test_image_stats_test_trunk_keeps_instance_norm_and_relu():
+def test_image_stats_test_trunk_keeps_image_norm_and_relu():
     args = TrunkArgs(bn_use_global_stats=False, bn_image_stats=True, fuse_bn_relu=True, **TRUNK)
     counts = op_counts(trunk(args))
     assert '_contrib_BatchNormWithReLU' not in counts
-    assert counts['InstanceNorm'] == 20 and counts['Activation'] == 16
+    assert counts['LayerNorm'] == 20 and counts['Activation'] == 16

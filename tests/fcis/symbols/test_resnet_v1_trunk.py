@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fcis.symbols.args import TrunkArgs
-from fcis.symbols.resnet_v1 import resnet_v1_trunk, unit_names
+from fcis.symbols.resnet_v1 import image_norm, resnet_v1_trunk, unit_names
 
 SMALL = TrunkArgs(depth=50, units=(1, 1, 1, 1), filters=(16, 32, 64, 128, 256))
 
@@ -147,7 +147,7 @@ def test_batchnorm_frozen_uses_moving_statistics(frozen, test_seed):
 
 
 def test_bn_image_stats_matches_training_mode_batchnorm_per_image(test_seed):
-    """TEST.BN_IMAGE_STATS: the test trunk (InstanceNorm on the same gamma/beta, inference
+    """TEST.BN_IMAGE_STATS: the test trunk (image_norm on the same gamma/beta, inference
     mode) gives each image what the training trunk's BatchNorm (batch statistics) gives it
     alone, through the whole trunk; a NumPy reference checks the per-image normalization."""
     kw = dict(depth=50, units=(1, 2, 1, 1), filters=(8, 16, 16, 32, 32))
@@ -218,3 +218,29 @@ def test_small_trunk_trains_at_a_fraction_of_resnet101s_cost(test_seed):
     ex.backward()
     assert all(np.isfinite(g.asnumpy()).all() for g in ex.grad_arrays if g is not None)
     assert ex.outputs[1].size == 1
+
+
+@pytest.mark.parametrize('shape', [(1, 3, 5, 7), (2, 4, 6, 3)])
+def test_image_norm_matches_numpy_and_instance_norm(shape, test_seed):
+    """image_norm: each image's per-channel mean/variance over (H, W), eps 1e-5, then the
+    channel's gamma and beta: a NumPy reference in float64 and MXNet's InstanceNorm."""
+    rng = np.random.RandomState(test_seed + 7)
+    n, c, h, w = shape
+    data = (rng.randn(*shape) * rng.uniform(0.1, 20, (1, c, 1, 1)) + 4).astype(np.float32)
+    gamma = rng.uniform(-2, 2, c).astype(np.float32)
+    beta = rng.randn(c).astype(np.float32)
+    sym = image_norm(mx.sym.Variable('data'), 'bn', c)
+    assert sym.list_arguments() == ['data', 'bn_gamma', 'bn_beta']
+    ex = sym.simple_bind(mx.cpu(), data=shape, grad_req='null')
+    ex.arg_dict['data'][:] = data
+    ex.arg_dict['bn_gamma'][:] = gamma
+    ex.arg_dict['bn_beta'][:] = beta
+    got = ex.forward(is_train=False)[0].asnumpy()
+    x = data.astype(np.float64)
+    mean, var = x.mean(axis=(2, 3), keepdims=True), x.var(axis=(2, 3), keepdims=True)
+    want = (x - mean) / np.sqrt(var + 1e-5) * gamma[None, :, None, None] \
+        + beta[None, :, None, None]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    instance = mx.nd.InstanceNorm(mx.nd.array(data), mx.nd.array(gamma), mx.nd.array(beta),
+                                  eps=1e-5).asnumpy()
+    np.testing.assert_allclose(got, instance, rtol=1e-4, atol=1e-4)

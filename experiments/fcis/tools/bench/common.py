@@ -108,7 +108,7 @@ def calibrate_trunk(trunk_args, arg_params, aux_params, data):
     for name, array in exe.arg_dict.items():
         (data if name == 'data' else arg_params[name]).copyto(array)
     for (norm, _), out in zip(norms, exe.forward(is_train=True)):
-        if norm + '_moving_mean' not in aux_params:  # InstanceNorm in the real symbol
+        if norm + '_moving_mean' not in aux_params:  # image_norm in the real symbol
             continue
         values = out.asnumpy().astype(np.float64)  # (N, C, h, w)
         aux_params[norm + '_moving_mean'][:] = values.mean(axis=(0, 2, 3)).astype(np.float32)
