@@ -80,3 +80,18 @@ def test_parts_add_up_to_the_iteration():
     assert sum(parts.values()) == pytest.approx(0.2)
     # the passes hold the convolutions and custom ops: the rest is what the phases leave
     assert parts['Python between them'] == pytest.approx(0.2 - 0.08 - 0.09 - 0.005 - 0.01 - 0.01)
+
+
+def test_conv_flops_of_grouped_and_computed_weight_convolutions():
+    """A 3x3 convolution with a weight parameter, a grouped one, and the depthwise affine of
+    image_norm (its weight computed from gamma): FLOPs by hand."""
+    from experiments.fcis.tools.bench import common
+    from fcis.symbols.resnet_v1 import image_norm
+    data = mx.sym.Variable('data')
+    a = mx.sym.Convolution(data, num_filter=4, kernel=(3, 3), pad=(1, 1), name='a')
+    g = mx.sym.Convolution(a, num_filter=6, num_group=2, kernel=(1, 1), name='g')
+    sym = image_norm(g, 'n', 6)
+    flops = common.conv_flops(sym, (1, 3, 8, 10))
+    assert flops == pytest.approx({'a': 2.0 * 4 * 8 * 10 * 3 * 3 * 3,
+                                   'g': 2.0 * 6 * 8 * 10 * 2,     # 4 inputs in 2 groups
+                                   'n': 2.0 * 6 * 8 * 10})        # one weight per channel

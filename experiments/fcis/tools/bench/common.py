@@ -168,18 +168,21 @@ def node_input(sym, layer):
 def conv_flops(sym, data_shape):
     """{conv layer name: multiply-adds x 2} of every Convolution of ``sym`` for input
     ``data_shape`` (N, 3, H, W): 2 * N*Cout*Hout*Wout * (Cin/groups)*Kh*Kw, the weight
-    shape (Cout, Cin/groups, Kh, Kw) already holding the groups."""
+    shape (Cout, Cin/groups, Kh, Kw) already holding the groups. The weight is the
+    convolution's second input: a parameter, or computed (the depthwise affine of
+    resnet_v1.image_norm)."""
     nodes = json.loads(sym.tojson())['nodes']
-    names = [n['name'] for n in nodes if n['op'] == 'Convolution']
+    convs = [n for n in nodes if n['op'] == 'Convolution']
     internals = sym.get_internals()
-    group = mx.sym.Group([internals[n + '_output'] for n in names])
-    arg_shapes, out_shapes, _ = group.infer_shape_partial(data=tuple(data_shape))
-    args = dict(zip(group.list_arguments(), arg_shapes))
-    flops = {}
-    for name, out in zip(names, out_shapes):
-        weight = args[name + '_weight']  # (Cout, Cin/groups, Kh, Kw)
-        flops[name] = 2.0 * float(np.prod(out)) * float(np.prod(weight[1:]))
-    return flops
+    weights = []
+    for n in convs:
+        source = nodes[n['inputs'][1][0]]
+        weights.append(internals[source['name'] if source['op'] == 'null'
+                                 else source['name'] + '_output'])
+    outputs = [internals[n['name'] + '_output'] for n in convs]
+    _, shapes, _ = mx.sym.Group(outputs + weights).infer_shape_partial(data=tuple(data_shape))
+    return {n['name']: 2.0 * float(np.prod(out)) * float(np.prod(weight[1:]))
+            for n, out, weight in zip(convs, shapes[:len(convs)], shapes[len(convs):])}
 
 
 def split_flops(flops, head_layers):
