@@ -140,6 +140,9 @@ DEFAULT_ONLY = {
     ('TRAIN', 'RPN_POSITIVE_WEIGHT'): 'every sampled anchor weighs the same in the RPN '
                                       'class loss',
     ('TEST', 'HAS_RPN'): 'test proposals always come from the RPN (no precomputed proposals)',
+    ('TRAIN', 'BATCH_IMAGES'): 'one image per device, as in the release; more devices (gpus, '
+                               'num_cpu_devices) make larger batches',
+    ('TEST', 'BATCH_IMAGES'): 'one test image per device',
 }
 
 

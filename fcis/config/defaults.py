@@ -120,7 +120,7 @@ def default_config():
     config.TRAIN.FLIP = True             # add horizontally flipped images
     config.TRAIN.SHUFFLE = True          # shuffle images each epoch
     config.TRAIN.ASPECT_GROUPING = True  # batch images of the same orientation together
-    config.TRAIN.BATCH_IMAGES = 1        # images per device
+    config.TRAIN.BATCH_IMAGES = 1        # images per device (only 1, as the release)
     config.TRAIN.ENABLE_OHEM = False     # online hard example mining over all ROIs
     config.TRAIN.BATCH_ROIS = 128        # ROIs per image without OHEM (-1 = all)
     config.TRAIN.BATCH_ROIS_OHEM = 128   # ROIs per image that back-propagate with OHEM
@@ -162,7 +162,7 @@ def default_config():
 
     # --- testing -------------------------------------------------------------------
     config.TEST = edict()
-    config.TEST.BATCH_IMAGES = 1         # images per device at test time
+    config.TEST.BATCH_IMAGES = 1         # images per device at test time (only 1)
     config.TEST.HAS_RPN = True           # only true: proposals come from the RPN
     config.TEST.RPN_NMS_THRESH = 0.7     # NMS of proposals
     config.TEST.RPN_PRE_NMS_TOP_N = 6000 # proposals kept before NMS

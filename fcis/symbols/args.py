@@ -169,6 +169,11 @@ class FCISArgs:
         if self.train.roi_sampling not in ('release', 'capped'):
             raise ValueError("TRAIN.ROI_SAMPLING must be 'release' or 'capped', got %r"
                              % (self.train.roi_sampling,))
+        if (self.train.batch_images, self.test.batch_images) != (1, 1):
+            raise ValueError('TRAIN.BATCH_IMAGES and TEST.BATCH_IMAGES must be 1 (one image per '
+                             'device; more devices, gpus or num_cpu_devices, make larger '
+                             'batches), got %r and %r'
+                             % (self.train.batch_images, self.test.batch_images))
         if self.test.iters not in (1, 2):
             raise ValueError('test iters (TEST.ITER) must be 1 or 2, got %r' % (self.test.iters,))
         return self

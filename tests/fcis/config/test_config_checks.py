@@ -16,6 +16,8 @@ from fcis.config.symbol_args import trunk_args
     ('TRAIN.RPN_BBOX_WEIGHTS=[0.5, 0.5, 1, 1]', 'only [1.0, 1.0, 1.0, 1.0] is supported'),
     ('TRAIN.RPN_POSITIVE_WEIGHT=0.3', 'only -1.0 is supported'),
     ('TEST.HAS_RPN=false', 'only True is supported'),
+    ('TRAIN.BATCH_IMAGES=2', 'only 1 is supported'),
+    ('TEST.BATCH_IMAGES=4', 'only 1 is supported'),
 ])
 def test_a_key_with_one_behaviour_rejects_other_values(override, supported):
     key, raw = override.split('=')

@@ -117,3 +117,15 @@ def test_cxx_proposal_switch_keeps_the_shapes():
     test = get_test_symbol(network_args(cfg, is_train=False))
     assert test.infer_shape(data=IMAGE, im_info=(1, 3))[1][0] == (600, 5)
     assert 'Proposal' in test.tojson() and 'fcis_proposal' not in test.tojson()
+
+
+@pytest.mark.parametrize('part', ['train', 'test'])
+def test_more_than_one_image_per_device_is_refused_before_building(part):
+    """FCISArgs built in code with batch_images 2 (the custom ops take one image): the
+    check names both keys instead of a failure inside MXNet's operator creation."""
+    import dataclasses
+    args = network_args(load_config(VOC, []), is_train=True)
+    bad = dataclasses.replace(args, **{part: dataclasses.replace(getattr(args, part),
+                                                                 batch_images=2)})
+    with pytest.raises(ValueError, match='TRAIN.BATCH_IMAGES and TEST.BATCH_IMAGES must be 1'):
+        get_train_symbol(bad)
