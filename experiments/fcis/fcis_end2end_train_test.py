@@ -31,6 +31,9 @@ def main(argv=None):
     cfg = load_config(args.cfg, args.overrides + (['TRAIN.RESUME=True'] if args.resume else []))
     from fcis.train_end2end import train_net
     from fcis.test import test_net
+    if not args.skip_test:  # a test setting that cannot work stops the run before training
+        from fcis.config.symbol_args import network_args
+        network_args(cfg, is_train=False)
     train_net(cfg)
     from fcis.core.dist import last_rank
     if not args.skip_test and last_rank() == 0:  # in distributed runs only worker 0 tests

@@ -169,6 +169,15 @@ class FCISArgs:
         if self.train.roi_sampling not in ('release', 'capped'):
             raise ValueError("TRAIN.ROI_SAMPLING must be 'release' or 'capped', got %r"
                              % (self.train.roi_sampling,))
+        if self.proposal.post_nms_top_n < 1:
+            raise ValueError('RPN_POST_NMS_TOP_N (TRAIN. or TEST.) must be >= 1, got %r'
+                             % (self.proposal.post_nms_top_n,))
+        if self.train.batch_rois == 0 or self.train.batch_rois < -1:
+            raise ValueError('TRAIN.BATCH_ROIS must be >= 1, or -1 for all ROIs, got %r'
+                             % (self.train.batch_rois,))
+        if self.train.enable_ohem and self.train.batch_rois_ohem < 1:
+            raise ValueError('TRAIN.BATCH_ROIS_OHEM must be >= 1 with TRAIN.ENABLE_OHEM, got %r'
+                             % (self.train.batch_rois_ohem,))
         if (self.train.batch_images, self.test.batch_images) != (1, 1):
             raise ValueError('TRAIN.BATCH_IMAGES and TEST.BATCH_IMAGES must be 1 (one image per '
                              'device; more devices, gpus or num_cpu_devices, make larger '

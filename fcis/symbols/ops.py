@@ -57,6 +57,15 @@ def group_pick_by_score(name, data, scores, num_classes):
     return native.group_pick(data, scores, num_classes, pick_type='Score_Pick', name=name)
 
 
+def _custom(op_type, name, inputs, attrs):
+    """mx.sym.Custom of the CustomOp ``op_type`` on the symbols ``inputs`` (dict) with the
+    string ``attrs``, checked first (fcis.operators.check_attrs: ValueError naming the
+    attribute)."""
+    from fcis.operators import check_attrs
+    check_attrs(op_type, attrs)
+    return mx.sym.Custom(name=name, op_type=op_type, **inputs, **attrs)
+
+
 def _tuple_attr(values):
     """(8, 16, 32) -> '(8, 16, 32)' (CustomOp attributes are strings)."""
     return str(tuple(values))
@@ -76,14 +85,14 @@ def proposal(name, cls_prob, bbox_pred, im_info, args, prop):
             ratios=tuple(args.anchor_ratios), rpn_pre_nms_top_n=prop.pre_nms_top_n,
             rpn_post_nms_top_n=prop.post_nms_top_n, threshold=prop.nms_thresh,
             rpn_min_size=prop.min_size)
-    return mx.sym.Custom(
-        cls_prob=cls_prob, bbox_pred=bbox_pred, im_info=im_info, name=name,
-        op_type='fcis_proposal', feat_stride=str(args.rpn_feat_stride),
+    return _custom('fcis_proposal', name, dict(
+        cls_prob=cls_prob, bbox_pred=bbox_pred, im_info=im_info), dict(
+        feat_stride=str(args.rpn_feat_stride),
         scales=_tuple_attr(args.anchor_scales), ratios=_tuple_attr(args.anchor_ratios),
         rpn_pre_nms_top_n=str(prop.pre_nms_top_n), rpn_post_nms_top_n=str(prop.post_nms_top_n),
         threshold=str(prop.nms_thresh), rpn_min_size=str(prop.min_size),
         min_size_scaled=str(prop.min_size_scaled), anchor_grid=prop.anchor_grid,
-        delta_clip=str(args.bbox_delta_clip), output_score='False')
+        delta_clip=str(args.bbox_delta_clip), output_score='False'))
 
 
 def proposal_target(name, rois, gt_boxes, gt_masks, args):
@@ -93,14 +102,15 @@ def proposal_target(name, rois, gt_boxes, gt_masks, args):
     label (B,), bbox_target (B, 8), bbox_weight (B, 8), mask_target (B, S, S).
     """
     t = args.train
-    return mx.sym.Custom(
-        rois=rois, gt_boxes=gt_boxes, gt_masks=gt_masks, name=name,
-        op_type='fcis_proposal_target', num_classes=str(args.num_classes),
+    return _custom('fcis_proposal_target', name, dict(
+        rois=rois, gt_boxes=gt_boxes, gt_masks=gt_masks), dict(
+        num_classes=str(args.num_classes),
         batch_images=str(t.batch_images), batch_rois=str(t.batch_rois),
-        sampling=t.roi_sampling, gap_from_all=str(t.gap_from_all), fg_fraction=str(t.fg_fraction), fg_thresh=str(t.fg_thresh),
+        sampling=t.roi_sampling, gap_from_all=str(t.gap_from_all),
+        fg_fraction=str(t.fg_fraction), fg_thresh=str(t.fg_thresh),
         bg_thresh_hi=str(t.bg_thresh_hi), bg_thresh_lo=str(t.bg_thresh_lo),
         bbox_means=_tuple_attr(t.bbox_means), bbox_stds=_tuple_attr(t.bbox_stds),
-        mask_size=str(args.pooled_size), binary_thresh=str(t.binary_thresh))
+        mask_size=str(args.pooled_size), binary_thresh=str(t.binary_thresh)))
 
 
 def box_annotator_ohem(name, cls_prob, seg_prob, bbox_pred, labels, mask_targets,
@@ -111,18 +121,18 @@ def box_annotator_ohem(name, cls_prob, seg_prob, bbox_pred, labels, mask_targets
     other ROIs get -1 / -1 / 0.
     """
     t = args.train
-    return mx.sym.Custom(
+    return _custom('BoxAnnotatorOHEM', name, dict(
         cls_prob=cls_prob, seg_prob=seg_prob, bbox_pred=bbox_pred, labels=labels,
-        mask_targets=mask_targets, bbox_targets=bbox_targets, bbox_weights=bbox_weights,
-        name=name, op_type='BoxAnnotatorOHEM', num_classes=str(args.num_classes),
+        mask_targets=mask_targets, bbox_targets=bbox_targets, bbox_weights=bbox_weights), dict(
+        num_classes=str(args.num_classes),
         roi_per_img=str(t.batch_rois_ohem), cls_loss_weight=str(t.loss_weights[0]),
-        mask_loss_weight=str(t.loss_weights[1]), bbox_loss_weight=str(t.loss_weights[2]))
+        mask_loss_weight=str(t.loss_weights[1]), bbox_loss_weight=str(t.loss_weights[2])))
 
 
 def box_parser(name, rois, bbox_pred, im_info, args):
     """Second-pass ROIs: rois (R, 5) moved by the foreground deltas of bbox_pred (R, 8)
     (normalized by ``args.test`` means/stds) and clipped to the image -> (R, 5)."""
-    return mx.sym.Custom(
-        rois=rois, bbox_pred=bbox_pred, im_info=im_info, name=name, op_type='fcis_box_parser',
+    return _custom('fcis_box_parser', name, dict(
+        rois=rois, bbox_pred=bbox_pred, im_info=im_info), dict(
         bbox_means=_tuple_attr(args.test.bbox_means), bbox_stds=_tuple_attr(args.test.bbox_stds),
-        delta_clip=str(args.bbox_delta_clip))
+        delta_clip=str(args.bbox_delta_clip)))

@@ -191,3 +191,14 @@ def test_output_path_that_cannot_be_created(own):
 def test_unknown_config_key_names_the_key(own):
     line = error_line(own, 'TRAIN.lr_stepz=3')
     assert "unknown config key 'TRAIN.lr_stepz'" in line
+
+
+@pytest.mark.parametrize('override, named', [
+    ('TRAIN.BATCH_ROIS_OHEM=0', 'TRAIN.BATCH_ROIS_OHEM must be >= 1'),
+    ('TRAIN.RPN_POST_NMS_TOP_N=0', 'RPN_POST_NMS_TOP_N (TRAIN. or TEST.) must be >= 1'),
+    ('TRAIN.BATCH_ROIS=0', 'TRAIN.BATCH_ROIS must be >= 1, or -1 for all ROIs'),
+])
+def test_roi_counts_that_cannot_work(own, override, named):
+    """Settings a Python CustomOp refuses when MXNet creates it (inside a ctypes callback,
+    where the exception ends the process with a segmentation fault) stop the run first."""
+    assert named in error_line(own, override)
