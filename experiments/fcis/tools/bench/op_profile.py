@@ -24,16 +24,22 @@ from lib.utils.table import format_table
 EXCLUDED = frozenset(['Convolution', '_backward_Convolution', 'Custom', '_backward_Custom'])
 
 
-@contextlib.contextmanager
-def profiling():
-    """MXNet's profiler collecting aggregate statistics of symbolic operators inside the
-    block (its earlier statistics cleared first); nothing is written to disk."""
+def start_profiling():
+    """Start MXNet's profiler collecting aggregate statistics of symbolic operators (its
+    earlier statistics cleared first); nothing is written to disk. Stop it with
+    ``mx.profiler.set_state('stop')``."""
     path = os.path.join(tempfile.gettempdir(), 'fcis_bench_profile_%d.json' % os.getpid())
     mx.profiler.set_config(profile_symbolic=True, profile_imperative=False,
                            profile_memory=False, profile_api=False, aggregate_stats=True,
                            filename=path)
     mx.profiler.dumps(reset=True)
     mx.profiler.set_state('run')
+
+
+@contextlib.contextmanager
+def profiling():
+    """start_profiling() for the block."""
+    start_profiling()
     try:
         yield
     finally:
@@ -66,10 +72,9 @@ class ProfileWindow(object):
 
     def __init__(self, skip):
         self.skip, self.seen, self.start, self.seconds, self.batches = int(skip), 0, None, 0.0, 0
-        self._profiling = None
 
     def epoch_begin(self, epoch):
-        if self.skip == 0 and self._profiling is None:
+        if self.skip == 0 and self.start is None:
             self._begin()
 
     def batch_end(self, info):
@@ -79,20 +84,19 @@ class ProfileWindow(object):
 
     def _begin(self):
         mx.nd.waitall()
-        self._profiling = profiling()
-        self._profiling.__enter__()
+        start_profiling()
         self.start = time.perf_counter()
 
     def stop(self):
         """Stop profiling; returns the aggregate statistics as JSON text ('' if it never
         started)."""
-        if self._profiling is None:
+        if self.start is None:
             return ''
         mx.nd.waitall()
         self.seconds = time.perf_counter() - self.start
         self.batches = self.seen - self.skip
-        self._profiling.__exit__(None, None, None)
-        self._profiling = None
+        self.start = None
+        mx.profiler.set_state('stop')
         return mx.profiler.dumps(format='json', reset=True)
 
 
