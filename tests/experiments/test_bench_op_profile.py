@@ -110,7 +110,7 @@ def test_operator_profile_of_real_training_iterations(tmp_path, monkeypatch):
     from fcis.train_end2end import train_roidb
 
     class TinyData(object):
-        def __init__(self, cfg, config, num_images, seed):
+        def __init__(self, cfg, config, num_images=12, seed=0):  # BenchData's signature
             cfg.dataset.root_path = str(tmp_path)
             cfg.dataset.dataset_path = str(tmp_path / 'shapes')
             self.roidb = train_roidb(cfg)

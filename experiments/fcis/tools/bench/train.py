@@ -250,7 +250,7 @@ def operator_profile(config, runs, warmup, seed=0, overrides=()):
     cfg = common.load_bench_config(config, overrides)
     factor = op_profile.recording_factor()
     window = op_profile.ProfileWindow(warmup)
-    with BenchData(cfg, config, 12, seed) as roidb:
+    with BenchData(cfg, config, seed=seed) as roidb:
         try:
             train_iterations(cfg, roidb, warmup + runs, Stopwatch(), window, seed)
         finally:
