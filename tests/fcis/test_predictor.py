@@ -100,7 +100,8 @@ def test_grey_and_four_channel_inputs(shapes_image, shapes_params_file, tmp_path
     predictor = Predictor(SHAPES_CFG, shapes_params_file, ctx=mx.cpu())
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # (H, W)
     as_bgr = predictor.predict(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
-    assert sum(len(b) for b in as_bgr.boxes[1:]) == 100
+    # random weights give many detections, so the comparisons below are not vacuous
+    assert sum(len(b) for b in as_bgr.boxes[1:]) > 50
     for variant in (grey, grey[:, :, None]):
         got = predictor.predict(variant)
         assert got.image.shape == image.shape

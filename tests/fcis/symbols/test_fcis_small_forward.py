@@ -116,7 +116,8 @@ def test_test_forward_second_pass_and_mask_choice(test_seed):
     post = cfg.TEST.RPN_POST_NMS_TOP_N
     rois, cls_prob, bbox_pred, seg_pred = (out[n] for n in TEST_OUTPUT_NAMES)
     assert rois.shape == (2 * post, 5) and cls_prob.shape == (2 * post, cfg.dataset.NUM_CLASSES)
-    assert bbox_pred.shape == (2 * post, 8) and seg_pred.shape == (2 * post, 2, 21, 21)
+    S = cfg.network.PSROI_POOLED_SIZE
+    assert bbox_pred.shape == (2 * post, 8) and seg_pred.shape == (2 * post, 2, S, S)
     np.testing.assert_allclose(cls_prob.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(seg_pred.sum(axis=1), 1.0, rtol=1e-5)
 
