@@ -59,6 +59,7 @@ OPERATOR_LIBRARY = {
         'lib/ops/psroi_pooling/psroi_pooling_cpu.cc',
         'lib/ops/channel_operator/channel_operator.cc',
         'lib/ops/spatial_mean/spatial_mean.cc',
+        'lib/ops/multi_sgd/multi_sgd.cc',
     ],
     'cuda_sources': [
         'lib/ops/psroi_pooling/psroi_pooling.cu',

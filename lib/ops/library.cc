@@ -2,8 +2,8 @@
  * \file library.cc
  * \brief Entry point of libfcis_ops.so: MXNet calls initialize() from mx.library.load().
  *        The operators register themselves (REGISTER_OP) in their own source files:
- *        PSROIPooling (psroi_pooling/), ChannelOperator (channel_operator/) and
- *        SpatialMean (spatial_mean/).
+ *        PSROIPooling (psroi_pooling/), ChannelOperator (channel_operator/),
+ *        SpatialMean (spatial_mean/) and MultiSGDMom (multi_sgd/).
  */
 #include "mxnet/lib_api.h"
 #include "op_attrs.h"

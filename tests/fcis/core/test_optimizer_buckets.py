@@ -1,8 +1,9 @@
-"""FCISSGD's size-grouped updates: the groups, and the same step as one update per weight."""
+"""FCISSGD's grouped updates (one native call on the CPU, size groups elsewhere): the groups,
+and the same step as one MXNet update per weight."""
 import mxnet as mx
 import numpy as np
 
-from fcis.core.module import FCISSGD, size_buckets
+from fcis.core.module import FCISSGD, NATIVE_UPDATE, size_buckets
 
 
 def test_size_buckets_hand_computed():
@@ -16,6 +17,11 @@ def test_size_buckets_hand_computed():
     for bucket in size_buckets(sizes):
         group = [sizes[i] for i in bucket]
         assert max(group) * len(group) <= 2 * sum(group)
+
+
+def test_size_buckets_hold_at_most_max_count():
+    assert size_buckets([5] * 7, max_count=3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert [len(b) for b in size_buckets([1] * 100)] == [45, 45, 10]
 
 
 def test_grouped_update_equals_numpy_momentum_step():
@@ -69,21 +75,30 @@ def _three_updates(cls, clip_gradient):
     return [w.asnumpy() for w in weights + states], opt.num_update
 
 
-def test_cached_fast_path_gives_the_bits_of_mxnets_sgd():
-    for clip in (0, 0.7):
-        got, got_count = _three_updates(FCISSGD, clip)
-        want, want_count = _three_updates(_StockPath, clip)
-        assert got_count == want_count == 3
-        for g, w in zip(got, want):
-            assert np.array_equal(g.view(np.uint32), w.view(np.uint32))
+class _BucketPath(FCISSGD):
+    """FCISSGD taking the size groups of MXNet's multi_sgd_mom_update (its path off the
+    CPU) on the CPU too."""
+    native_cpu_update = False
 
 
-def test_fast_path_only_for_dense_float32_with_momentum():
+def test_fast_paths_give_the_bits_of_mxnets_sgd():
+    for cls in (FCISSGD, _BucketPath):
+        for clip in (0, 0.7):
+            got, got_count = _three_updates(cls, clip)
+            want, want_count = _three_updates(_StockPath, clip)
+            assert got_count == want_count == 3
+            for g, w in zip(got, want):
+                assert np.array_equal(g.view(np.uint32), w.view(np.uint32)), (cls, clip)
+
+
+def test_fast_paths_only_for_dense_float32_with_momentum():
     opt = FCISSGD(learning_rate=0.1, momentum=0.9)
     dense = [mx.nd.ones((3,)), mx.nd.ones((4,))]
-    assert opt._dense_buckets([0, 1], dense, dense, False) == [[0, 1]]
-    assert opt._dense_buckets([0, 1], dense, dense, True) is None
-    assert opt._dense_buckets(0, dense[0], dense[0], False) is None
+    assert opt._update_plan([0, 1], dense, dense, False) is NATIVE_UPDATE
+    assert _BucketPath(learning_rate=0.1, momentum=0.9)._update_plan(
+        [0, 1], dense, dense, False) == [[0, 1]]
+    assert opt._update_plan([0, 1], dense, dense, True) is None
+    assert opt._update_plan(0, dense[0], dense[0], False) is None
     half = [a.astype(np.float16) for a in dense]
-    assert opt._dense_buckets([2, 3], half, half, False) is None
-    assert FCISSGD(learning_rate=0.1)._dense_buckets([0, 1], dense, dense, False) is None
+    assert opt._update_plan([2, 3], half, half, False) is None
+    assert FCISSGD(learning_rate=0.1)._update_plan([0, 1], dense, dense, False) is None
