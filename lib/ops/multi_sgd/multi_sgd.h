@@ -18,6 +18,7 @@
 #ifndef FCIS_OPS_MULTI_SGD_H_
 #define FCIS_OPS_MULTI_SGD_H_
 
+#include <algorithm>
 #include <cstdint>
 
 namespace fcis_ops {
@@ -48,28 +49,12 @@ struct SGDMomArrays {
   float wd;
 };
 
-/*! \brief Elements [0, count) of one parameter whose new weights go to `out`; the
- *         restrict qualifiers let the compiler vectorize (none of the arrays overlap, except
- *         that `out` may be `weight`, written only after it is read at the same index). */
+/*! \brief Elements [0, count) of one parameter, in place; the restrict qualifiers (the
+ *         three arrays never overlap) let the compiler vectorize. */
 template <bool kClip>
-inline void sgd_mom_block(const float* weight, const float* __restrict grad,
-                          float* __restrict mom, float* out, int64_t count, float lr, float wd,
+inline void sgd_mom_block(float* __restrict weight, const float* __restrict grad,
+                          float* __restrict mom, int64_t count, float lr, float wd,
                           const SGDMomScalars& s) {
-  for (int64_t i = 0; i < count; ++i) {
-    const float w = weight[i];
-    const float g = kClip ? clip_to(s.rescale_grad * grad[i], s.clip_gradient) : grad[i];
-    const float m = kClip ? s.momentum * mom[i] - lr * wd * w - lr * g
-                          : s.momentum * mom[i] - lr * wd * w - lr * s.rescale_grad * g;
-    mom[i] = m;
-    out[i] = w + m;
-  }
-}
-
-/*! \brief In place (out == weight): the same arithmetic with one weight pointer. */
-template <bool kClip>
-inline void sgd_mom_block_inplace(float* __restrict weight, const float* __restrict grad,
-                                  float* __restrict mom, int64_t count, float lr, float wd,
-                                  const SGDMomScalars& s) {
   for (int64_t i = 0; i < count; ++i) {
     const float w = weight[i];
     const float g = kClip ? clip_to(s.rescale_grad * grad[i], s.clip_gradient) : grad[i];
@@ -80,24 +65,16 @@ inline void sgd_mom_block_inplace(float* __restrict weight, const float* __restr
   }
 }
 
-/*! \brief Updates elements [begin, end) of one parameter. */
+/*! \brief Updates elements [begin, end) of one parameter: into `out` (a copy of the
+ *         weights first when `out` is another array), in place. */
 inline void sgd_mom_range(const SGDMomArrays& a, const SGDMomScalars& s, int64_t begin,
                           int64_t end) {
-  const bool clip = s.clip_gradient >= 0.0f;
-  const int64_t n = end - begin;
-  if (a.out == a.weight) {
-    float* w = a.out + begin;
-    if (clip) {
-      sgd_mom_block_inplace<true>(w, a.grad + begin, a.mom + begin, n, a.lr, a.wd, s);
-    } else {
-      sgd_mom_block_inplace<false>(w, a.grad + begin, a.mom + begin, n, a.lr, a.wd, s);
-    }
-  } else if (clip) {
-    sgd_mom_block<true>(a.weight + begin, a.grad + begin, a.mom + begin, a.out + begin, n,
-                        a.lr, a.wd, s);
+  if (a.out != a.weight) std::copy(a.weight + begin, a.weight + end, a.out + begin);
+  float* w = a.out + begin;
+  if (s.clip_gradient >= 0.0f) {
+    sgd_mom_block<true>(w, a.grad + begin, a.mom + begin, end - begin, a.lr, a.wd, s);
   } else {
-    sgd_mom_block<false>(a.weight + begin, a.grad + begin, a.mom + begin, a.out + begin, n,
-                         a.lr, a.wd, s);
+    sgd_mom_block<false>(w, a.grad + begin, a.mom + begin, end - begin, a.lr, a.wd, s);
   }
 }
 
