@@ -73,6 +73,7 @@ class _NamedMetric(mx.metric.EvalMetric):
         super(_NamedMetric, self).__init__(self.spec.name, has_global_stats=True)
         self.output_index = _index(output_names)
         self.label_index = _index(label_names)
+        self.names_key = (tuple(output_names), tuple(label_names))  # FCISMetrics shares by it
         missing = [n for n in self.needs
                    if not _available(n, self.output_index, self.label_index)]
         if missing:
@@ -81,18 +82,65 @@ class _NamedMetric(mx.metric.EvalMetric):
                              % (self.spec.name, missing, list(output_names), list(label_names)))
 
     def update(self, labels, preds):
-        def get(name):
-            if name in self.output_index:
-                return preds[self.output_index[name]].asnumpy().astype(np.float64)
-            if name not in self.label_index:
-                name = ALIASES[name]
-            return labels[self.label_index[name]].asnumpy().astype(np.float64)
+        self.update_from(BatchArrays(self.output_index, self.label_index, labels, preds))
+
+    def update_from(self, arrays):
+        """Add one batch, reading its arrays from a BatchArrays."""
         spec = self.spec
-        total, count = spec.reduce(get(spec.values), get(spec.labels), spec.channels_last)
+        total, count = spec.reduce(arrays.get(spec.values), arrays.get(spec.labels),
+                                   spec.channels_last)
         self.sum_metric += total
         self.global_sum_metric += total
         self.num_inst += count
         self.global_num_inst += count
+
+
+class BatchArrays(object):
+    """The NumPy copies of one batch's outputs and labels, each made once however many
+    metrics read it (float32, as the symbol computes them; each reduction converts what it
+    keeps to float64, which is exact)."""
+
+    def __init__(self, output_index, label_index, labels, preds):
+        self.output_index, self.label_index = output_index, label_index
+        self.labels, self.preds = labels, preds
+        self._copies = {}
+
+    def get(self, name):
+        if name not in self._copies:
+            if name in self.output_index:
+                array = self.preds[self.output_index[name]]
+            else:
+                label = name if name in self.label_index else ALIASES[name]
+                array = self.labels[self.label_index[label]]
+            self._copies[name] = array.asnumpy()
+        return self._copies[name]
+
+
+class FCISMetrics(mx.metric.CompositeEvalMetric):
+    """CompositeEvalMetric whose FCIS metrics share one BatchArrays per batch (through
+    ``update`` and through ``update_dict``, which the Module's training loop calls)."""
+
+    def update(self, labels, preds):
+        self._update_shared(labels, preds, lambda metric: metric.update(labels, preds))
+
+    def update_dict(self, labels, preds):
+        if self.label_names is not None or self.output_names is not None:
+            return super(FCISMetrics, self).update_dict(labels, preds)
+        # what each child's EvalMetric.update_dict passes to its update without name lists
+        self._update_shared(list(labels.values()), list(preds.values()),
+                            lambda metric: metric.update_dict(labels, preds))
+
+    def _update_shared(self, labels, preds, update_alone):
+        shared = {}
+        for metric in self.metrics:
+            if (not isinstance(metric, _NamedMetric) or metric.label_names is not None
+                    or metric.output_names is not None):
+                update_alone(metric)
+                continue
+            if metric.names_key not in shared:
+                shared[metric.names_key] = BatchArrays(metric.output_index, metric.label_index,
+                                                       labels, preds)
+            metric.update_from(shared[metric.names_key])
 
 
 def _flat_probs(prob, label, channels_axis_last):
@@ -134,13 +182,13 @@ def _log_loss(prob, label, axis_last):
     """Sum of -log p(label) and count over the samples with label != -1."""
     flat, lab = _flat_probs(prob, label, axis_last)
     keep = lab != -1
-    picked = flat[keep, lab[keep].astype(np.int64)]
+    picked = flat[keep, lab[keep].astype(np.int64)].astype(np.float64)
     return float(np.sum(-np.log(picked + EPS))), int(keep.sum())
 
 
 def _loss_per_label(loss, label, axis_last):
     """Sum of a loss output (any shape) and the number of labels != -1."""
-    return float(np.sum(loss)), int(np.sum(label != -1))
+    return float(np.sum(loss.astype(np.float64))), int(np.sum(label != -1))
 
 
 METRIC_SPECS = (
@@ -184,7 +232,7 @@ def get_metrics(output_names=DEFAULT_OUTPUT_NAMES, label_names=DEFAULT_LABEL_NAM
     Raises ValueError if none can be computed (wrong names).
     """
     outs, labs = _index(output_names), _index(label_names)
-    composite = mx.metric.CompositeEvalMetric()
+    composite = FCISMetrics()
     for cls in ALL_METRICS:
         if all(_available(n, outs, labs) for n in cls.needs):
             composite.add(cls(output_names, label_names))

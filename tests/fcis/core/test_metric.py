@@ -117,6 +117,35 @@ def test_composite_accumulates_over_batches():
     assert all(math.isnan(v) for v in metrics.get()[1])
 
 
+class _CountingArray(object):
+    """An output whose asnumpy() calls are counted."""
+
+    def __init__(self, array, calls):
+        self._array, self._calls = array, calls
+
+    def asnumpy(self):
+        self._calls.append(1)
+        return self._array.asnumpy()
+
+
+def test_composite_converts_each_array_once_with_the_bits_of_single_metrics():
+    rng = np.random.RandomState(2)
+    batches = [make_batch(rng) for _ in range(3)]
+    alone = [cls(OUTPUTS, LABELS) for cls in (RPNAcc, RPNLogLoss, RPNL1Loss, FCISAcc,
+                                              FCISAccFG, FCISLogLoss, FCISL1Loss, FCISMaskLoss)]
+    by_list, by_dict = get_metrics(OUTPUTS, LABELS), get_metrics(OUTPUTS, LABELS)
+    for _, labels, preds in batches:
+        for metric in alone:
+            metric.update(labels, preds)
+        calls = []
+        by_list.update(labels, [_CountingArray(p, calls) for p in preds])
+        # the 8 metrics read the 8 outputs 16 times; each is converted once
+        assert len(calls) == 8
+        by_dict.update_dict(dict(zip(LABELS, labels)), dict(zip(OUTPUTS, preds)))
+    want = [m.get()[1] for m in alone]
+    assert by_list.get()[1] == want and by_dict.get()[1] == want  # exact floats
+
+
 def test_missing_names_are_reported():
     with pytest.raises(ValueError, match='seg_prob'):
         FCISMaskLoss(['cls_prob'], LABELS)
