@@ -9,7 +9,7 @@
  *         momentum, rescale_grad   numbers (defaults 0 and 1)
  *         clip_gradient            a number; < 0 (the default, -1) turns clipping off
  * inputs  weight_0, grad_0, mom_0, weight_1, grad_1, mom_1, ... (3n float32 arrays; the
- *         three of a parameter share their size); every mom_k is updated in place
+ *         three of a parameter of one shape); every mom_k is updated in place
  * outputs n arrays, the updated weights: pass the weights themselves as `out`
  */
 #include <algorithm>
@@ -28,7 +28,7 @@ namespace {
 const char* const kOp = "MultiSGDMom";
 constexpr int64_t kBlock = 8192;  // elements per OpenMP work item
 
-/*! \brief Reads a float attribute; `fallback` when it is absent. Any finite value. */
+/*! \brief Reads a float attribute (any text strtof reads whole); `fallback` when absent. */
 bool parse_float_attr(const AttrMap& attrs, const char* key, float fallback, float* value) {
   auto it = attrs.find(key);
   if (it == attrs.end()) {
