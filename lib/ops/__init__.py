@@ -3,7 +3,8 @@ the optimizer step ``MultiSGDMom``.
 
 The C++ (OpenMP) and CUDA sources sit in ``psroi_pooling/``, ``channel_operator/``,
 ``spatial_mean/`` and ``multi_sgd/`` (CPU only); they build into ``libfcis_ops.so`` (``sh
-init.sh`` or ``python setup.py build_ext --inplace``). ``load_ops()`` loads it; the wrappers below call it themselves.
+init.sh`` or ``python setup.py build_ext --inplace``). ``load_ops()`` loads it; the wrappers
+below call it themselves.
 """
 from .channel_operator import channel_operator, group_max, group_pick, group_softmax
 from .loader import LIBRARY_PATH, OpsLibraryError, check_library, load_ops

@@ -95,6 +95,18 @@ inline bool parse_positive_int(const char* op, const AttrMap& attrs, const char*
   return true;
 }
 
+/*! \brief The float32 that strtof reads from the whole of `text` (as MXNet reads its own
+ *         float parameters); false if text is not one number or is out of range. */
+inline bool text_to_float(const std::string& text, float* value) {
+  const char* start = text.c_str();
+  char* end = nullptr;
+  errno = 0;
+  const float v = std::strtof(start, &end);
+  if (end == start || *end != '\0' || errno != 0) return false;
+  *value = v;
+  return true;
+}
+
 /*! \brief Reads a required positive, finite float attribute. */
 inline bool parse_positive_float(const char* op, const AttrMap& attrs, const char* key,
                                  float* value) {
@@ -103,16 +115,30 @@ inline bool parse_positive_float(const char* op, const AttrMap& attrs, const cha
     FCIS_ERROR << op << ": attribute '" << key << "' is required (a positive number)";
     return false;
   }
-  const char* text = it->second.c_str();
-  char* end = nullptr;
-  errno = 0;
-  float v = std::strtof(text, &end);
-  if (end == text || *end != '\0' || errno != 0 || !(v > 0.f) || v > 3.0e38f) {
+  float v = 0.f;
+  if (!text_to_float(it->second, &v) || !(v > 0.f) || v > 3.0e38f) {
     FCIS_ERROR << op << ": attribute '" << key << "' must be a positive number, got '"
                << it->second << "'";
     return false;
   }
   *value = v;
+  return true;
+}
+
+/*! \brief Reads a float attribute (any number text_to_float reads); `fallback` when it is
+ *         absent. */
+inline bool parse_float(const char* op, const AttrMap& attrs, const char* key, float fallback,
+                        float* value) {
+  auto it = attrs.find(key);
+  if (it == attrs.end()) {
+    *value = fallback;
+    return true;
+  }
+  if (!text_to_float(it->second, value)) {
+    FCIS_ERROR << op << ": attribute '" << key << "' must be a number, got '" << it->second
+               << "'";
+    return false;
+  }
   return true;
 }
 

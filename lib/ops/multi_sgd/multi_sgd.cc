@@ -13,8 +13,7 @@
  * outputs n arrays, the updated weights: pass the weights themselves as `out`
  */
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,26 +26,6 @@ namespace {
 
 const char* const kOp = "MultiSGDMom";
 constexpr int64_t kBlock = 8192;  // elements per OpenMP work item
-
-/*! \brief Reads a float attribute (any text strtof reads whole); `fallback` when absent. */
-bool parse_float_attr(const AttrMap& attrs, const char* key, float fallback, float* value) {
-  auto it = attrs.find(key);
-  if (it == attrs.end()) {
-    *value = fallback;
-    return true;
-  }
-  const char* text = it->second.c_str();
-  char* end = nullptr;
-  errno = 0;
-  const float v = std::strtof(text, &end);
-  if (end == text || *end != '\0' || errno != 0) {
-    FCIS_ERROR << kOp << ": attribute '" << key << "' must be a number, got '" << it->second
-               << "'";
-    return false;
-  }
-  *value = v;
-  return true;
-}
 
 /*! \brief Reads `count` comma-separated numbers (spaces and one pair of brackets allowed,
  *         as MXNet writes tuples). */
@@ -62,20 +41,16 @@ bool parse_float_list(const AttrMap& attrs, const char* key, int count,
     if (c == '(' || c == ')' || c == '[' || c == ']' || c == ',') c = ' ';
   }
   values->clear();
-  const char* p = text.c_str();
-  while (true) {
-    while (*p == ' ') ++p;
-    if (*p == '\0') break;
-    char* end = nullptr;
-    errno = 0;
-    const float v = std::strtof(p, &end);
-    if (end == p || errno != 0) {
+  std::istringstream tokens(text);
+  std::string token;
+  float v = 0.f;
+  while (tokens >> token) {
+    if (!text_to_float(token, &v)) {
       FCIS_ERROR << kOp << ": attribute '" << key << "' must list numbers, got '"
                  << it->second << "'";
       return false;
     }
     values->push_back(v);
-    p = end;
   }
   if (static_cast<int>(values->size()) != count) {
     FCIS_ERROR << kOp << ": attribute '" << key << "' lists " << values->size()
@@ -142,9 +117,9 @@ MXReturnValue forward_cpu(const AttrMap& attrs, std::vector<MXTensor>* inputs,
   std::vector<float> lrs, wds;
   SGDMomScalars s;
   if (!parse_float_list(attrs, "lrs", n, &lrs) || !parse_float_list(attrs, "wds", n, &wds) ||
-      !parse_float_attr(attrs, "momentum", 0.0f, &s.momentum) ||
-      !parse_float_attr(attrs, "rescale_grad", 1.0f, &s.rescale_grad) ||
-      !parse_float_attr(attrs, "clip_gradient", -1.0f, &s.clip_gradient)) {
+      !parse_float(kOp, attrs, "momentum", 0.0f, &s.momentum) ||
+      !parse_float(kOp, attrs, "rescale_grad", 1.0f, &s.rescale_grad) ||
+      !parse_float(kOp, attrs, "clip_gradient", -1.0f, &s.clip_gradient)) {
     return MX_FAIL;
   }
   std::vector<SGDMomArrays> arrays(n);

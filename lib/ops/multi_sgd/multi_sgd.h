@@ -5,8 +5,9 @@
  *
  * Per element of parameter k (all float32, left to right as written):
  *
- *   g   = rescale_grad * grad                      (clipped to [-clip, clip] if clip >= 0)
- *   mom = momentum * mom - lr_k * wd_k * w - lr_k * g        (unclipped: lr_k * rescale_grad * grad)
+ *   g   = rescale_grad * grad              (clipped to [-clip, clip] if clip >= 0)
+ *   mom = momentum * mom - lr_k * wd_k * w - lr_k * g
+ *                                          (unclipped: lr_k * rescale_grad * grad last)
  *   w   = w + mom
  *
  * A small model's update is ~100 arrays of 16 to 70k values: MXNet's multi-tensor kernel
