@@ -40,12 +40,16 @@ def per_roi_loss(cls_prob, seg_prob, bbox_deltas, labels, mask_targets, bbox_tar
     picked = cls_prob[np.arange(num_rois), np.clip(label_ids, 0, cls_prob.shape[1] - 1)]
     cls_loss = np.where(label_ids >= 0, -np.log(np.maximum(picked, EPS)), 0.0)  # (B,)
 
-    valid = (mask_targets >= 0) & (label_ids > 0)[:, None, None]  # (B, S, S)
-    target_channel = np.clip(mask_targets, 0, 1).astype(np.int64)[:, None]  # (B, 1, S, S)
-    pixel_prob = np.take_along_axis(seg_prob, target_channel, axis=1)[:, 0]  # (B, S, S)
-    pixel_loss = np.where(valid, -np.log(np.maximum(pixel_prob, EPS)), 0.0)
-    num_valid = valid.reshape(num_rois, -1).sum(axis=1)  # (B,)
-    mask_loss = pixel_loss.reshape(num_rois, -1).sum(axis=1) / np.maximum(num_valid, 1)
+    mask_loss = np.zeros(num_rois)  # (B,): 0 unless foreground
+    fg = np.flatnonzero(label_ids > 0)  # (F,)
+    if fg.size:
+        targets = mask_targets[fg].reshape(fg.size, -1)  # (F, S*S)
+        valid = targets >= 0
+        inside = targets >= 1  # the target's channel: 1 (inside) for 1, 0 (outside) below
+        pixel_prob = np.where(inside, seg_prob[fg, 1].reshape(fg.size, -1),
+                              seg_prob[fg, 0].reshape(fg.size, -1))  # (F, S*S)
+        pixel_loss = np.where(valid, -np.log(np.maximum(pixel_prob, EPS)), 0.0)
+        mask_loss[fg] = pixel_loss.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
 
     box_loss = (bbox_weights * smooth_l1(bbox_deltas - bbox_targets)).sum(axis=1)  # (B,)
     cls_weight, mask_weight, box_weight = loss_weights

@@ -50,15 +50,33 @@ def nms_first(dets, thresh, max_keep):
     dets: (M, 5) [x1, y1, x2, y2, score] already sorted by descending score
     returns: (min(max_keep, kept),) int64 row indices, identical to nms(dets)[:max_keep].
     Greedy NMS decides a box only from the boxes ranked above it, so NMS on the first `size`
-    rows keeps exactly the kept rows of the full run that lie in that prefix; the prefix
-    grows x4 until it holds max_keep kept rows (6000 -> 300 at 0.7 costs ~1/20 of a full run).
+    rows keeps exactly the kept rows of the full run that lie in that prefix, and it can stop
+    at the max_keep-th kept row; the prefix grows x4 until it holds max_keep kept rows
+    (6000 -> 300 at 0.7 costs ~1/20 of a full run).
     """
     size = min(dets.shape[0], max(4 * max_keep, 1024))
     while True:
-        keep = np.asarray(nms(dets[:size], thresh), dtype=np.int64)
+        keep = np.asarray(nms(dets[:size], thresh, max_keep), dtype=np.int64)
         if keep.size >= max_keep or size == dets.shape[0]:
             return keep[:max_keep]
         size = min(dets.shape[0], 4 * size)
+
+
+def descending_order(scores, top_n):
+    """np.argsort(-scores, kind='stable')[:top_n] (top_n <= 0: all), without sorting
+    everything: the top_n highest scores (ties at the cut: lowest indices) are found by a
+    partition, then sorted stably.
+
+    scores: (M,) float without NaN; returns: (min(M, top_n),) int64 indices.
+    """
+    keys = -scores  # (M,)
+    if top_n <= 0 or top_n >= keys.size:
+        return np.argsort(keys, kind='stable')
+    cut = keys[np.argpartition(keys, top_n - 1)[:top_n]].max()  # the top_n-th smallest key
+    below = np.flatnonzero(keys < cut)  # increasing indices
+    at_cut = np.flatnonzero(keys == cut)[:top_n - below.size]
+    chosen = np.concatenate([below, at_cut])  # (top_n,): ties stay in index order
+    return chosen[np.argsort(keys[chosen], kind='stable')]
 
 
 def anchor_grid_shape(feat_shape, im_info, feat_stride, anchor_grid):
@@ -100,8 +118,8 @@ def propose_one_image(fg_scores, deltas, anchors, im_info, params):
     boxes = decode_boxes(anchors, deltas, im_info, params['delta_clip'])  # (fh*fw*A, 4)
     # a diverged network gives NaN/inf: rank such proposals last at their anchors, so that
     # NMS still runs and the non-finite loss is reported by the training loop's check
-    bad = ~(np.isfinite(boxes).all(axis=1) & np.isfinite(scores))
-    if bad.any():
+    if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
+        bad = ~(np.isfinite(boxes).all(axis=1) & np.isfinite(scores))  # (fh*fw*A,)
         boxes[bad] = clip_boxes(anchors[bad], im_info[:2])
         scores = np.where(bad, -1.0, scores)
     min_size = params['min_size'] * (im_info[2] if params['min_size_scaled'] else 1.0)
@@ -110,10 +128,7 @@ def propose_one_image(fg_scores, deltas, anchors, im_info, params):
         # nothing is large enough: fall back to every box rather than returning nothing
         candidates = np.arange(boxes.shape[0])
 
-    order = np.argsort(-scores[candidates], kind='stable')
-    if params['pre_nms_top_n'] > 0:
-        order = order[:params['pre_nms_top_n']]
-    candidates = candidates[order]  # by descending score
+    candidates = candidates[descending_order(scores[candidates], params['pre_nms_top_n'])]
 
     dets = np.hstack([boxes[candidates], scores[candidates, None]])  # (M, 5)
     keep = nms_first(dets, params['threshold'], params['post_nms_top_n'])
@@ -132,6 +147,7 @@ class ProposalOperator(mx.operator.CustomOp):
         self._params = params
         self._output_score = output_score
         self._anchor_grid = anchor_grid
+        self._anchors = {}  # (rows, cols) -> (rows*cols*A, 4) shifted anchors
 
     def forward(self, is_train, req, in_data, out_data, aux):
         cls_prob = in_data[0].asnumpy()  # (N, 2A, fh, fw)
@@ -145,8 +161,10 @@ class ProposalOperator(mx.operator.CustomOp):
         for n in range(num_images):
             rows, cols = anchor_grid_shape(cls_prob.shape[2:], im_info[n], self._feat_stride,
                                            self._anchor_grid)
-            anchors = shifted_anchors(rows, cols, self._feat_stride,
-                                      self._base_anchors)  # (rows*cols*A, 4)
+            if (rows, cols) not in self._anchors:
+                self._anchors[rows, cols] = shifted_anchors(rows, cols, self._feat_stride,
+                                                            self._base_anchors)
+            anchors = self._anchors[rows, cols]  # (rows*cols*A, 4)
             boxes, image_scores = propose_one_image(
                 cls_prob[n, num_anchors:, :rows, :cols], bbox_deltas[n, :, :rows, :cols],
                 anchors, im_info[n], self._params)

@@ -22,13 +22,13 @@ background, then padding. Randomness comes from the NumPy global random state.
 Targets: label = class of the matched GT (0 for background); box targets (class-agnostic)
 in columns 4:8 = (bbox_transform(roi, gt) - mean) / std with weight 1, for foreground only;
 mask target = the matched GT mask cropped to the ROI, resized to mask_size x mask_size and
-binarized (lib.masks.paste.crop_and_resize_mask), -1 for every non-foreground ROI.
+binarized (lib.masks.paste.crop_and_resize_masks), -1 for every non-foreground ROI.
 """
 import mxnet as mx
 import numpy as np
 
 from lib.boxes.bbox import bbox_overlaps, bbox_transform
-from lib.masks.paste import crop_and_resize_mask
+from lib.masks.paste import crop_and_resize_masks
 from lib.utils.ndarray_copy import assign_array, host_array
 from fcis.operators._attrs import parse_bool, parse_choice, parse_float, parse_floats, parse_int
 
@@ -138,10 +138,8 @@ def compute_targets(boxes, gt_boxes, gt_masks, mask_rows, match, is_fg, params):
         deltas = bbox_transform(boxes[fg], gt_boxes[match[fg], :4])  # (F, 4)
         bbox_target[fg, 4:8] = (deltas - params['bbox_means']) / params['bbox_stds']
         bbox_weight[fg, 4:8] = 1.0
-        for row in fg:
-            gt_mask = gt_masks[mask_rows[match[row]]]  # (H, W)
-            mask_target[row] = crop_and_resize_mask(gt_mask, boxes[row], size,
-                                                    params['binary_thresh'])
+        mask_target[fg] = crop_and_resize_masks(gt_masks, mask_rows[match[fg]], boxes[fg],
+                                                size, params['binary_thresh'])
     return label, bbox_target, bbox_weight, mask_target
 
 

@@ -126,12 +126,9 @@ def clip_boxes(boxes, im_shape):
         raise ValueError('clip_boxes: im_shape must start with (height, width) >= 1, got %s'
                          % (tuple(im_shape),))
     dtype = boxes.dtype if np.issubdtype(boxes.dtype, np.floating) else np.float64
-    out = boxes.astype(dtype, copy=True)
-    height, width = im_shape[0], im_shape[1]
-    out[:, 0::4] = np.clip(out[:, 0::4], 0, width - 1)
-    out[:, 1::4] = np.clip(out[:, 1::4], 0, height - 1)
-    out[:, 2::4] = np.clip(out[:, 2::4], 0, width - 1)
-    out[:, 3::4] = np.clip(out[:, 3::4], 0, height - 1)
+    out = boxes.astype(dtype, order='C', copy=True)
+    points = out.reshape(-1, 2)  # (N * 2C, 2) rows of (x, y): columns alternate x, y
+    np.clip(points, 0, np.array([im_shape[1] - 1, im_shape[0] - 1], dtype=dtype), out=points)
     return out
 
 

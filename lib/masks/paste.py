@@ -89,24 +89,48 @@ def paste_mask(mask, box, im_h, im_w, binary_thresh):
     return out
 
 
-def crop_and_resize_mask(gt_mask, roi, size=21, binary_thresh=0.4):
-    """Mask training target of one ROI.
+def crop_and_resize_masks(gt_masks, mask_rows, rois, size=21, binary_thresh=0.4):
+    """Mask training targets of several ROIs, each cropped from its own ground-truth mask.
 
-    gt_mask: (H, W) binary (any dtype) ground-truth instance mask
-    roi: (4,) float [x1, y1, x2, y2]
-    returns: (size, size) float32 of 0/1: the ROI's integer extent of gt_mask (pixels outside
-        the image count as 0, so the target stays aligned with the ROI), resized with
-        cv2.resize bilinear, then >= binary_thresh.
+    gt_masks: (K, H, W) binary (any dtype) ground-truth instance masks
+    mask_rows: (F,) ints, the row of gt_masks that ROI f is cropped from
+    rois: (F, 4) float [x1, y1, x2, y2]
+    returns: (F, size, size) float32 of 0/1: each ROI's integer extent of its mask (pixels
+        outside the image count as 0, so the target stays aligned with the ROI), resized
+        with cv2.resize bilinear, then >= binary_thresh.
+    Each used mask is binarized once; an extent inside the image is resized in place.
     """
+    gt_masks = np.asarray(gt_masks)
+    if gt_masks.ndim != 3:
+        raise ValueError('crop_and_resize_masks: gt_masks must have shape (K, H, W), got %s'
+                         % (gt_masks.shape,))
+    im_h, im_w = gt_masks.shape[1:]
+    rows = np.asarray(mask_rows, dtype=np.int64).reshape(-1)
+    extents = box_extent(np.asarray(rois, dtype=np.float64).reshape(-1, 4)).tolist()
+    binary = {row: np.not_equal(gt_masks[row], 0).astype(np.float32)  # (H, W) 0/1
+              for row in set(rows.tolist())}
+    out = np.empty((len(extents), size, size), dtype=np.float32)
+    for k, (x1, y1, x2, y2) in enumerate(extents):
+        mask = binary[int(rows[k])]
+        if x1 >= 0 and y1 >= 0 and x2 < im_w and y2 < im_h:
+            crop = mask[y1:y2 + 1, x1:x2 + 1]  # (roi_h, roi_w) view
+        else:
+            crop = np.zeros((y2 - y1 + 1, x2 - x1 + 1), dtype=np.float32)  # (roi_h, roi_w)
+            cx1, cy1, cx2, cy2 = clip_extent((x1, y1, x2, y2), im_h, im_w)
+            if cx2 >= cx1 and cy2 >= cy1:
+                crop[cy1 - y1:cy2 - y1 + 1, cx1 - x1:cx2 - x1 + 1] = mask[cy1:cy2 + 1,
+                                                                          cx1:cx2 + 1]
+        resized = cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)  # (S, S)
+        np.greater_equal(resized, binary_thresh, out=out[k])
+    return out
+
+
+def crop_and_resize_mask(gt_mask, roi, size=21, binary_thresh=0.4):
+    """Mask training target of one ROI: crop_and_resize_masks of one (H, W) gt_mask and one
+    (4,) roi -> (size, size) float32 of 0/1."""
     gt_mask = np.asarray(gt_mask)
     if gt_mask.ndim != 2:
         raise ValueError('crop_and_resize_mask: gt_mask must have shape (H, W), got %s'
                          % (gt_mask.shape,))
-    im_h, im_w = gt_mask.shape
-    x1, y1, x2, y2 = box_extent(roi)
-    crop = np.zeros((y2 - y1 + 1, x2 - x1 + 1), dtype=np.float32)  # (roi_h, roi_w)
-    cx1, cy1, cx2, cy2 = clip_extent((x1, y1, x2, y2), im_h, im_w)
-    if cx2 >= cx1 and cy2 >= cy1:
-        crop[cy1 - y1:cy2 - y1 + 1, cx1 - x1:cx2 - x1 + 1] = gt_mask[cy1:cy2 + 1, cx1:cx2 + 1] != 0
-    resized = cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)  # (size, size)
-    return (resized >= binary_thresh).astype(np.float32)
+    return crop_and_resize_masks(gt_mask[None], [0], np.asarray(roi)[None], size,
+                                 binary_thresh)[0]

@@ -34,11 +34,13 @@ cdef extern from *:
                            double iarea, double thresh, unsigned char* suppressed) nogil
 
 
-def cpu_nms(const double[:, ::1] dets, double thresh):
+def cpu_nms(const double[:, ::1] dets, double thresh, Py_ssize_t max_keep=0):
     """Greedy NMS.
 
     dets: (N, 5) float64 C-contiguous [x1, y1, x2, y2, score]
     thresh: a box is suppressed when its IoU with a kept, higher-ranked box is > thresh
+    max_keep: stop once this many boxes are kept (0: no limit); a box is kept or dropped
+        by the boxes ranked above it only, so these are the first max_keep of a full run
     returns: list of kept row indices, by descending score; equal scores keep the lower
         row index first (stable order).
     """
@@ -71,6 +73,8 @@ def cpu_nms(const double[:, ::1] dets, double thresh):
                 continue
             keep[num_kept] = order[a]
             num_kept += 1
+            if num_kept == max_keep:
+                break
             # every lower-ranked box (testing already suppressed ones changes nothing)
             fcis_nms_suppress(x1, y1, x2, y2, areas, a + 1, n, x1[a], y1[a], x2[a], y2[a],
                               areas[a], thresh, suppressed)

@@ -32,18 +32,22 @@ def gpu_nms_available():
     return True
 
 
-def nms(dets, thresh):
+def nms(dets, thresh, max_keep=None):
     """Greedy NMS on the CPU.
 
     dets: (N, 5) [x1, y1, x2, y2, score], any float dtype
     thresh: boxes with IoU > thresh ("+1" areas) to a kept higher-scored box are dropped
+    max_keep: stop after this many kept boxes (None: no limit); the result is the first
+        max_keep entries of the unlimited one
     returns: list of kept row indices by descending score (ties: lower index first);
         [] for empty input.
     """
     dets = _as_dets(dets)
     if dets.shape[0] == 0:
         return []
-    return _cpu_module().cpu_nms(dets, float(thresh))
+    if max_keep is not None and int(max_keep) < 1:
+        raise ValueError('nms: max_keep must be >= 1 or None, got %r' % (max_keep,))
+    return _cpu_module().cpu_nms(dets, float(thresh), 0 if max_keep is None else int(max_keep))
 
 
 def make_nms(device_id=None):

@@ -97,11 +97,14 @@ ATTRS = dict(feat_stride='8', scales='(2, 4)', ratios='(0.5, 1, 2)', rpn_pre_nms
 RELEASE = dict(ATTRS, min_size_scaled='False', anchor_grid='image', delta_clip='False')
 
 
-@pytest.mark.parametrize('release', [False, True])
-def test_matches_loop_reference_on_random_inputs(release, test_seed):
+@pytest.mark.parametrize('release, tied', [(False, False), (True, False), (False, True)])
+def test_matches_loop_reference_on_random_inputs(release, tied, test_seed):
+    """tied: scores rounded to 1/20, so that many equal scores straddle the pre-NMS cut."""
     rng = np.random.RandomState(test_seed)
     fh, fw, num_anchors = 6, 8, 6
     cls_prob, bbox_deltas = random_inputs(rng, 2, num_anchors, fh, fw)
+    if tied:
+        cls_prob = np.round(cls_prob * 20) / np.float32(20)
     # image 0: 45x60 at stride 8 gives a 5x7 anchor grid of the 6x8 map
     im_info = np.array([[45, 60, 1.0], [40, 64, 1.5]], dtype=np.float32)
     rois, scores = run_proposal(cls_prob, bbox_deltas, im_info, **(RELEASE if release else ATTRS))
@@ -189,6 +192,18 @@ def test_nms_on_prefixes_equals_full_nms(max_keep, thresh, num_boxes):
     if thresh < 0.5:
         assert full.size > 200 and (full < 4096).sum() < 150, 'test setup: prefixes must grow'
     np.testing.assert_array_equal(nms_first(dets, thresh, max_keep), full[:max_keep])
+
+
+@pytest.mark.parametrize('top_n', [0, 1, 7, 100, 399, 400, 500])
+def test_descending_order_is_the_stable_sort_cut(top_n, test_seed):
+    from fcis.operators.proposal import descending_order
+    rng = np.random.RandomState(test_seed)
+    for scores in (rng.rand(400).astype(np.float32),  # distinct
+                   np.round(rng.rand(400) * 10) / 10,  # ~40 equal values each
+                   np.full(400, 0.5)):  # all tied
+        expected = np.argsort(-scores, kind='stable')
+        expected = expected[:top_n] if top_n > 0 else expected
+        np.testing.assert_array_equal(descending_order(scores, top_n), expected)
 
 
 def test_non_finite_network_outputs_still_give_proposals(test_seed):

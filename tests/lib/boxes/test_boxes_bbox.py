@@ -111,5 +111,9 @@ def test_clip_boxes_and_filter_small():
     np.testing.assert_array_equal(clipped, [[0, 0, 109, 40, 10, 10, 20, 99]])
     assert clipped.dtype == np.float32
     assert boxes[0, 0] == -5  # input unchanged
+    strided = np.asfortranarray(np.vstack([boxes, boxes]))[:, ::2]  # columns 0, 2, 4, 6
+    np.testing.assert_array_equal(clip_boxes(strided, (100, 110)), [[0, 99, 10, 20]] * 2)
+    with_nan = clip_boxes(np.array([[np.nan, -np.inf, np.inf, 5.0]]), (100, 110))
+    np.testing.assert_array_equal(with_nan, [[np.nan, 0, 109, 5]])
     small = np.array([[0, 0, 9, 9], [0, 0, 8, 20], [3, 3, 30, 12]])
     np.testing.assert_array_equal(filter_small_boxes(small, 10), [0, 2])

@@ -2,7 +2,8 @@
 import cv2
 import numpy as np
 
-from lib.masks.paste import (box_extent, crop_and_resize_mask, paste_mask, resize_bilinear)
+from lib.masks.paste import (box_extent, crop_and_resize_mask, crop_and_resize_masks, paste_mask,
+                             resize_bilinear)
 
 
 def test_resize_bilinear_matches_cv2():
@@ -76,3 +77,39 @@ def test_crop_then_paste_round_trip_square():
     inter = np.logical_and(back, gt).sum()
     union = np.logical_or(back, gt).sum()
     assert inter / union > 0.9
+
+
+def reference_target(gt_mask, roi, size, binary_thresh):
+    """The described rule, pixel by pixel: a zero (roi_h, roi_w) float32 crop of the ROI's
+    rounded extent, filled with gt != 0 where the image covers it, cv2.resize bilinear to
+    size x size, then >= binary_thresh."""
+    x1, y1, x2, y2 = (int(np.floor(v + 0.5)) for v in roi)
+    x2, y2 = max(x2, x1), max(y2, y1)
+    crop = np.zeros((y2 - y1 + 1, x2 - x1 + 1), np.float32)
+    for y in range(max(y1, 0), min(y2, gt_mask.shape[0] - 1) + 1):
+        for x in range(max(x1, 0), min(x2, gt_mask.shape[1] - 1) + 1):
+            crop[y - y1, x - x1] = float(gt_mask[y, x] != 0)
+    resized = cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)
+    return (resized >= binary_thresh).astype(np.float32)
+
+
+def test_crop_and_resize_masks_match_the_rule_roi_by_roi():
+    rng = np.random.RandomState(5)
+    height, width = 70, 90
+    masks = np.zeros((3, height, width), np.float32)
+    masks[0, 10:50, 20:70] = 1.0
+    masks[1] = rng.uniform(size=(height, width)) > 0.5  # ragged: many bilinear mixes
+    masks[2, 30:, :40] = 0.25  # non-zero values other than 1 count as inside
+    boxes = []
+    for _ in range(60):  # inside, across the borders, and fully outside the image
+        x1, y1 = rng.uniform(-40, width), rng.uniform(-40, height)
+        boxes.append([x1, y1, x1 + rng.uniform(0, 80), y1 + rng.uniform(0, 80)])
+    boxes = np.array(boxes)
+    rows = rng.randint(0, 3, len(boxes))
+    for size, thresh in ((21, 0.4), (20, 0.5), (7, 0.25)):
+        targets = crop_and_resize_masks(masks, rows, boxes, size, thresh)
+        assert targets.shape == (len(boxes), size, size) and targets.dtype == np.float32
+        for k in range(len(boxes)):
+            np.testing.assert_array_equal(
+                targets[k], reference_target(masks[rows[k]], boxes[k], size, thresh))
+    assert crop_and_resize_masks(masks, [], np.zeros((0, 4)), 21).shape == (0, 21, 21)

@@ -47,6 +47,18 @@ def test_float32_input_and_rounded_scores_with_ties(test_seed):
     assert nms(dets, 0.4) == reference_nms(dets.astype(np.float64), 0.4)
 
 
+@pytest.mark.parametrize('max_keep', [1, 5, 40, 10000])
+def test_max_keep_gives_the_first_kept_boxes(max_keep, test_seed):
+    rng = np.random.RandomState(test_seed + 3)
+    dets = random_dets(rng, 400)
+    dets[:, 4] = np.round(dets[:, 4], 1)  # ties
+    full = reference_nms(dets, 0.5)
+    assert len(full) > 40, 'test setup: more boxes kept than max_keep'
+    assert nms(dets, 0.5, max_keep) == full[:max_keep]
+    with pytest.raises(ValueError, match='max_keep must be >= 1'):
+        nms(dets, 0.5, 0)
+
+
 def test_identical_boxes_keep_first_of_ties():
     dets = np.array([[10, 10, 50, 50, 0.5]] * 4 + [[10, 10, 50, 50, 0.9]])
     assert nms(dets, 0.5) == [4]
