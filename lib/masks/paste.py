@@ -89,6 +89,25 @@ def paste_mask(mask, box, im_h, im_w, binary_thresh):
     return out
 
 
+def binary_regions(gt_masks, mask_rows, clipped):
+    """The part of each used mask that its ROIs cover, binarized once.
+
+    gt_masks: (K, H, W); mask_rows: (F,) ints; clipped: (F, 4) int extents inside the image
+        (empty where x2 < x1 or y2 < y1)
+    returns: {row: (x0, y0, region)}, region = (gt_masks[row] != 0) as float32 over the
+        bounding rectangle (x0, y0 its first pixel) of the row's non-empty extents.
+    """
+    nonempty = (clipped[:, 2] >= clipped[:, 0]) & (clipped[:, 3] >= clipped[:, 1])  # (F,)
+    regions = {}
+    for row in np.unique(mask_rows[nonempty]).tolist():
+        ext = clipped[nonempty & (mask_rows == row)]  # (n, 4)
+        x0, y0 = int(ext[:, 0].min()), int(ext[:, 1].min())
+        x2, y2 = int(ext[:, 2].max()), int(ext[:, 3].max())
+        region = np.not_equal(gt_masks[row, y0:y2 + 1, x0:x2 + 1], 0).astype(np.float32)
+        regions[row] = (x0, y0, region)
+    return regions
+
+
 def crop_and_resize_masks(gt_masks, mask_rows, rois, size=21, binary_thresh=0.4):
     """Mask training targets of several ROIs, each cropped from its own ground-truth mask.
 
@@ -98,28 +117,31 @@ def crop_and_resize_masks(gt_masks, mask_rows, rois, size=21, binary_thresh=0.4)
     returns: (F, size, size) float32 of 0/1: each ROI's integer extent of its mask (pixels
         outside the image count as 0, so the target stays aligned with the ROI), resized
         with cv2.resize bilinear, then >= binary_thresh.
-    Each used mask is binarized once; an extent inside the image is resized in place.
+    Each mask is binarized once over the part its ROIs cover; an extent inside the image is
+    resized in place.
     """
     gt_masks = np.asarray(gt_masks)
     if gt_masks.ndim != 3:
         raise ValueError('crop_and_resize_masks: gt_masks must have shape (K, H, W), got %s'
                          % (gt_masks.shape,))
     im_h, im_w = gt_masks.shape[1:]
-    rows = np.asarray(mask_rows, dtype=np.int64).reshape(-1)
-    extents = box_extent(np.asarray(rois, dtype=np.float64).reshape(-1, 4)).tolist()
-    binary = {row: np.not_equal(gt_masks[row], 0).astype(np.float32)  # (H, W) 0/1
-              for row in set(rows.tolist())}
+    rows = np.asarray(mask_rows, dtype=np.int64).reshape(-1)  # (F,)
+    extents = box_extent(np.asarray(rois, dtype=np.float64).reshape(-1, 4))  # (F, 4)
+    clipped = np.hstack([np.maximum(extents[:, :2], 0),
+                         np.minimum(extents[:, 2:], [im_w - 1, im_h - 1])])  # (F, 4)
+    regions = binary_regions(gt_masks, rows, clipped)
     out = np.empty((len(extents), size, size), dtype=np.float32)
-    for k, (x1, y1, x2, y2) in enumerate(extents):
-        mask = binary[int(rows[k])]
-        if x1 >= 0 and y1 >= 0 and x2 < im_w and y2 < im_h:
-            crop = mask[y1:y2 + 1, x1:x2 + 1]  # (roi_h, roi_w) view
+    for k, ((x1, y1, x2, y2), (cx1, cy1, cx2, cy2)) in enumerate(zip(extents.tolist(),
+                                                                     clipped.tolist())):
+        if (x1, y1, x2, y2) == (cx1, cy1, cx2, cy2):  # inside the image: a view
+            x0, y0, region = regions[int(rows[k])]
+            crop = region[y1 - y0:y2 - y0 + 1, x1 - x0:x2 - x0 + 1]  # (roi_h, roi_w)
         else:
             crop = np.zeros((y2 - y1 + 1, x2 - x1 + 1), dtype=np.float32)  # (roi_h, roi_w)
-            cx1, cy1, cx2, cy2 = clip_extent((x1, y1, x2, y2), im_h, im_w)
             if cx2 >= cx1 and cy2 >= cy1:
-                crop[cy1 - y1:cy2 - y1 + 1, cx1 - x1:cx2 - x1 + 1] = mask[cy1:cy2 + 1,
-                                                                          cx1:cx2 + 1]
+                x0, y0, region = regions[int(rows[k])]
+                crop[cy1 - y1:cy2 - y1 + 1, cx1 - x1:cx2 - x1 + 1] = region[
+                    cy1 - y0:cy2 - y0 + 1, cx1 - x0:cx2 - x0 + 1]
         resized = cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)  # (S, S)
         np.greater_equal(resized, binary_thresh, out=out[k])
     return out
