@@ -52,6 +52,7 @@ from fcis.config.symbol_args import network_args
 from fcis.operators import box_annotator_ohem, proposal, proposal_target
 from fcis.symbols import TRAIN_OUTPUT_NAMES
 from fcis.train_end2end import TrainStart, fit_args_from_config, make_train_loader
+from lib.utils.checkpoint import CheckpointError, load_params
 from lib.utils.table import format_table
 from lib.utils.thread_governor import governor_for
 from lib.utils.threads import process_cpu_seconds, usable_cores
@@ -154,15 +155,19 @@ class BatchClock(object):
         self._stamp()
 
 
-def train_iterations(cfg, roidb, iterations, watch, clock, seed=0):
-    """Run ``iterations`` batches of ``fit`` with random weights, timing into watch/clock."""
+def train_iterations(cfg, roidb, iterations, watch, clock, seed=0, params=None):
+    """Run ``iterations`` batches of ``fit``, timing into watch/clock, from the weights of the
+    .params file ``params`` (a checkpoint of the same config) or random ones."""
     symbol = common.train_symbol(cfg)
     ctx = contexts(cfg)
     loader = make_train_loader(cfg, symbol, ctx, roidb)
     train_iter = TimedIter(loader, iterations, watch)
     shapes = dict(loader.provide_data + loader.provide_label)
-    arg_params, aux_params = common.random_params(
-        symbol, shapes['data'], network_args(cfg, is_train=True).trunk, seed)
+    if params:
+        arg_params, aux_params = load_params(params)
+    else:
+        arg_params, aux_params = common.random_params(
+            symbol, shapes['data'], network_args(cfg, is_train=True).trunk, seed)
     args = fit_args_from_config(cfg, symbol, train_iter, TrainStart(arg_params, aux_params))
     args = replace(args, epochs=replace(args.epochs, end_epoch=1, seed=seed))
     patches = [mock.patch.object(cls, method, watch.wrap((name, method), getattr(cls, method)))
@@ -223,14 +228,15 @@ def busy_loop():
         proc.wait()
 
 
-def run(config, runs, warmup, seed=0, num_images=12, overrides=(), busy=False):
+def run(config, runs, warmup, seed=0, num_images=12, overrides=(), busy=False, params=None):
     """Training figures of ``config`` ('coco' or 'shapes') with config ``overrides``
-    (KEY=VALUE strings) as a dict; ``busy``: with a busy-loop process beside it."""
+    (KEY=VALUE strings) as a dict; ``busy``: with a busy-loop process beside it; ``params``:
+    a .params file to start from instead of random weights."""
     cfg = common.load_bench_config(config, overrides)
     watch, clock = Stopwatch(), BatchClock()
     with BenchData(cfg, config, num_images, seed) as roidb:
         with busy_loop() if busy else contextlib.nullcontext():
-            shapes = train_iterations(cfg, roidb, warmup + runs, watch, clock, seed)
+            shapes = train_iterations(cfg, roidb, warmup + runs, watch, clock, seed, params)
     result = summarize(watch, clock, warmup, batch_images=len(contexts(cfg)))
     symbol = common.train_symbol(cfg)
     fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS,
@@ -238,11 +244,12 @@ def run(config, runs, warmup, seed=0, num_images=12, overrides=(), busy=False):
     result['convs'] = breakdown.conv_summary(symbol, breakdown.most_common_shape(shapes[warmup:]),
                                              set(fixed))
     result.update({'config': config, 'ohem': bool(cfg.TRAIN.ENABLE_OHEM), 'runs': runs,
-                   'warmup': warmup, 'overrides': list(overrides), 'busy': busy})
+                   'warmup': warmup, 'overrides': list(overrides), 'busy': busy,
+                   'params': params})
     return result
 
 
-def operator_profile(config, runs, warmup, seed=0, overrides=()):
+def operator_profile(config, runs, warmup, seed=0, overrides=(), params=None):
     """Calls and ms per iteration of each MXNet operator besides convolutions and custom ops
     (op_profile.per_iteration) over ``runs`` training iterations after ``warmup``, run with
     MXNet's profiler on: {'operators': {name: (calls, ms)}, 'iteration_s': mean profiled
@@ -252,7 +259,7 @@ def operator_profile(config, runs, warmup, seed=0, overrides=()):
     window = op_profile.ProfileWindow(warmup)
     with BenchData(cfg, config, seed=seed) as roidb:
         try:
-            train_iterations(cfg, roidb, warmup + runs, Stopwatch(), window, seed)
+            train_iterations(cfg, roidb, warmup + runs, Stopwatch(), window, seed, params)
         finally:
             stats = window.stop()
     operators = op_profile.per_iteration(op_profile.operator_stats(stats, factor),
@@ -267,7 +274,7 @@ def run_with_env(config, args, env_text):
     cmd = [sys.executable, os.path.join(common.ROOT, 'experiments', 'fcis', 'benchmark.py'),
            'train', '--config', config, '--runs', str(args.runs), '--warmup', str(args.warmup),
            '--shapes-factor', str(args.shapes_factor), '--seed', str(args.seed),
-           '--conv-layers', '0', '--ops', '0']
+           '--conv-layers', '0', '--ops', '0'] + (['--params', args.params] if args.params else [])
     proc = subprocess.run(cmd, cwd=common.ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
@@ -296,6 +303,7 @@ def table(results):
 def row_label(r):
     label = r['config'] + (' (OHEM)' if r['ohem'] else '')
     extras = list(r.get('overrides') or []) + ([r['env']] if r.get('env') else [])
+    extras += ['from ' + os.path.basename(r['params'])] if r.get('params') else []
     return ' '.join([label] + extras + (['+ busy loop'] if r.get('busy') else []))
 
 
@@ -315,6 +323,11 @@ def main(argv):
     parser.add_argument('--env', action='append', default=[], metavar="'NAME=VALUE ...'",
                         help='also run each config in a child process with these environment '
                              'variables, e.g. --env MXNET_ENGINE_TYPE=ThreadedEnginePerDevice')
+    parser.add_argument('--params', metavar='FILE',
+                        help='start from this .params file (a checkpoint of the config, e.g. '
+                             'output/.../train/e2e-0003.params) instead of random weights: '
+                             'a trained network proposes objects, so the custom ops do the '
+                             "work of a real run's later epochs")
     parser.add_argument('--busy-core', action='store_true',
                         help='also run each config with a busy-loop process beside it')
     parser.add_argument('--conv-layers', type=int, default=10, metavar='N',
@@ -324,6 +337,11 @@ def main(argv):
                              "a second run of at most 20 (COCO: 5) iterations under MXNet's "
                              'profiler (0: no such run)')
     args = parser.parse_args(argv)
+    if args.params:
+        try:
+            load_params(args.params)
+        except CheckpointError as err:
+            parser.error('--params: %s' % err)
     common.load_ops()
     peak = common.measure_conv_peak(10)
     results = []
@@ -331,12 +349,13 @@ def main(argv):
         factor = args.shapes_factor if config == 'shapes' else 1
         counts = (args.runs * factor, args.warmup * factor, args.seed)
         for overrides in [[]] + [v.split() for v in args.variant]:
-            results.append(run(config, *counts, overrides=overrides))
+            results.append(run(config, *counts, overrides=overrides, params=args.params))
             if args.ops > 0:
                 results[-1]['op_profile'] = operator_profile(
-                    config, min(counts[0], 5 * factor), counts[1], args.seed, overrides)
+                    config, min(counts[0], 5 * factor), counts[1], args.seed, overrides,
+                    args.params)
         if args.busy_core:
-            results.append(run(config, *counts, busy=True))
+            results.append(run(config, *counts, busy=True, params=args.params))
         for env_text in args.env:
             results += run_with_env(config, args, env_text)
     print('OMP_NUM_THREADS=%s  engine %s  conv peak %.0f GFLOP/s (3x3 conv %s)' % (
