@@ -9,6 +9,6 @@ from lib.masks.voting_release import ReleaseVoting, release_mask_voting, soft_ma
 
 __all__ = ['annotation_to_rle', 'box_extent', 'crop_and_resize_mask', 'crop_and_resize_masks',
            'crops_to_full', 'crops_to_rles', 'decode_rle', 'encode_crop', 'encode_mask',
-           'mask_iou', 'mask_nms', 'mask_region', 'mask_voting', 'normalize_rle', 'paste_mask', 'polygons_to_rle',
-           'release_mask_voting', 'ReleaseVoting', 'resize_bilinear', 'rle_area',
-           'soft_masks_to_crops']
+           'mask_iou', 'mask_nms', 'mask_region', 'mask_voting', 'normalize_rle', 'paste_mask',
+           'polygons_to_rle', 'release_mask_voting', 'ReleaseVoting', 'resize_bilinear',
+           'rle_area', 'soft_masks_to_crops']
