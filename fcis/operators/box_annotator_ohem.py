@@ -11,6 +11,7 @@ import mxnet as mx
 import numpy as np
 
 from lib.utils.ndarray_copy import assign_array
+from lib.utils.ranking import descending_order
 from fcis.operators._attrs import parse_float, parse_int
 
 OP_NAME = 'BoxAnnotatorOHEM'
@@ -61,7 +62,7 @@ def hardest_rois(losses, num_keep):
 
     losses: (B,) ; returns (min(B, num_keep),) int64 indices, by decreasing loss.
     """
-    return np.argsort(-losses, kind='stable')[:num_keep]
+    return descending_order(losses, num_keep)
 
 
 class BoxAnnotatorOHEMOperator(mx.operator.CustomOp):

@@ -25,6 +25,7 @@ from lib.boxes.bbox import BBOX_XFORM_CLIP, bbox_pred, clip_boxes, filter_small_
 from lib.nms.nms import nms
 from lib.rpn.generate_anchors import generate_anchors, shifted_anchors
 from lib.utils.ndarray_copy import assign_array
+from lib.utils.ranking import descending_order
 from fcis.operators._attrs import parse_bool, parse_choice, parse_float, parse_floats, parse_int
 
 OP_NAME = 'fcis_proposal'
@@ -60,23 +61,6 @@ def nms_first(dets, thresh, max_keep):
         if keep.size >= max_keep or size == dets.shape[0]:
             return keep[:max_keep]
         size = min(dets.shape[0], 4 * size)
-
-
-def descending_order(scores, top_n):
-    """np.argsort(-scores, kind='stable')[:top_n] (top_n <= 0: all), without sorting
-    everything: the top_n highest scores (ties at the cut: lowest indices) are found by a
-    partition, then sorted stably.
-
-    scores: (M,) float without NaN; returns: (min(M, top_n),) int64 indices.
-    """
-    keys = -scores  # (M,)
-    if top_n <= 0 or top_n >= keys.size:
-        return np.argsort(keys, kind='stable')
-    cut = keys[np.argpartition(keys, top_n - 1)[:top_n]].max()  # the top_n-th smallest key
-    below = np.flatnonzero(keys < cut)  # increasing indices
-    at_cut = np.flatnonzero(keys == cut)[:top_n - below.size]
-    chosen = np.concatenate([below, at_cut])  # (top_n,): ties stay in index order
-    return chosen[np.argsort(keys[chosen], kind='stable')]
 
 
 def anchor_grid_shape(feat_shape, im_info, feat_stride, anchor_grid):

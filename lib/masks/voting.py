@@ -35,6 +35,7 @@ from lib.masks.rle import crop_run_lengths, encode_runs
 from lib.masks.voting_numpy import vote_region_numpy
 from lib.nms import nms as cpu_nms
 from lib.utils.native import import_extension
+from lib.utils.ranking import descending_order
 
 
 def _backend_function(backend, name, numpy_twin):
@@ -118,7 +119,7 @@ def _limit_per_image(per_class, scores, max_per_image):
     if len(cls) <= max_per_image:
         return per_class
     best = np.concatenate([scores[cand[keep], j] for j, (cand, keep) in enumerate(per_class)])
-    chosen = np.argsort(-best, kind='stable')[:max_per_image]
+    chosen = descending_order(best, max_per_image)
     out = []
     for j, (cand, keep) in enumerate(per_class):
         stay = np.sort(pos[chosen][cls[chosen] == j])

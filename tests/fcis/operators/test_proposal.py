@@ -194,18 +194,6 @@ def test_nms_on_prefixes_equals_full_nms(max_keep, thresh, num_boxes):
     np.testing.assert_array_equal(nms_first(dets, thresh, max_keep), full[:max_keep])
 
 
-@pytest.mark.parametrize('top_n', [0, 1, 7, 100, 399, 400, 500])
-def test_descending_order_is_the_stable_sort_cut(top_n, test_seed):
-    from fcis.operators.proposal import descending_order
-    rng = np.random.RandomState(test_seed)
-    for scores in (rng.rand(400).astype(np.float32),  # distinct
-                   np.round(rng.rand(400) * 10) / 10,  # ~40 equal values each
-                   np.full(400, 0.5)):  # all tied
-        expected = np.argsort(-scores, kind='stable')
-        expected = expected[:top_n] if top_n > 0 else expected
-        np.testing.assert_array_equal(descending_order(scores, top_n), expected)
-
-
 def test_non_finite_network_outputs_still_give_proposals(test_seed):
     """A diverged RPN (NaN scores, inf deltas) must not break NMS: non-finite proposals
     fall back to their clipped anchors and rank last."""
