@@ -126,13 +126,11 @@ def crop_and_resize_masks(gt_masks, mask_rows, rois, size=21, binary_thresh=0.4)
                          % (gt_masks.shape,))
     im_h, im_w = gt_masks.shape[1:]
     rows = np.asarray(mask_rows, dtype=np.int64).reshape(-1)  # (F,)
-    extents = box_extent(np.asarray(rois, dtype=np.float64).reshape(-1, 4))  # (F, 4)
-    clipped = np.hstack([np.maximum(extents[:, :2], 0),
-                         np.minimum(extents[:, 2:], [im_w - 1, im_h - 1])])  # (F, 4)
-    regions = binary_regions(gt_masks, rows, clipped)
+    extents = box_extent(np.asarray(rois, dtype=np.float64).reshape(-1, 4)).tolist()
+    clipped = [clip_extent(extent, im_h, im_w) for extent in extents]  # F x (x1, y1, x2, y2)
+    regions = binary_regions(gt_masks, rows, np.array(clipped, dtype=np.int64).reshape(-1, 4))
     out = np.empty((len(extents), size, size), dtype=np.float32)
-    for k, ((x1, y1, x2, y2), (cx1, cy1, cx2, cy2)) in enumerate(zip(extents.tolist(),
-                                                                     clipped.tolist())):
+    for k, ((x1, y1, x2, y2), (cx1, cy1, cx2, cy2)) in enumerate(zip(extents, clipped)):
         if (x1, y1, x2, y2) == (cx1, cy1, cx2, cy2):  # inside the image: a view
             x0, y0, region = regions[int(rows[k])]
             crop = region[y1 - y0:y2 - y0 + 1, x1 - x0:x2 - x0 + 1]  # (roi_h, roi_w)

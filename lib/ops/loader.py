@@ -2,9 +2,9 @@
 
 After ``load_ops()`` the operators exist as ``mx.sym.PSROIPooling`` / ``mx.nd.PSROIPooling``,
 ``mx.sym.ChannelOperator`` / ``mx.nd.ChannelOperator``, ``mx.sym.SpatialMean`` /
-``mx.nd.SpatialMean`` and ``mx.nd.MultiSGDMom``. A missing or stale library (older than one of its C++ sources)
-raises ``OpsLibraryError`` naming the file and the build command, instead of failing later
-with an unknown operator.
+``mx.nd.SpatialMean`` and ``mx.nd.MultiSGDMom``. A missing or stale library (older than one
+of its C++ sources) raises ``OpsLibraryError`` naming the file and the build command,
+instead of failing later with an unknown operator.
 """
 import glob
 import importlib.util
