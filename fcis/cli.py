@@ -24,10 +24,11 @@ def user_error_types():
     from mxnet.base import MXNetError
 
     from fcis.core.callback import NonFiniteLossError
+    from fcis.core.local_workers import WorkerFailed
     from lib.ops.loader import OpsLibraryError
     from lib.utils.checkpoint import CheckpointError
     return (ValueError, OSError, CheckpointError, NonFiniteLossError, OpsLibraryError,
-            MXNetError)
+            MXNetError, WorkerFailed)
 
 
 def one_line(err):

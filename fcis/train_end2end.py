@@ -9,6 +9,11 @@ bit, as an uninterrupted run if it uses the same thread settings (OMP_NUM_THREAD
 thread counts change the rounding). A missing or corrupt checkpoint raises CheckpointError
 naming the file; a NaN/inf loss raises NonFiniteLossError naming the batch and the metric
 (the launcher prints either as one ``error:`` line).
+
+With ``default.LOCAL_WORKERS`` = N > 1 the training runs in N processes of this machine, each
+on its own shard of every batch with cores / N threads, summing gradients before every
+update (fcis.core.local_workers, fcis.core.local_group): the arithmetic of one process with N
+devices. This process is worker 0.
 """
 import os
 from dataclasses import dataclass, replace
@@ -19,10 +24,11 @@ from fcis.config.symbol_args import network_args
 from fcis.core import metric as fcis_metric
 from fcis.core.callback import NonFiniteLossError, TrainingMonitor
 from fcis.core.checkpoint import load_training_state
-from fcis.core.dist import exit_on_error, rank0_first, worker_log_name
+from fcis.core.dist import Distributed, exit_on_error, rank0_first, worker_log_name
 from fcis.core.dist import setup as setup_distributed
 from fcis.core.fit_args import BindArgs, CheckpointArgs, EpochArgs, FitArgs, OptimArgs
 from fcis.core.loader import TrainLoader
+from fcis.core.local_workers import run_local_workers
 from fcis.core.loader_args import (AnchorTargetArgs, BatchOrderArgs, TrainImageArgs,
                                    TrainLoaderArgs)
 from fcis.core.minibatch import symbol_feat_shape_fn
@@ -141,10 +147,23 @@ def train_net(cfg, logger=None):
     (fcis.core.dist.exit_on_error).
     """
     output_dir = make_folder(train_output_dir(cfg), OUTPUT_FIX)
+    if int(cfg.default.LOCAL_WORKERS) > 1:
+        logger = logger or create_logger(output_dir)
+        run_local_workers(train_local_worker, cfg, int(cfg.default.LOCAL_WORKERS), logger)
+        return output_dir
     dist = setup_distributed(cfg.default.kvstore)  # dist: joins the job (waits for all nodes)
     logger = logger or create_logger(output_dir, filename=worker_log_name('train.log', dist.rank))
     with exit_on_error(dist, logger):
         return _train_net(cfg, dist, output_dir, logger)
+
+
+def train_local_worker(cfg, group):
+    """Worker ``group.rank`` of a ``default.LOCAL_WORKERS`` run (``group``: a
+    fcis.core.local_group.LocalGroup); only worker 0 logs to the console."""
+    output_dir = train_output_dir(cfg)
+    logger = create_logger(output_dir, filename=worker_log_name('train.log', group.rank),
+                           console=group.rank == 0)
+    return _train_net(cfg, Distributed(group, group.rank, group.num_workers), output_dir, logger)
 
 
 def _train_net(cfg, dist, output_dir, logger):
@@ -198,5 +217,5 @@ def train_roidb(cfg, logger=None):
     return filter_roidb(roidb)
 
 
-__all__ = ['train_net', 'make_train_loader', 'train_loader_args', 'initial_params',
+__all__ = ['train_net', 'train_local_worker', 'make_train_loader', 'train_loader_args', 'initial_params',
            'fit_args_from_config', 'TrainStart', 'train_roidb']

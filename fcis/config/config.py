@@ -159,6 +159,25 @@ def check_default_only(config):
                               % (name, value, default, behaviour))
 
 
+def check_local_workers(config):
+    """ConfigError when default.LOCAL_WORKERS is below 1 or combined with what it excludes
+    (a dist kvstore, GPUs, several CPU devices per process)."""
+    workers = config.default.LOCAL_WORKERS
+    if workers < 1:
+        raise ConfigError('default.LOCAL_WORKERS must be >= 1 (training processes on this '
+                          'machine), got %r' % (workers,))
+    if workers == 1:
+        return
+    if str(config.default.kvstore).startswith('dist'):
+        raise ConfigError('default.LOCAL_WORKERS=%d cannot be combined with default.kvstore=%s '
+                          '(set one of them: LOCAL_WORKERS=1 for launch_dist.py runs)'
+                          % (workers, config.default.kvstore))
+    if str(config.gpus).strip() or int(config.num_cpu_devices) != 1:
+        raise ConfigError('default.LOCAL_WORKERS=%d trains one CPU device per process; set '
+                          "gpus='' and num_cpu_devices=1 (or LOCAL_WORKERS=1 for devices)"
+                          % workers)
+
+
 def warn_mxnet_version(config):
     """One warning line when MXNET_VERSION names another MXNet than the running one; the
     key is informational, the run uses the running MXNet."""
@@ -206,6 +225,7 @@ def finalize(config):
             raise ConfigError('%s.%s must be one of %s, got %r'
                               % (section, key, ', '.join(allowed), config[section][key]))
     check_default_only(config)
+    check_local_workers(config)
     if config.TRAIN.RPN_MIN_SIZE == 0:
         config.TRAIN.RPN_MIN_SIZE = net.RPN_FEAT_STRIDE
     if config.TEST.RPN_MIN_SIZE == 0:

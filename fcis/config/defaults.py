@@ -31,6 +31,10 @@ def default_config():
     config.default.ADAPT_THREADS = False # fewer OpenMP threads while other processes use the
                                          # cores (lib/utils/thread_governor.py; NaiveEngine only);
                                          # a change of thread count changes the bits from then on
+    config.default.LOCAL_WORKERS = 1     # training processes on this machine (N > 1: one device and
+                                         # cores / N threads each, each on its own images, gradients
+                                         # summed before every update: the arithmetic of N devices,
+                                         # a batch of N images; fcis/core/local_workers.py)
 
     # --- network -------------------------------------------------------------------
     config.network = edict()

@@ -28,6 +28,8 @@ import traceback
 
 import mxnet as mx
 
+from .local_group import LocalGroup
+
 DIST_ENV = ('DMLC_ROLE', 'DMLC_PS_ROOT_URI', 'DMLC_PS_ROOT_PORT', 'DMLC_NUM_WORKER',
             'DMLC_NUM_SERVER')
 
@@ -90,6 +92,8 @@ def barrier(dist):
     """Wait for all workers (no-op in one process)."""
     if is_distributed(dist.kvstore):
         dist.kvstore._barrier()  # pylint: disable=protected-access  (public in MXNet 2)
+    elif isinstance(dist.kvstore, LocalGroup):
+        dist.kvstore.wait()
 
 
 def rank0_first(dist, fn):

@@ -39,6 +39,7 @@ from .callback import BatchInfo, NonFiniteLossError, check_finite
 from .checkpoint import restore_optimizer_states, save_training_checkpoint
 from .dist import is_distributed
 from .fit_args import BindArgs, FitArgs
+from .local_group import LocalGroup
 from .shape_cache import ShapeModules
 
 # _update_plan's value for one native MultiSGDMom call over all parameters
@@ -243,11 +244,13 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, args=Fit
     if args.checkpoint.optimizer_states:
         restore_optimizer_states(module, args.checkpoint.optimizer_states)
     loop = _Loop(args, eval_metric or mx.metric.CompositeEvalMetric(), tuple(callbacks),
-                 train_iter.batch_size * num_workers(module),   # images per update, all workers
+                 train_iter.batch_size * num_workers(module, args.kvstore),  # images per update
                  run_ops or _run_here)
     modules = ShapeModules(module)
     for epoch in range(epochs.begin_epoch, epochs.end_epoch):
         num_update, nbatch = _train_epoch(modules, train_iter, epoch, num_update, loop)
+        if isinstance(args.kvstore, LocalGroup):
+            loop.run_ops(functools.partial(args.kvstore.average_aux, module))
         if args.checkpoint.directory:
             # BatchNorm's backward writes the moving mean/var without telling MXNet's engine
             # (they are read-only inputs of _backward_BatchNorm), so get_params() could copy
@@ -285,7 +288,15 @@ def init_optimizer(module, kvstore, optimizer_params):
     every worker applies the same optimizer step to its own copy, so the optimizer states
     stay on the workers (MXNet cannot save states held by dist servers) and worker 0 can
     checkpoint them. Every worker then takes worker 0's initial parameters from the store.
+
+    A LocalGroup (fcis.core.local_group): no kvstore (one device per worker); every worker
+    takes worker 0's parameters and auxiliary states from the group.
     """
+    if isinstance(kvstore, LocalGroup):
+        module.init_optimizer(kvstore='device', optimizer='fcissgd',
+                              optimizer_params=optimizer_params)
+        kvstore.start(module)
+        return
     if not is_distributed(kvstore):
         module.init_optimizer(kvstore=kvstore, optimizer='fcissgd',
                               optimizer_params=optimizer_params)
@@ -308,8 +319,11 @@ def init_optimizer(module, kvstore, optimizer_params):
     module._params_dirty = True
 
 
-def num_workers(module):
-    """Number of workers of ``module``'s kvstore (1 without a distributed kvstore)."""
+def num_workers(module, kvstore=None):
+    """Number of workers of the run: of the LocalGroup ``kvstore``, else of ``module``'s
+    kvstore (1 without a distributed one)."""
+    if isinstance(kvstore, LocalGroup):
+        return kvstore.num_workers
     kvstore = getattr(module, '_kvstore', None)
     return int(kvstore.num_workers) if is_distributed(kvstore) else 1
 
@@ -350,6 +364,13 @@ def _forward_backward(module, batch, eval_metric):
     module.update_metric(eval_metric, batch.label)
 
 
+def _update(modules, module, kvstore):
+    """The optimizer step of one batch, after summing the gradients of a LocalGroup."""
+    if isinstance(kvstore, LocalGroup):
+        kvstore.sum_gradients(module)
+    modules.update(module)
+
+
 def _train_epoch(modules, train_iter, epoch, num_update, loop):
     """One epoch of forward/backward/update -> (update count after it, batches done).
 
@@ -375,7 +396,7 @@ def _train_epoch(modules, train_iter, epoch, num_update, loop):
             raise
         nbatch += 1
         check_finite(loop.eval_metric, epoch, nbatch)
-        loop.run_ops(functools.partial(modules.update, module))
+        loop.run_ops(functools.partial(_update, modules, module, loop.args.kvstore))
         num_update += 1
         _call(loop.callbacks, 'batch_end', loop.info(epoch, nbatch, num_update))
     return num_update, nbatch

@@ -54,6 +54,44 @@ def write_into(dst, array):
     dst._sync_copyfrom(np.ascontiguousarray(array, dtype=dst.dtype))
 
 
+class FlatLayout(object):
+    """A list of float32 NDArrays laid out one after the other in a flat float32 NumPy
+    array, with the copies both ways: one ``MXNDArraySyncCopyToCPU`` /
+    ``MXNDArraySyncCopyFromCPU`` per array (what ``asnumpy`` and ``nd[:] = a`` do, without
+    their per-call Python work: ~3 us an array instead of ~30).
+
+    The arrays' handles are kept: the layout serves those very arrays while they live.
+    """
+
+    def __init__(self, arrays):
+        if any(np.dtype(a.dtype) != np.float32 for a in arrays):
+            raise ValueError('FlatLayout takes float32 NDArrays only')
+        self.handles = [a.handle for a in arrays]
+        self.sizes = [int(a.size) for a in arrays]
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int).tolist()
+        self.size = self.offsets[-1]
+
+    def _checked_base(self, flat):
+        if flat.dtype != np.float32 or not flat.flags.c_contiguous or flat.size < self.size:
+            raise ValueError('FlatLayout needs a C-contiguous float32 array of at least %d '
+                             'values, got %s %s' % (self.size, flat.dtype, flat.shape))
+        return flat.ctypes.data
+
+    def gather(self, flat):
+        """Copy the arrays into ``flat[:size]`` (waits for pending writes to them)."""
+        base = self._checked_base(flat)
+        for handle, offset, size in zip(self.handles, self.offsets, self.sizes):
+            check_call(_LIB.MXNDArraySyncCopyToCPU(handle, ctypes.c_void_p(base + 4 * offset),
+                                                   ctypes.c_size_t(size)))
+
+    def scatter(self, flat):
+        """Copy ``flat[:size]`` back into the arrays."""
+        base = self._checked_base(flat)
+        for handle, offset, size in zip(self.handles, self.offsets, self.sizes):
+            check_call(_LIB.MXNDArraySyncCopyFromCPU(handle, ctypes.c_void_p(base + 4 * offset),
+                                                     ctypes.c_size_t(size)))
+
+
 def assign_array(dst, req, array):
     """``CustomOp.assign(dst, req, array)`` for a NumPy ``array``: nothing for 'null', a copy
     for 'write' / 'inplace', an addition for 'add'."""

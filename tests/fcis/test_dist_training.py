@@ -7,6 +7,9 @@
    workers end with identical parameters, equal to a one-process run with two CPU contexts
    over the same images in the same order; worker 0 alone writes checkpoint and metrics.
    (This file is also the worker: ``python test_dist_training.py worker DUMP -- ARGS``.)
+3. The same with two processes of one command (``default.LOCAL_WORKERS=2``, gradients summed
+   through shared memory), and a worker that fails (either rank) ends the command with its
+   one-line error.
 
 Random ROI choices: the proposal op (padding to post_nms_top_n) and the proposal-target op
 (ROI sampling) draw from NumPy's global generator; with two devices the draws of the two
@@ -32,6 +35,7 @@ import numpy as np
 
 import fcis.operators.proposal as proposal
 import fcis.operators.proposal_target as proposal_target
+from fcis.cli import run_main
 from fcis.config import load_config
 from fcis.config.symbol_args import network_args
 from fcis.core.fit_args import EpochArgs, FitArgs, OptimArgs
@@ -47,6 +51,8 @@ SHAPES = os.path.join(ROOT, 'experiments', 'fcis', 'cfgs', 'shapes_fcis_end2end.
 LAUNCHER = os.path.join(ROOT, 'experiments', 'fcis', 'tools', 'launch_dist.py')
 TRAIN_TEST = os.path.join(ROOT, 'experiments', 'fcis', 'fcis_end2end_train_test.py')
 LR, MOMENTUM, WD = 0.01, 0.9, 0.001
+DUMP_ENV = 'FCIS_TEST_DUMP_DIR'      # worker_main's dump folder, for its spawned workers
+FAIL_ENV = 'FCIS_TEST_FAIL_RANK'     # recording_fit raises in the worker of this rank
 
 
 def content_rng(values, count):
@@ -160,8 +166,8 @@ def test_two_contexts_sum_gradients_like_one_context_sequentially(tmp_path, monk
 
 def dist_overrides(root, kvstore):
     """Command-line overrides of the shapes config for test 2 (tiny, deterministic)."""
-    extra = ['default.kvstore=dist_sync'] if kvstore == 'dist' else [
-        'default.kvstore=device', 'num_cpu_devices=2']
+    extra = {'dist': ['default.kvstore=dist_sync'], 'local': ['default.LOCAL_WORKERS=2'],
+             'single': ['default.kvstore=device', 'num_cpu_devices=2']}[kvstore]
     return ['output_path=%s' % os.path.join(root, 'out_' + kvstore),
             'dataset.root_path=%s' % os.path.join(root, 'data'),
             'dataset.dataset_path=%s' % os.path.join(root, 'data', 'shapes'),
@@ -172,8 +178,12 @@ def dist_overrides(root, kvstore):
 
 def recording_fit(dump_dir, original_fit=fit):
     """fit() wrapper saving initial/final arg params and the roidb indices of every batch
-    to ``dump_dir/<rank0|rank1|single>.npz`` (``seen`` holds a JSON list per batch)."""
+    to ``dump_dir/<rank0|rank1|single>.npz`` (``seen`` holds a JSON list per batch). With
+    FAIL_ENV set, the worker of that rank raises ValueError instead of training."""
     def wrapped(symbol, train_iter, contexts, arg_params, aux_params, **kwargs):
+        kv = kwargs['args'].kvstore
+        if FAIL_ENV in os.environ and os.environ[FAIL_ENV] == str(getattr(kv, 'rank', None)):
+            raise ValueError('injected failure of worker %d' % kv.rank)
         seen, plain_next = [], train_iter.next
 
         def next_batch():
@@ -183,7 +193,6 @@ def recording_fit(dump_dir, original_fit=fit):
         train_iter.next = next_batch
         initial = {n: a.asnumpy() for n, a in arg_params.items()}
         module = original_fit(symbol, train_iter, contexts, arg_params, aux_params, **kwargs)
-        kv = kwargs['args'].kvstore
         name = 'rank%d' % kv.rank if hasattr(kv, 'rank') else 'single'
         arrays = {'init:' + n: v for n, v in initial.items()}
         arrays.update({'final:' + n: a.asnumpy() for n, a in module.get_params()[0].items()})
@@ -195,9 +204,10 @@ def recording_fit(dump_dir, original_fit=fit):
 def worker_main(argv):
     """``worker DUMP -- ARGS``: the training command line with deterministic draws + dumps."""
     dump_dir, cli_args = argv[1], argv[argv.index('--') + 1:]
+    os.environ[DUMP_ENV] = dump_dir    # for the processes of default.LOCAL_WORKERS (below)
     deterministic_sampling(setattr)
     train_end2end.fit = recording_fit(dump_dir)
-    runpy.run_path(TRAIN_TEST, run_name='fcis_train_test')['main'](cli_args)
+    run_main(runpy.run_path(TRAIN_TEST, run_name='fcis_train_test')['main'], cli_args)
 
 
 def load_dump(path):
@@ -206,22 +216,16 @@ def load_dump(path):
         return params, json.loads(str(f['seen']))
 
 
-def test_two_workers_match_one_process_with_two_contexts(tmp_path, monkeypatch):
-    root, dump = str(tmp_path), tmp_path / 'dump'
-    dump.mkdir()
+def run_single(root, dump, monkeypatch):
+    """The one-process reference run (two CPU contexts); also generates the dataset."""
     deterministic_sampling(monkeypatch.setattr)
     monkeypatch.setattr(train_end2end, 'fit', recording_fit(str(dump)))
-    single_cfg = load_config(SHAPES, dist_overrides(root, 'single'))
-    train_end2end.train_net(single_cfg)    # also generates the dataset the workers read
+    train_end2end.train_net(load_config(SHAPES, dist_overrides(root, 'single')))
 
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT), OMP_NUM_THREADS='1')
-    cli = ['--cfg', SHAPES, '--skip-test'] + dist_overrides(root, 'dist')
-    code, out, _ = run_bounded(
-        [sys.executable, LAUNCHER, '--workers', '2', '--servers', '1', '--timeout', '90',
-         '--grace', '5', '--', sys.executable, os.path.abspath(__file__), 'worker', str(dump),
-         '--'] + cli, timeout=110, cwd=ROOT, env=env)
-    assert code == 0, out[-4000:]
 
+def assert_workers_match_single(dump, out_dir):
+    """Both workers end with identical parameters, equal to the one-process run's, over the
+    same images in the same order; worker 0 alone writes checkpoint and metrics."""
     single, single_seen = load_dump(dump / 'single.npz')
     ranks = [load_dump(dump / ('rank%d.npz' % r)) for r in (0, 1)]
     # the same images in the same order: step k of worker r = device r of step k
@@ -237,7 +241,6 @@ def test_two_workers_match_one_process_with_two_contexts(tmp_path, monkeypatch):
         moved = max(moved, float(np.abs(final0 - ranks[0][0]['init:' + name]).max()))
     assert moved > 1e-2  # training changed the parameters far beyond the tolerance
 
-    out_dir = tmp_path / 'out_dist' / 'shapes_fcis_end2end' / 'train'
     saved = mx.nd.load(str(out_dir / 'e2e-0001.params'))
     for name in names:
         np.testing.assert_array_equal(saved['arg:' + name].asnumpy(),
@@ -249,6 +252,57 @@ def test_two_workers_match_one_process_with_two_contexts(tmp_path, monkeypatch):
         'e2e-0001.manifest.json', 'e2e-0001.params', 'e2e-0001.states']
     assert (out_dir / 'train.worker1.log').is_file() and (out_dir / 'config.yaml').is_file()
 
+
+def run_worker_script(dump, cli, launcher=(), extra_env=None, timeout=110):
+    """This file as the training command (``worker DUMP -- ARGS``), behind ``launcher``."""
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT), OMP_NUM_THREADS='1',
+               **(extra_env or {}))
+    return run_bounded(list(launcher) + [sys.executable, os.path.abspath(__file__), 'worker',
+                                         str(dump), '--'] + cli,
+                       timeout=timeout, cwd=ROOT, env=env)
+
+
+def test_two_workers_match_one_process_with_two_contexts(tmp_path, monkeypatch):
+    root, dump = str(tmp_path), tmp_path / 'dump'
+    dump.mkdir()
+    run_single(root, dump, monkeypatch)
+    cli = ['--cfg', SHAPES, '--skip-test'] + dist_overrides(root, 'dist')
+    code, out, _ = run_worker_script(dump, cli, launcher=[
+        sys.executable, LAUNCHER, '--workers', '2', '--servers', '1', '--timeout', '90',
+        '--grace', '5', '--'])
+    assert code == 0, out[-4000:]
+    assert_workers_match_single(dump, tmp_path / 'out_dist' / 'shapes_fcis_end2end' / 'train')
+
+
+# ---- 3. two local worker processes (default.LOCAL_WORKERS=2) vs the same one process -----
+
+def test_local_workers_match_one_process_with_two_contexts(tmp_path, monkeypatch):
+    root, dump = str(tmp_path), tmp_path / 'dump'
+    dump.mkdir()
+    run_single(root, dump, monkeypatch)
+    cli = ['--cfg', SHAPES, '--skip-test'] + dist_overrides(root, 'local')
+    code, out, _ = run_worker_script(dump, cli)
+    assert code == 0, out[-4000:]
+    assert_workers_match_single(dump, tmp_path / 'out_local' / 'shapes_fcis_end2end' / 'train')
+
+
+def test_a_failing_local_worker_stops_the_run_with_its_error(tmp_path, monkeypatch):
+    root, dump = str(tmp_path), tmp_path / 'dump'
+    dump.mkdir()
+    cli = ['--cfg', SHAPES, '--skip-test'] + dist_overrides(root, 'local')
+    for rank, line in ((1, 'error: training worker 1: injected failure of worker 1'),
+                       (0, 'error: injected failure of worker 0')):
+        code, out, _ = run_worker_script(dump, cli, extra_env={FAIL_ENV: str(rank)}, timeout=90)
+        assert code == 1, out[-4000:]
+        assert line in out.splitlines(), out[-4000:]
+        assert 'Traceback' not in out
+
+
+if __name__ == '__mp_main__' and os.environ.get(DUMP_ENV):
+    # a process of default.LOCAL_WORKERS started by worker_main (multiprocessing's spawn runs
+    # this file as __mp_main__): the same stand-ins and recording as worker_main's
+    deterministic_sampling(setattr)
+    train_end2end.fit = recording_fit(os.environ[DUMP_ENV])
 
 if __name__ == '__main__' and sys.argv[1:2] == ['worker']:
     worker_main(sys.argv[1:])

@@ -85,3 +85,20 @@ def test_another_mxnet_version_is_one_warning_line(caplog):
     assert len(lines) == 1 and "'1.5.0'" in lines[0] and mx.__version__ in lines[0]
     assert version_warnings(caplog, ['MXNET_VERSION=' + mx.__version__]) == []
     assert version_warnings(caplog, []) == []
+
+
+@pytest.mark.parametrize('overrides, fragment', [
+    (['default.LOCAL_WORKERS=0'], 'default.LOCAL_WORKERS must be >= 1'),
+    (['default.LOCAL_WORKERS=2', 'default.kvstore=dist_sync'],
+     'cannot be combined with default.kvstore=dist_sync'),
+    (['default.LOCAL_WORKERS=2', 'num_cpu_devices=2'], 'one CPU device per process'),
+    (['default.LOCAL_WORKERS=2', 'gpus=0'], 'one CPU device per process'),
+])
+def test_local_workers_refuse_what_they_exclude(overrides, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, overrides)
+    assert fragment in str(err.value) and '\n' not in str(err.value)
+
+
+def test_local_workers_alone_load():
+    assert load_config(None, ['default.LOCAL_WORKERS=3']).default.LOCAL_WORKERS == 3

@@ -3,7 +3,8 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from lib.utils.ndarray_copy import HostArray, assign_array, host_array, to_ndarray, write_into
+from lib.utils.ndarray_copy import (FlatLayout, HostArray, assign_array, host_array, to_ndarray,
+                                     write_into)
 
 
 @pytest.mark.parametrize('dtype', [np.float32, np.float64, np.int32, np.uint8])
@@ -117,3 +118,28 @@ def test_module_trains_on_host_arrays_as_on_ndarrays(devices, rng):
         np.testing.assert_array_equal(a, b)
     assert mse_nd == mse_host
     np.testing.assert_array_equal(np.concatenate(inputs_host), data)
+
+
+def test_flat_layout_gathers_and_scatters_in_order(rng):
+    shapes = [(3, 4), (7,), (2, 1, 5), (1,)]
+    arrays = [mx.nd.array(rng.standard_normal(s)) for s in shapes]
+    layout = FlatLayout(arrays)
+    assert layout.size == sum(int(np.prod(s)) for s in shapes) == layout.offsets[-1]
+    flat = np.full(layout.size + 3, -7.0, np.float32)        # longer than needed
+    layout.gather(flat)
+    np.testing.assert_array_equal(flat[:layout.size],
+                                  np.concatenate([a.asnumpy().ravel() for a in arrays]))
+    assert (flat[layout.size:] == -7).all()                     # the tail is left alone
+    values = rng.standard_normal(layout.size).astype(np.float32)
+    layout.scatter(values)
+    for array, start, end in zip(arrays, layout.offsets, layout.offsets[1:]):
+        np.testing.assert_array_equal(array.asnumpy(), values[start:end].reshape(array.shape))
+
+
+def test_flat_layout_refuses_other_dtypes_and_short_buffers():
+    with pytest.raises(ValueError, match='float32'):
+        FlatLayout([mx.nd.zeros((2,), dtype=np.float64)])
+    layout = FlatLayout([mx.nd.zeros((4,))])
+    for bad in (np.zeros(3, np.float32), np.zeros(4, np.float64), np.zeros(8, np.float32)[::2]):
+        with pytest.raises(ValueError, match='at least 4'):
+            layout.gather(bad)
