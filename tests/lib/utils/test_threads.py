@@ -34,3 +34,24 @@ def test_fake_clocks_give_the_ratio(monkeypatch):
     monkeypatch.setattr(threads, 'usable_cores', lambda: 2)
     assert threads.describe_cpu(180.0) == 'CPU 180% of 200%'
     assert re.match(r'CPU \d+% of \d+%$', threads.describe_cpu(meter.percent()))
+
+
+def _spin_child(seconds):
+    _spin(seconds)
+
+
+def test_a_spinning_child_process_counts():
+    import multiprocessing
+    child = multiprocessing.get_context('spawn').Process(target=_spin_child, args=(1.5,))
+    child.start()
+    try:
+        time.sleep(0.3)                      # the child is past its start-up
+        before = threads.children_cpu_seconds()
+        meter = threads.CpuMeter()
+        time.sleep(0.8)
+        busy = meter.percent()
+        after = threads.children_cpu_seconds()
+    finally:
+        child.join()
+    assert after - before > 0.3, (before, after)
+    assert 40 <= busy <= 130, busy            # this process sleeps, the child spins one core
