@@ -217,5 +217,5 @@ def train_roidb(cfg, logger=None):
     return filter_roidb(roidb)
 
 
-__all__ = ['train_net', 'train_local_worker', 'make_train_loader', 'train_loader_args', 'initial_params',
-           'fit_args_from_config', 'TrainStart', 'train_roidb']
+__all__ = ['train_net', 'train_local_worker', 'make_train_loader', 'train_loader_args',
+           'initial_params', 'fit_args_from_config', 'TrainStart', 'train_roidb']

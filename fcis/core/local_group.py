@@ -13,7 +13,8 @@ Shared file: float32 ``[2, N, size]``; exchange k uses half ``k % 2``, worker r 
 r. A worker writes half h again at exchange k + 2, after passing the barrier of exchange
 k + 1, which every other worker reaches only after reading half h of exchange k: no row is
 overwritten while another worker reads it. Every worker makes the same sequence of
-exchanges (one per update, one per checkpoint, one at the start).
+exchanges: two at the start (parameters, auxiliary states), one per update, one at the end
+of every epoch (auxiliary states).
 """
 import os
 import threading
@@ -52,7 +53,7 @@ class LocalGroup(object):
         self.spec = spec
         self.rank = int(rank)
         self.num_workers = int(spec.num_workers)
-        self._buffer = None      # np.memmap [2, N, size]
+        self._buffer = None      # float32 [2, N, size], a view of the shared file
         self._scratch = None     # float32 [size]: the sum of an exchange
         self._layouts = {}       # handles of a list of arrays -> its FlatLayout
         self._exchanges = 0
@@ -100,6 +101,7 @@ class LocalGroup(object):
 
     def average_aux(self, module):
         """average_into on the auxiliary states (BatchNorm statistics) of ``module``."""
+        mx.nd.waitall()   # BatchNorm's backward writes them unseen by the engine (fit)
         self.average_into(_first_device(module._exec_group.aux_arrays))
         module._params_dirty = True
 
@@ -130,8 +132,8 @@ class LocalGroup(object):
         layout = self._layout(arrays)
         rows = self._exchange(layout)
         total = self._scratch[:layout.size]
-        np.add(rows[0, :layout.size], rows[1, :layout.size], out=total)
-        for rank in range(2, self.num_workers):
+        np.copyto(total, rows[0, :layout.size])
+        for rank in range(1, self.num_workers):
             np.add(total, rows[rank, :layout.size], out=total)
         layout.scatter(total)
 
@@ -148,6 +150,7 @@ class LocalGroup(object):
         rows = self._exchange(layout, write=self.rank == 0)
         if self.rank != 0:
             layout.scatter(rows[0])
+
 
 def _first_device(per_device):
     """[arrays of device 0] of an executor group's [[array per device]] lists."""

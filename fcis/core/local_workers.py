@@ -24,6 +24,7 @@ import tempfile
 import threading
 import traceback
 
+from fcis.cli import one_line
 from lib.utils.thread_governor import set_mxnet_omp_threads
 from lib.utils.threads import omp_threads
 
@@ -71,7 +72,6 @@ def _worker_main(train_fn, cfg, spec, rank):
         os._exit(EXIT_STOPPED)  # pylint: disable=protected-access
     except BaseException as err:  # pylint: disable=broad-except
         logging.getLogger('fcis').error('worker %d failed: %s', rank, traceback.format_exc())
-        from fcis.cli import one_line
         with open(_error_path(spec, rank), 'w') as f:
             f.write('training worker %d: %s' % (rank, one_line(err)))
         group.abort()

@@ -1,5 +1,6 @@
 """Thread defaults and CPU use. MXNet (and OpenMP) read OMP_NUM_THREADS when first loaded
 and otherwise use only half of the cores, so the project sets it before MXNet is imported."""
+import multiprocessing
 import os
 import time
 
@@ -38,7 +39,6 @@ def children_cpu_seconds():
     """CPU seconds (user + system) so far of this process's live multiprocessing children
     (the workers of default.LOCAL_WORKERS), read from /proc/<pid>/stat; 0 where there is no
     /proc (not Linux) or no child."""
-    import multiprocessing
     ticks = os.sysconf('SC_CLK_TCK') if hasattr(os, 'sysconf') else 100
     total = 0.0
     for child in multiprocessing.active_children():
