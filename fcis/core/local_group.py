@@ -87,7 +87,7 @@ class LocalGroup(object):
         0's parameters and auxiliary states."""
         if len(module._context) != 1:
             raise ValueError('default.LOCAL_WORKERS > 1 trains one device per worker; got %d '
-                             'devices (set num_cpu_devices=1 and gpus=\'\')' % len(module._context))
+                             "devices (set num_cpu_devices=1 and gpus='')" % len(module._context))
         params, aux = _first_device(module._exec_group.param_arrays), \
             _first_device(module._exec_group.aux_arrays)
         self.attach(max(sum(a.size for a in arrays) for arrays in (params, aux)))
