@@ -120,11 +120,12 @@ def fit_args_from_config(cfg, symbol, train_iter, start):
     """
     t = cfg.TRAIN
     epoch_size = int(train_iter.num_batches)
+    updates = epoch_size * local_updates_per_batch(cfg)   # optimizer steps per epoch
     max_data, max_label = train_iter.max_shapes()
     fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS,
                               cfg.network.FIXED_PARAMS_MATCH_SUFFIX)
     return FitArgs(
-        optim=OptimArgs(lr=float(t.lr), lr_scheduler=scheduler_from_config(t, epoch_size),
+        optim=OptimArgs(lr=float(t.lr), lr_scheduler=scheduler_from_config(t, updates),
                         momentum=float(t.momentum), wd=float(t.wd), wd_gamma=bool(t.WD_GAMMA),
                         clip_gradient=float(t.clip_gradient), rescale_grad=1.0),
         epochs=EpochArgs(begin_epoch=int(start.begin_epoch), end_epoch=int(t.end_epoch),
@@ -157,6 +158,13 @@ def train_net(cfg, logger=None):
         return _train_net(cfg, dist, output_dir, logger)
 
 
+def local_updates_per_batch(cfg):
+    """Optimizer steps per batch of the config: LOCAL_WORKERS with LOCAL_UPDATE 'each',
+    else 1."""
+    workers = int(cfg.default.LOCAL_WORKERS)
+    return workers if workers > 1 and cfg.default.LOCAL_UPDATE == 'each' else 1
+
+
 def train_local_worker(cfg, group):
     """Worker ``group.rank`` of a ``default.LOCAL_WORKERS`` run (``group``: a
     fcis.core.local_group.LocalGroup); only worker 0 logs to the console."""
@@ -179,9 +187,10 @@ def _train_net(cfg, dist, output_dir, logger):
     symbol = get_train_symbol(network_args(cfg, is_train=True))
     train_iter = make_train_loader(cfg, symbol, ctx, roidb, shard=(dist.rank, dist.num_workers))
     start = initial_params(cfg, symbol, train_iter, output_dir, logger)
-    epoch_size = train_iter.num_batches  # updates per epoch: batches of len(ctx) * workers images
-    logger.info('worker %d of %d, %d device(s) each: %d updates per epoch', dist.rank,
-                dist.num_workers, len(ctx), epoch_size)
+    epoch_size = train_iter.num_batches  # batches per epoch, of len(ctx) * workers images
+    logger.info('worker %d of %d, %d device(s) each: %d batches, %d updates per epoch',
+                dist.rank, dist.num_workers, len(ctx), epoch_size,
+                epoch_size * local_updates_per_batch(cfg))
     if start.begin_epoch >= cfg.TRAIN.end_epoch:
         logger.info('already trained to epoch %d (TRAIN.end_epoch=%d): nothing to do',
                     start.begin_epoch, cfg.TRAIN.end_epoch)

@@ -128,7 +128,8 @@ LR_POLICIES = ('step', 'linear')  # TRAIN.lr_policy (fcis.core.schedule)
 # (section, key) -> the values it may take
 _CHOICES = {('TEST', 'MASK_VOTE_MODE'): ('release', 'roi'),
             ('TEST', 'MIN_DROP_MODE'): ('release', 'original'),
-            ('TRAIN', 'lr_policy'): LR_POLICIES}
+            ('TRAIN', 'lr_policy'): LR_POLICIES,
+            ('default', 'LOCAL_UPDATE'): ('sum', 'each')}
 # Keys of the release's schema with one behaviour here: (section or None, key) -> what the
 # code does. Any other value is an error.
 DEFAULT_ONLY = {

@@ -35,6 +35,11 @@ def default_config():
                                          # cores / N threads each, each on its own images, gradients
                                          # summed before every update: the arithmetic of N devices,
                                          # a batch of N images; fcis/core/local_workers.py)
+    config.default.LOCAL_UPDATE = 'sum'  # with LOCAL_WORKERS > 1: 'sum' = one update with the
+                                         # summed gradients (N devices' arithmetic); 'each' = one
+                                         # update per worker's gradient, in rank order (one
+                                         # device's update count; a gradient is up to N - 1
+                                         # updates old when applied)
 
     # --- network -------------------------------------------------------------------
     config.network = edict()

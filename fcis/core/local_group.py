@@ -36,10 +36,12 @@ class GroupSpec:
     """What every worker gets (picklable for multiprocessing's spawn).
 
     num_workers: N; folder: where the shared file lives (one per run); barrier: a
-    multiprocessing Barrier(N) of the spawn context."""
+    multiprocessing Barrier(N) of the spawn context; update: 'sum' (one optimizer step on
+    the summed gradients) or 'each' (one step per worker's gradient, in rank order)."""
     num_workers: int
     folder: str
     barrier: Any
+    update: str = 'sum'
 
     @property
     def path(self):
@@ -98,6 +100,22 @@ class LocalGroup(object):
     def sum_gradients(self, module):
         """sum_into on the gradients of ``module`` (started with :meth:`start`)."""
         self.sum_into([g for g in _first_device(module._exec_group.grad_arrays) if g is not None])
+
+    @property
+    def updates_per_batch(self):
+        """Optimizer steps per batch: N with update 'each', else 1."""
+        return self.num_workers if self.spec.update == 'each' else 1
+
+    def gradients_in_turn(self, module):
+        """Exchange the gradients of ``module``, then put each worker's, in rank order, into
+        its gradient arrays: a generator that yields the rank after each (the caller steps
+        the optimizer there)."""
+        arrays = [g for g in _first_device(module._exec_group.grad_arrays) if g is not None]
+        layout = self._layout(arrays)
+        rows = self._exchange(layout)
+        for rank in range(self.num_workers):
+            layout.scatter(rows[rank])
+            yield rank
 
     def average_aux(self, module):
         """average_into on the auxiliary states (BatchNorm statistics) of ``module``."""

@@ -171,7 +171,8 @@ def run_local_workers(train_fn, cfg, num_workers, logger):
     it by name). Raises WorkerFailed when another worker failed."""
     threads = threads_per_worker(num_workers)
     context = multiprocessing.get_context('spawn')
-    spec = GroupSpec(int(num_workers), _shared_folder(), context.Barrier(int(num_workers)))
+    spec = GroupSpec(int(num_workers), _shared_folder(), context.Barrier(int(num_workers)),
+                     str(cfg.default.LOCAL_UPDATE))
     logger.info('training in %d worker processes of %d OpenMP thread(s) each', num_workers,
                 threads)
     processes = []

@@ -231,8 +231,8 @@ def fit(symbol, train_iter, contexts, arg_params=None, aux_params=None, args=Fit
     arg_params, aux_params = dict(arg_params or {}), dict(aux_params or {})
     epochs = args.epochs
     epoch_size = _epoch_size(train_iter, epochs.epoch_size)
-    num_update = (epochs.begin_epoch * epoch_size if epochs.begin_num_update is None
-                  else int(epochs.begin_num_update))
+    num_update = (epochs.begin_epoch * epoch_size * updates_per_batch(args.kvstore)
+                  if epochs.begin_num_update is None else int(epochs.begin_num_update))
     module = bind_module(symbol, train_iter, contexts, args.bind, logger)
     if initializer is None:
         _check_params(symbol, module.data_names, module.label_names, arg_params, aux_params)
@@ -364,8 +364,18 @@ def _forward_backward(module, batch, eval_metric):
     module.update_metric(eval_metric, batch.label)
 
 
+def updates_per_batch(kvstore):
+    """Optimizer steps per batch: the LocalGroup's, else 1."""
+    return kvstore.updates_per_batch if isinstance(kvstore, LocalGroup) else 1
+
+
 def _update(modules, module, kvstore):
-    """The optimizer step of one batch, after summing the gradients of a LocalGroup."""
+    """The optimizer steps of one batch: with a LocalGroup after summing the gradients,
+    or one step per worker's gradient (update 'each')."""
+    if updates_per_batch(kvstore) > 1:
+        for _ in kvstore.gradients_in_turn(module):
+            modules.update(module)
+        return
     if isinstance(kvstore, LocalGroup):
         kvstore.sum_gradients(module)
     modules.update(module)
@@ -397,6 +407,6 @@ def _train_epoch(modules, train_iter, epoch, num_update, loop):
         nbatch += 1
         check_finite(loop.eval_metric, epoch, nbatch)
         loop.run_ops(functools.partial(_update, modules, module, loop.args.kvstore))
-        num_update += 1
+        num_update += updates_per_batch(loop.args.kvstore)
         _call(loop.callbacks, 'batch_end', loop.info(epoch, nbatch, num_update))
     return num_update, nbatch

@@ -211,13 +211,16 @@ def test_resume_matches_an_uninterrupted_run(data_root, tmp_path, uninterrupted,
     assert max_difference(load_params_file(uninterrupted, 2), load_params_file(other, 2)) > 1e-3
 
 
-def test_local_workers_resume_matches_an_uninterrupted_run(data_root, tmp_path):
+@pytest.mark.parametrize('update', ['sum', 'each'])
+def test_local_workers_resume_matches_an_uninterrupted_run(data_root, tmp_path, update):
     """Two worker processes (default.LOCAL_WORKERS=2): two epochs straight, and one epoch
     then a resume, end with the same parameters, BatchNorm statistics, momentum and log."""
-    workers = RESUME_RUN + ('default.LOCAL_WORKERS=2',)
+    workers = RESUME_RUN + ('default.LOCAL_WORKERS=2', 'default.LOCAL_UPDATE=' + update)
     straight = train(data_root, str(tmp_path / 'a'), 'TRAIN.end_epoch=2', *workers)
     resumed = train(data_root, str(tmp_path / 'b'), 'TRAIN.end_epoch=1', *workers)
-    assert len(batch_records(resumed)) == NUM_TRAIN   # 8 images, 2 an update
+    records = batch_records(resumed)
+    assert len(records) == NUM_TRAIN                  # 8 images, 2 a batch
+    assert records[-1][2] == NUM_TRAIN * (2 if update == 'each' else 1)   # updates done
     train(data_root, str(tmp_path / 'b'), 'TRAIN.end_epoch=2', 'TRAIN.RESUME=True', *workers)
     assert_same_run(straight, resumed)
     assert os.path.isfile(os.path.join(resumed, 'train.worker1.log'))
