@@ -31,10 +31,10 @@ def default_config():
     config.default.ADAPT_THREADS = False # fewer OpenMP threads while other processes use the
                                          # cores (lib/utils/thread_governor.py; NaiveEngine only);
                                          # a change of thread count changes the bits from then on
-    config.default.LOCAL_WORKERS = 1     # training processes on this machine (N > 1: one device and
-                                         # cores / N threads each, each on its own images, gradients
-                                         # summed before every update: the arithmetic of N devices,
-                                         # a batch of N images; fcis/core/local_workers.py)
+    config.default.LOCAL_WORKERS = 1     # training processes on this machine (N > 1: one CPU device
+                                         # and cores / N threads each, each on its own images of
+                                         # every batch of N, gradients exchanged before every
+                                         # update as LOCAL_UPDATE says; fcis/core/local_workers.py)
     config.default.LOCAL_UPDATE = 'sum'  # with LOCAL_WORKERS > 1: 'sum' = one update with the
                                          # summed gradients (N devices' arithmetic); 'each' = one
                                          # update per worker's gradient, in rank order (one
