@@ -166,8 +166,10 @@ def test_two_contexts_sum_gradients_like_one_context_sequentially(tmp_path, monk
 
 def dist_overrides(root, kvstore):
     """Command-line overrides of the shapes config for test 2 (tiny, deterministic)."""
-    extra = {'dist': ['default.kvstore=dist_sync'], 'local': ['default.LOCAL_WORKERS=2'],
-             'single': ['default.kvstore=device', 'num_cpu_devices=2']}[kvstore]
+    extra = {'dist': ['default.kvstore=dist_sync', 'default.LOCAL_WORKERS=1'],
+             'local': ['default.LOCAL_WORKERS=2', 'default.LOCAL_UPDATE=sum'],
+             'single': ['default.kvstore=device', 'num_cpu_devices=2',
+                        'default.LOCAL_WORKERS=1']}[kvstore]
     return ['output_path=%s' % os.path.join(root, 'out_' + kvstore),
             'dataset.root_path=%s' % os.path.join(root, 'data'),
             'dataset.dataset_path=%s' % os.path.join(root, 'data', 'shapes'),

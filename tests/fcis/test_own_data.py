@@ -75,7 +75,7 @@ def test_flat_folder_set_trains_and_tests_through_the_launcher(own):
     assert "dataset report of the train split 'train' (%s):" % own['train'] in log
     assert '  images used                            4' in log
     assert '    bar                                  3' in log
-    assert 'Epoch[0] Batch[4/4]' in log                   # 4 images, 1 epoch
+    assert 'Epoch[0] Batch[2/2]' in log      # 4 images, 1 epoch, 2 training processes
     with open(os.path.join(out, 'val', 'metrics.json')) as f:
         metrics = json.load(f)
     assert metrics['sds']['num_classes'] == 2 and 'AP' in metrics['segm']

@@ -55,8 +55,9 @@ def data_root(tmp_path_factory):
 def overrides(data_root, output_path, *extra):
     """Command-line overrides of a tiny, fast run (128-pixel images with anchors and flips to
     match, a log line per batch; fixed OpenMP threads, so that the bit comparisons do not
-    depend on other processes)."""
+    depend on other processes; one training process unless ``extra`` says otherwise)."""
     return ['output_path=%s' % output_path, 'default.ADAPT_THREADS=false',
+            'default.LOCAL_WORKERS=1',
             'dataset.root_path=%s' % data_root,
             'dataset.dataset_path=%s' % os.path.join(data_root, 'shapes'),
             'dataset.num_train_images=%d' % NUM_TRAIN, 'dataset.num_val_images=2',

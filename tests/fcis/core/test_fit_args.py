@@ -65,7 +65,8 @@ def test_fit_args_from_config_carries_every_key():
         'TRAIN.lr=0.01', 'TRAIN.lr_step=2', 'TRAIN.lr_factor=0.5', 'TRAIN.warmup=true',
         'TRAIN.warmup_lr=0.001', 'TRAIN.warmup_step=5', 'TRAIN.momentum=0.8',
         'TRAIN.wd=0.002', 'TRAIN.WD_GAMMA=true', 'TRAIN.clip_gradient=5', 'TRAIN.end_epoch=4',
-        'TRAIN.model_prefix=tiny', 'seed=11', 'network.FIXED_PARAMS=[conv1, bn2]'])
+        'TRAIN.model_prefix=tiny', 'seed=11', 'network.FIXED_PARAMS=[conv1, bn2]',
+        'default.LOCAL_WORKERS=1'])
     symbol = mx.sym.Group([mx.sym.Variable(n) for n in (
         'data', 'conv1_weight', 'bn2a_gamma', 'res2a_branch1_weight', 'rpn_conv_3x3_weight')])
     start = TrainStart({}, {}, begin_epoch=1, optimizer_states='e2e-0001.states',
@@ -83,3 +84,16 @@ def test_fit_args_from_config_carries_every_key():
     assert args.bind == BindArgs(('conv1_weight', 'bn2a_gamma'), (('data', (1, 3, 64, 96)),),
                                  (('label', (1, 54)),))
     assert args.kvstore == 'device'
+
+
+def test_each_worker_step_counts_in_the_schedule():
+    """LOCAL_UPDATE each: two optimizer steps per batch of two workers, so the epochs of
+    TRAIN.lr_step are twice the batches in updates."""
+    overrides = ['TRAIN.lr=0.01', 'TRAIN.lr_step=2', 'TRAIN.lr_factor=0.5', 'TRAIN.warmup=false']
+    symbol = mx.sym.Group([mx.sym.Variable('data')])
+    start = TrainStart({}, {}, begin_epoch=0)
+    for update, step in (('each', 40), ('sum', 20)):       # 10 batches an epoch
+        cfg = load_config(SHAPES, overrides + ['default.LOCAL_WORKERS=2',
+                                               'default.LOCAL_UPDATE=' + update])
+        optim = fit_args_from_config(cfg, symbol, FakeLoader(), start).optim
+        assert [optim.lr_at(k) for k in (step, step + 1)] == pytest.approx([0.01, 0.005]), update

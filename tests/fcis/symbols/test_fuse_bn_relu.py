@@ -83,7 +83,7 @@ def test_fusion_follows_the_key_and_the_device():
     assert not network_args(cfg, is_train=True, on_cpu=False).trunk.fuse_bn_relu
     assert not network_args(load_config(SHAPES_CFG, ['network.FUSE_BN_RELU=false']),
                             is_train=True).trunk.fuse_bn_relu
-    gpu_cfg = load_config(SHAPES_CFG, ['gpus=0'])
+    gpu_cfg = load_config(SHAPES_CFG, ['gpus=0', 'default.LOCAL_WORKERS=1'])
     assert not network_args(gpu_cfg, is_train=True).trunk.fuse_bn_relu
     assert network_args(gpu_cfg, is_train=True, on_cpu=True).trunk.fuse_bn_relu
 
