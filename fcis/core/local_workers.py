@@ -195,4 +195,5 @@ def run_local_workers(train_fn, cfg, num_workers, logger):
     finally:
         shutil.rmtree(spec.folder, ignore_errors=True)
 
+
 __all__ = ['run_local_workers', 'threads_per_worker', 'WorkerFailed', 'EXIT_STOPPED']
