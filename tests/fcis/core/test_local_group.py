@@ -62,21 +62,22 @@ def worker(spec, rank, seed, fail_round, results):
     results.put((rank, 'done', sums))
 
 
-def run_group(seed, fail_round=(-1, -1)):
-    """{rank: (what happened, sums)} of WORKERS spawned workers."""
+def run_workers(target, count, args, update='sum'):
+    """{rank: what it reported} of ``count`` spawned ``target(spec, rank, *args, results)``
+    (each puts one (rank, ...) tuple on ``results``)."""
     context = multiprocessing.get_context('spawn')
     folder = tempfile.mkdtemp(prefix='fcis-test-group-')
     results = context.Queue()
-    spec = GroupSpec(WORKERS, folder, context.Barrier(WORKERS))
-    processes = [context.Process(target=worker, args=(spec, r, seed, fail_round, results))
-                 for r in range(WORKERS)]
+    spec = GroupSpec(count, folder, context.Barrier(count), update)
+    processes = [context.Process(target=target, args=(spec, r) + tuple(args) + (results,))
+                 for r in range(count)]
     try:
         for process in processes:
             process.start()
         out = {}
         for _ in processes:
-            rank, what, sums = results.get(timeout=120)
-            out[rank] = (what, sums)
+            report = results.get(timeout=120)
+            out[report[0]] = report[1:]
         return out
     except queue.Empty:
         raise AssertionError('a worker did not report within 120 s (a hang at the barrier?)')
@@ -86,6 +87,11 @@ def run_group(seed, fail_round=(-1, -1)):
             if process.is_alive():
                 process.terminate()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_group(seed, fail_round=(-1, -1)):
+    """{rank: (what happened, sums)} of WORKERS spawned workers."""
+    return run_workers(worker, WORKERS, (seed, fail_round))
 
 
 def test_every_worker_holds_the_rank_order_sum_each_round(test_seed):
@@ -166,26 +172,8 @@ def numpy_gradients(w, b, x, y):
 
 
 def run_update(seed, mode):
-    context = multiprocessing.get_context('spawn')
-    folder = tempfile.mkdtemp(prefix='fcis-test-group-')
-    results = context.Queue()
-    spec = GroupSpec(2, folder, context.Barrier(2), mode)
-    processes = [context.Process(target=update_worker, args=(spec, r, seed, results))
-                 for r in range(2)]
-    try:
-        for process in processes:
-            process.start()
-        out = {}
-        for _ in processes:
-            rank, w, b = results.get(timeout=120)
-            out[rank] = (w, b)
-        return out
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.terminate()
-        shutil.rmtree(folder, ignore_errors=True)
+    """{rank: (W, b)} after update_worker in a group of two with rule ``mode``."""
+    return run_workers(update_worker, 2, (seed,), update=mode)
 
 
 def test_sum_takes_one_step_and_each_one_step_per_worker_in_rank_order(test_seed):
