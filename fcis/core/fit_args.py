@@ -12,7 +12,7 @@ from typing import Any, Optional, Tuple
 
 @dataclass(frozen=True)
 class OptimArgs:
-    """The SGD step (``fcis.core.module.FCISSGD``).
+    """The SGD step (``fcis.core.optimizer.FCISSGD``).
 
     lr: base learning rate; lr_scheduler: mx.lr_scheduler.LRScheduler called with the
     absolute update count (e.g. schedule.WarmupMultiFactorScheduler), or None for a constant

@@ -3,7 +3,7 @@ and the same step as one MXNet update per weight."""
 import mxnet as mx
 import numpy as np
 
-from fcis.core.module import FCISSGD, NATIVE_UPDATE, size_buckets
+from fcis.core.optimizer import FCISSGD, NATIVE_UPDATE, size_buckets
 
 
 def test_size_buckets_hand_computed():
