@@ -28,6 +28,7 @@ from fcis.core.dist import Distributed, exit_on_error, rank0_first, worker_log_n
 from fcis.core.dist import setup as setup_distributed
 from fcis.core.fit_args import BindArgs, CheckpointArgs, EpochArgs, FitArgs, OptimArgs
 from fcis.core.loader import TrainLoader
+from fcis.core.local_group import steps_per_batch
 from fcis.core.local_workers import run_local_workers
 from fcis.core.loader_args import (AnchorTargetArgs, BatchOrderArgs, TrainImageArgs,
                                    TrainLoaderArgs)
@@ -159,10 +160,8 @@ def train_net(cfg, logger=None):
 
 
 def local_updates_per_batch(cfg):
-    """Optimizer steps per batch of the config: LOCAL_WORKERS with LOCAL_UPDATE 'each',
-    else 1."""
-    workers = int(cfg.default.LOCAL_WORKERS)
-    return workers if workers > 1 and cfg.default.LOCAL_UPDATE == 'each' else 1
+    """Optimizer steps per batch of the config (fcis.core.local_group.steps_per_batch)."""
+    return steps_per_batch(cfg.default.LOCAL_WORKERS, cfg.default.LOCAL_UPDATE)
 
 
 def train_local_worker(cfg, group):

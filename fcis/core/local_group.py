@@ -99,18 +99,18 @@ class LocalGroup(object):
 
     def sum_gradients(self, module):
         """sum_into on the gradients of ``module`` (started with :meth:`start`)."""
-        self.sum_into([g for g in _first_device(module._exec_group.grad_arrays) if g is not None])
+        self.sum_into(_gradients(module))
 
     @property
     def updates_per_batch(self):
-        """Optimizer steps per batch: N with update 'each', else 1."""
-        return self.num_workers if self.spec.update == 'each' else 1
+        """Optimizer steps per batch (steps_per_batch of this group)."""
+        return steps_per_batch(self.num_workers, self.spec.update)
 
     def gradients_in_turn(self, module):
         """Exchange the gradients of ``module``, then put each worker's, in rank order, into
         its gradient arrays: a generator that yields the rank after each (the caller steps
         the optimizer there)."""
-        arrays = [g for g in _first_device(module._exec_group.grad_arrays) if g is not None]
+        arrays = _gradients(module)
         layout = self._layout(arrays)
         rows = self._exchange(layout)
         for rank in range(self.num_workers):
@@ -170,9 +170,20 @@ class LocalGroup(object):
             layout.scatter(rows[0])
 
 
+def steps_per_batch(num_workers, update):
+    """Optimizer steps per batch of ``num_workers`` workers with rule ``update``: one per
+    worker for 'each', else (and for one worker) 1."""
+    return int(num_workers) if update == 'each' else 1
+
+
+def _gradients(module):
+    """The gradient arrays (device 0) of the trained parameters of ``module``."""
+    return [g for g in _first_device(module._exec_group.grad_arrays) if g is not None]
+
+
 def _first_device(per_device):
     """[arrays of device 0] of an executor group's [[array per device]] lists."""
     return [arrays[0] for arrays in per_device]
 
 
-__all__ = ['GroupSpec', 'GroupStopped', 'LocalGroup']
+__all__ = ['GroupSpec', 'GroupStopped', 'LocalGroup', 'steps_per_batch']
