@@ -48,7 +48,7 @@ from lib.utils.thread_governor import governor_for
 def train_loader_args(cfg, shard=(0, 1)):
     """TrainLoaderArgs of the config: SCALES, network.PIXEL_MEANS and IMAGE_STRIDE; anchors of
     network.RPN_FEAT_STRIDE, ANCHOR_SCALES, ANCHOR_RATIOS and TRAIN.RPN_*; TRAIN.SHUFFLE,
-    ASPECT_GROUPING and cfg.seed; shard: (rank, num_workers) of a distributed run."""
+    ASPECT_GROUPING, SIZE_GROUPING and cfg.seed; shard: (rank, num_workers) of a distributed run."""
     net, t = cfg.network, cfg.TRAIN
     images = TrainImageArgs(scales=tuple(tuple(pair) for pair in normalize_scales(cfg.SCALES)),
                             pixel_means=tuple(float(m) for m in net.PIXEL_MEANS),
@@ -63,7 +63,8 @@ def train_loader_args(cfg, shard=(0, 1)):
                                clobber_positives=bool(t.RPN_CLOBBER_POSITIVES),
                                match_zero_overlap=bool(t.RPN_MATCH_ZERO_OVERLAP_GT))
     order = BatchOrderArgs(shuffle=bool(t.SHUFFLE), aspect_grouping=bool(t.ASPECT_GROUPING),
-                           seed=int(cfg.seed), shard=tuple(shard))
+                           seed=int(cfg.seed), shard=tuple(shard),
+                           size_grouping=bool(t.SIZE_GROUPING))
     return TrainLoaderArgs(images=images, anchors=anchors, order=order).check()
 
 

@@ -129,6 +129,9 @@ def default_config():
     config.TRAIN.FLIP = True             # add horizontally flipped images
     config.TRAIN.SHUFFLE = True          # shuffle images each epoch
     config.TRAIN.ASPECT_GROUPING = True  # batch images of the same orientation together
+    config.TRAIN.SIZE_GROUPING = False   # and of the same input size (else the nearest) at the
+                                         # first scale: equal work for the devices and
+                                         # LOCAL_WORKERS sharing a batch
     config.TRAIN.BATCH_IMAGES = 1        # images per device (only 1, as the release)
     config.TRAIN.ENABLE_OHEM = False     # online hard example mining over all ROIs
     config.TRAIN.BATCH_ROIS = 128        # ROIs per image without OHEM (-1 = all)

@@ -16,7 +16,7 @@ import mxnet as mx
 import numpy as np
 
 from lib.dataset.roidb import filter_roidb
-from lib.utils.image import normalize_scales, round_up
+from lib.utils.image import compute_scale, normalize_scales, round_up, scaled_size
 from lib.utils.ndarray_copy import HostArray
 from lib.utils.prefetch import Prefetcher
 
@@ -38,12 +38,17 @@ def num_devices(ctx):
     return len(ctx) if isinstance(ctx, (list, tuple)) else 1
 
 
-def epoch_plan(roidb, batch_size, epoch, seed, shuffle=True, aspect_grouping=True):
+def epoch_plan(roidb, batch_size, epoch, seed, shuffle=True, aspect_grouping=True,
+               size_order=None):
     """Batches of one epoch: list of (roidb indices (batch_size,), pad, batch seed).
 
     With ``aspect_grouping`` a batch holds only landscape (w >= h) or only portrait
-    images. A group's last batch is completed with images from the start of that group
-    (``pad`` counts them).
+    images. ``size_order``: None, or the rank of every roidb entry's input size
+    (input_size_ranks): each group's (shuffled) images are then sorted by it, stably, before
+    they are cut into batches, so a batch holds images of one size, or of the nearest sizes
+    where a size's count does not divide into batches; the batches are shuffled as before.
+    A group's last batch is completed with images from the start of that group (``pad``
+    counts them).
     """
     rng = np.random.RandomState(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
     if aspect_grouping:
@@ -54,6 +59,8 @@ def epoch_plan(roidb, batch_size, epoch, seed, shuffle=True, aspect_grouping=Tru
     batches = []
     for group in groups:
         order = rng.permutation(group) if shuffle else group
+        if size_order is not None:
+            order = order[np.argsort(size_order[order], kind='stable')]
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             pad = batch_size - len(chunk)
@@ -64,6 +71,21 @@ def epoch_plan(roidb, batch_size, epoch, seed, shuffle=True, aspect_grouping=Tru
         batches = [batches[i] for i in rng.permutation(len(batches))]
     seeds = rng.randint(0, 2 ** 31 - 1, size=len(batches))
     return [(chunk, pad, int(s)) for (chunk, pad), s in zip(batches, seeds)]
+
+
+def input_size_ranks(roidb, scale, image_stride):
+    """Rank of each roidb entry's network input size at ``scale`` (shorter side, max longer
+    side), padded to ``image_stride``: by area, then height, then width (int array (N,);
+    equal sizes share a rank)."""
+    sizes = []
+    for entry in roidb:
+        h, w = scaled_size(entry['height'], entry['width'],
+                           compute_scale(entry['height'], entry['width'], *scale))
+        sizes.append((round_up(h, image_stride), round_up(w, image_stride)))
+    sizes = np.array(sizes, dtype=np.int64).reshape(-1, 2)
+    keys = np.stack([sizes[:, 0] * sizes[:, 1], sizes[:, 0], sizes[:, 1]], axis=1)
+    _, ranks = np.unique(keys, axis=0, return_inverse=True)
+    return ranks.reshape(-1)
 
 
 class TrainLoader(mx.io.DataIter):
@@ -99,6 +121,8 @@ class TrainLoader(mx.io.DataIter):
         self.seed = order.seed
         self.num_workers, self.prefetch = int(args.num_workers), max(1, int(args.prefetch))
         self.shard = check_shard(order.shard)
+        self.size_order = (input_size_ranks(self.roidb, self.scales[0], self.image_stride)
+                           if order.size_grouping else None)
         self.num_batches = len(epoch_plan(self.roidb, self.batch_size * self.shard[1], 0,
                                           self.seed, False, self.aspect_grouping))
         self._epoch, self._cursor = 0, 0
@@ -111,7 +135,7 @@ class TrainLoader(mx.io.DataIter):
     def _make_plan(self, epoch):
         rank, num_shards = self.shard
         plan = epoch_plan(self.roidb, self.batch_size * num_shards, epoch, self.seed,
-                          self.shuffle, self.aspect_grouping)
+                          self.shuffle, self.aspect_grouping, self.size_order)
         return shard_plan(plan, rank, num_shards) if num_shards > 1 else plan
 
     def _jobs(self, epoch):

@@ -91,15 +91,19 @@ class BatchOrderArgs:
     """Which images form each batch.
 
     shuffle: random image and batch order; aspect_grouping: a batch holds only landscape or
-    only portrait images; seed: base of every random choice (image order, scale, anchor
-    sampling); shard: (rank, num_workers) of a distributed run (the epoch plan is drawn for
-    global batches of batch_size * num_workers images and this loader yields part ``rank``
-    of each, fcis.core.dist.shard_plan; (0, 1) = the whole batch).
+    only portrait images; size_grouping: within each group, the images of a batch have the
+    same (else the nearest) input size at the first scale, so devices and processes sharing
+    a batch get equal work (fcis.core.loader.epoch_plan); seed: base of every random choice
+    (image order, scale, anchor sampling); shard: (rank, num_workers) of a distributed run
+    (the epoch plan is drawn for global batches of batch_size * num_workers images and this
+    loader yields part ``rank`` of each, fcis.core.dist.shard_plan; (0, 1) = the whole
+    batch).
     """
     shuffle: bool = True
     aspect_grouping: bool = True
     seed: int = 0
     shard: Tuple[int, int] = (0, 1)
+    size_grouping: bool = False
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,12 @@ def children_cpu_seconds():
     return total
 
 
+def process_and_children_cpu_seconds():
+    """process_cpu_seconds() + children_cpu_seconds(): a training run's CPU seconds with
+    its LOCAL_WORKERS processes."""
+    return process_cpu_seconds() + children_cpu_seconds()
+
+
 class CpuMeter(object):
     """CPU time of this process (all its threads, user + system) and of its live
     multiprocessing children over wall time since ``restart()``, in percent: 200 means two
@@ -60,15 +66,11 @@ class CpuMeter(object):
         self.restart()
 
     def restart(self):
-        self._cpu, self._wall = self._cpu_seconds(), time.perf_counter()
-
-    @staticmethod
-    def _cpu_seconds():
-        return process_cpu_seconds() + children_cpu_seconds()
+        self._cpu, self._wall = process_and_children_cpu_seconds(), time.perf_counter()
 
     def percent(self):
         wall = time.perf_counter() - self._wall
-        return 100.0 * (self._cpu_seconds() - self._cpu) / wall if wall > 0 else 0.0
+        return 100.0 * (process_and_children_cpu_seconds() - self._cpu) / wall if wall > 0 else 0.0
 
 
 

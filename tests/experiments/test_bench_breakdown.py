@@ -95,3 +95,18 @@ def test_conv_flops_of_grouped_and_computed_weight_convolutions():
     assert flops == pytest.approx({'a': 2.0 * 4 * 8 * 10 * 3 * 3 * 3,
                                    'g': 2.0 * 6 * 8 * 10 * 2,     # 4 inputs in 2 groups
                                    'n': 2.0 * 6 * 8 * 10})        # one weight per channel
+
+
+def test_parts_of_a_worker_show_the_barrier_wait():
+    result = {
+        'iterations': 4, 'iteration_mean_s': 0.25, 'data_wait_share': 0.0, 'workers': 2,
+        'barrier_share': 0.1,
+        'phases_s': {'forward': 0.4, 'backward': 0.4, 'metrics': 0.0,
+                     'optimizer update': 0.04, 'bind': 0.0},
+        'custom_ops_s': {}, 'custom_forward_s': {},
+        'convs': {'forward_s': 0.05, 'backward_s': 0.05},
+    }
+    parts = dict(breakdown.parts(result))
+    assert parts['waiting for the other workers'] == pytest.approx(0.025)
+    assert parts['Python between them'] == pytest.approx(0.25 - 0.1 - 0.1 - 0.01 - 0.025)
+    assert 'waiting for the other workers' not in dict(breakdown.parts(dict(result, workers=1)))

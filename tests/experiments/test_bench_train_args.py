@@ -22,3 +22,40 @@ def test_row_label_names_the_starting_weights():
            'params': '/runs/shapes/train/e2e-0003.params'}
     assert train.row_label(row) == 'shapes (OHEM) from e2e-0003.params'
     assert train.row_label(dict(row, params=None)) == 'shapes (OHEM)'
+
+
+def test_worker_rows_are_named_and_compared_per_image():
+    one = {'config': 'shapes', 'ohem': True, 'overrides': [], 'busy': False, 'params': None,
+           'workers': 1, 'images_per_s': 10.0, 'iteration_mean_s': 0.1}
+    two = dict(one, workers=2, images_per_s=12.5, iteration_mean_s=0.16)
+    assert train.row_label(two) == 'shapes (OHEM) 2 workers'
+    # 0.1 s an image alone, 0.08 s an image in two workers (each batch 2 images in 0.16 s)
+    assert train.ratios([one, two]) == \
+        'shapes (OHEM) 2 workers / shapes (OHEM): 0.80x the time per image'
+
+
+def test_local_workers_below_one_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(['--config', 'shapes', '--local-workers', '0'])
+    assert exit_info.value.code == 2
+    assert '--local-workers: 0; give 1 or more training processes' in capsys.readouterr().err
+
+
+def test_on_new_thread_returns_or_raises():
+    import threading
+    assert train.on_new_thread(lambda: threading.current_thread().name) == 'bench-worker-0'
+    with pytest.raises(KeyError, match='lost'):
+        train.on_new_thread(lambda: {}['lost'])
+
+
+def test_worker_threads_sets_and_restores_the_omp_threads(monkeypatch):
+    calls = []
+    monkeypatch.setattr(train, 'set_mxnet_omp_threads', calls.append)
+    monkeypatch.setattr(train, 'omp_threads', lambda: 2)
+    monkeypatch.setattr(train, 'threads_per_worker', lambda n: 2 // n)
+    with train.worker_threads(2):
+        assert calls == [1]
+    assert calls == [1, 2]
+    with train.worker_threads(1):
+        pass
+    assert calls == [1, 2]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fcis.core.loader import TestLoader as ImageTestLoader  # not collected as a test class
-from fcis.core.loader import TrainLoader
+from fcis.core.loader import TrainLoader, epoch_plan, input_size_ranks
 from fcis.core.loader_args import AnchorTargetArgs, BatchOrderArgs, TrainImageArgs, TrainLoaderArgs
 from fcis.core.minibatch import default_feat_shape
 from lib.dataset import decode_masks, get_imdb
@@ -108,6 +108,63 @@ def test_aspect_grouping_and_epochs(roidb):
         orders.append(order)
         it.reset()
     assert sorted(orders[0]) == sorted(orders[1]) and orders[0] != orders[1]
+
+
+def reference_input_size(entry, scale, stride):
+    """(H, W) of an entry's network input at ``scale``, padded to ``stride``: computed here."""
+    h, w = entry['height'], entry['width']
+    factor = scale[0] / min(h, w)
+    if round(factor * max(h, w)) > scale[1]:
+        factor = scale[1] / max(h, w)
+    return tuple(-(-int(round(side * factor)) // stride) * stride for side in (h, w))
+
+
+def test_input_size_ranks_order_sizes_by_area_then_height():
+    entries = [{'height': h, 'width': w} for h, w in
+               [(50, 100), (100, 50), (64, 64), (50, 100), (60, 60), (32, 128)]]
+    # at (64, 100), stride 32: 64x128, 128x64, 64x64, 64x128, 64x64, 32x128 (capped at 100 -> 25 -> 32)
+    ranks = input_size_ranks(entries, (64, 100), 32)
+    sizes = [reference_input_size(e, (64, 100), 32) for e in entries]
+    assert sizes == [(64, 128), (128, 64), (64, 64), (64, 128), (64, 64), (32, 128)]
+    # areas 8192, 8192, 4096, 8192, 4096, 4096: 32x128 < 64x64 (height), 64x128 < 128x64
+    assert list(ranks) == [2, 3, 1, 2, 1, 0]
+
+
+@pytest.mark.parametrize('batch_size', [2, 3])
+def test_size_grouping_batches_images_of_one_size(batch_size):
+    rng = np.random.RandomState(0)
+    entries = [{'height': int(h), 'width': int(w)} for h, w in rng.randint(40, 100, size=(61, 2))]
+    scale, stride = (64, 100), 32
+    sizes = [reference_input_size(e, scale, stride) for e in entries]
+    ranks = input_size_ranks(entries, scale, stride)
+    plain = epoch_plan(entries, batch_size, 0, 7)
+    grouped = epoch_plan(entries, batch_size, 0, 7, size_order=ranks)
+    assert len(grouped) == len(plain)
+    # every image once per epoch (plus each group's cyclic fill), orientation groups kept
+    counts = np.bincount(np.concatenate([chunk for chunk, _, _ in grouped]), minlength=len(entries))
+    assert counts.min() >= 1 and counts.sum() - len(entries) == sum(pad for _, pad, _ in grouped)
+    for chunk, _, _ in grouped:
+        assert len({entries[i]['width'] >= entries[i]['height'] for i in chunk}) == 1
+
+    def mixed(plan):
+        return sum(len({sizes[i] for i in chunk[:len(chunk) - pad]}) > 1 for chunk, pad, _ in plan)
+
+    # a batch mixes sizes only where a size's images do not fill whole batches: at most one
+    # such boundary per size (and group)
+    assert mixed(grouped) <= len(set(sizes))
+    assert mixed(plain) > 2 * mixed(grouped)
+    # the same seed gives the same plan, another epoch another one
+    again = epoch_plan(entries, batch_size, 0, 7, size_order=ranks)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(grouped, again))
+    other = epoch_plan(entries, batch_size, 1, 7, size_order=ranks)
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(grouped, other))
+
+
+def test_size_grouping_in_the_loader(roidb):
+    order = BatchOrderArgs(shuffle=True, seed=5, size_grouping=True)
+    it = loader(roidb, order=order)
+    expected = epoch_plan(it.roidb, 2, 0, 5, size_order=input_size_ranks(it.roidb, SCALES, 0))
+    assert [list(b.index) for b in it] == [list(chunk) for chunk, _, _ in expected]
 
 
 def test_padding_when_fewer_images_than_devices(roidb):

@@ -17,7 +17,15 @@ Parts of one mean iteration:
   optimizer update                  ShapeModules.update (the SGD step)
   data wait                         the loader's next() (a prepared NumPy batch)
   bind                              Modules bound for new input shapes
-  Python between them               the rest of the iteration (the loop, callbacks)
+  waiting for the other workers     ``--local-workers``: the barrier of every gradient
+                                    exchange (fcis.core.local_group)
+  Python between them               the rest of the iteration (the loop, callbacks; with
+                                    ``--local-workers`` the gradient copies to and from
+                                    the shared file)
+
+With ``--local-workers`` the figures are worker 0's: its iteration is one batch of every
+worker's images, and 'optimizer update' holds every step of that batch (one per worker with
+default.LOCAL_UPDATE 'each').
 """
 import collections
 import json
@@ -163,6 +171,9 @@ def parts(result):
     rows += [('metrics', phase['metrics']), ('optimizer update', phase['optimizer update']),
              ('data wait', result['data_wait_share'] * result['iteration_mean_s']),
              ('bind', phase['bind'])]
+    if result.get('workers', 1) > 1:
+        rows.append(('waiting for the other workers',
+                     result['barrier_share'] * result['iteration_mean_s']))
     rows.append(('Python between them', result['iteration_mean_s'] - sum(v for _, v in rows)))
     return rows
 

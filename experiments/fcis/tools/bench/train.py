@@ -31,13 +31,16 @@ in a child process with other environment variables (e.g. the engine).
 import argparse
 import collections
 import contextlib
+import functools
 import json
+import logging
 import os
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any, Optional
 from unittest import mock
 
 import mxnet as mx
@@ -46,6 +49,8 @@ from experiments.fcis.tools.bench import breakdown, common, op_profile
 from experiments.fcis.tools.bench.data import BenchData
 from fcis.core import metric as fcis_metric
 from fcis.core import module as fcis_module
+from fcis.core.local_group import LocalGroup
+from fcis.core.local_workers import run_local_workers, threads_per_worker
 from fcis.core.params import fixed_param_names
 from fcis.core.run import contexts
 from fcis.config.symbol_args import network_args
@@ -54,8 +59,8 @@ from fcis.symbols import TRAIN_OUTPUT_NAMES
 from fcis.train_end2end import TrainStart, fit_args_from_config, make_train_loader
 from lib.utils.checkpoint import CheckpointError, load_params
 from lib.utils.table import format_table
-from lib.utils.thread_governor import governor_for
-from lib.utils.threads import process_cpu_seconds, usable_cores
+from lib.utils.thread_governor import governor_for, set_mxnet_omp_threads
+from lib.utils.threads import omp_threads, process_and_children_cpu_seconds, usable_cores
 
 CUSTOM_OPS = {
     'proposal': proposal.ProposalOperator,
@@ -138,15 +143,15 @@ class TimedIter(mx.io.DataIter):
 
 
 class BatchClock(object):
-    """fit callback recording the time and the process's CPU seconds of every batch_end
-    (and of the epoch start)."""
+    """fit callback recording the time and the CPU seconds of the process and its
+    ``--local-workers`` processes at every batch_end (and at the epoch start)."""
 
     def __init__(self):
         self.stamps, self.cpu = [], []
 
     def _stamp(self):
         self.stamps.append(time.perf_counter())
-        self.cpu.append(process_cpu_seconds())
+        self.cpu.append(process_and_children_cpu_seconds())
 
     def epoch_begin(self, epoch):
         self._stamp()
@@ -155,12 +160,15 @@ class BatchClock(object):
         self._stamp()
 
 
-def train_iterations(cfg, roidb, iterations, watch, clock, seed=0, params=None):
+def train_iterations(cfg, roidb, iterations, watch, clock, seed=0, params=None, group=None):
     """Run ``iterations`` batches of ``fit``, timing into watch/clock, from the weights of the
-    .params file ``params`` (a checkpoint of the same config) or random ones."""
+    .params file ``params`` (a checkpoint of the same config) or random ones; ``group``: the
+    LocalGroup of this worker of a ``--local-workers`` run (its shard of every batch, its
+    barrier waits timed as 'barrier')."""
     symbol = common.train_symbol(cfg)
     ctx = contexts(cfg)
-    loader = make_train_loader(cfg, symbol, ctx, roidb)
+    shard = (group.rank, group.num_workers) if group else (0, 1)
+    loader = make_train_loader(cfg, symbol, ctx, roidb, shard=shard)
     train_iter = TimedIter(loader, iterations, watch)
     shapes = dict(loader.provide_data + loader.provide_label)
     if params:
@@ -169,9 +177,11 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0, params=None):
         arg_params, aux_params = common.random_params(
             symbol, shapes['data'], network_args(cfg, is_train=True).trunk, seed)
     args = fit_args_from_config(cfg, symbol, train_iter, TrainStart(arg_params, aux_params))
-    args = replace(args, epochs=replace(args.epochs, end_epoch=1, seed=seed))
+    args = replace(args, epochs=replace(args.epochs, end_epoch=1, seed=seed),
+                   kvstore=group or args.kvstore)
     patches = [mock.patch.object(cls, method, watch.wrap((name, method), getattr(cls, method)))
                for name, cls in CUSTOM_OPS.items() for method in ('forward', 'backward')]
+    patches.append(mock.patch.object(LocalGroup, 'wait', watch.wrap('barrier', LocalGroup.wait)))
     patches += breakdown.timed_phases(watch)
     for patch in patches:
         patch.start()
@@ -187,6 +197,56 @@ def train_iterations(cfg, roidb, iterations, watch, clock, seed=0, params=None):
         loader.close()
         governor.close()
     return train_iter.data_shapes
+
+
+@dataclass(frozen=True)
+class GroupJob:
+    """The iterations every worker of a ``--local-workers`` run trains (picklable)."""
+    roidb: Any
+    iterations: int
+    seed: int
+    params: Optional[str]
+
+
+def group_worker(job, cfg, group):
+    """Worker ``group.rank``'s iterations of a ``--local-workers`` run; worker 0 (this
+    process) returns (Stopwatch, BatchClock, batch shapes), the others None."""
+    common.load_ops()
+    watch, clock = Stopwatch(), BatchClock()
+    shapes = train_iterations(cfg, job.roidb, job.iterations, watch, clock, job.seed,
+                              job.params, group)
+    return (watch, clock, shapes) if group.rank == 0 else None
+
+
+def train_in_group(cfg, roidb, iterations, seed, params):
+    """(Stopwatch, BatchClock, batch shapes) of worker 0 of default.LOCAL_WORKERS processes
+    training ``iterations`` batches as the config's training command does.
+
+    Worker 0 runs on a new thread: MXNet caches the oneDNN primitives of each thread with
+    the OpenMP thread count they were built with, so primitives of an earlier run on this
+    thread would keep all cores' threads beside the other workers."""
+    job = GroupJob(roidb, iterations, seed, params)
+    return on_new_thread(functools.partial(
+        run_local_workers, functools.partial(group_worker, job), cfg,
+        int(cfg.default.LOCAL_WORKERS), logging.getLogger(__name__)))
+
+
+def on_new_thread(fn):
+    """fn() run on a new thread; returns its result or raises its exception."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome['result'] = fn()
+        except BaseException as err:  # pylint: disable=broad-except
+            outcome['error'] = err
+
+    thread = threading.Thread(target=target, name='bench-worker-0')
+    thread.start()
+    thread.join()
+    if 'error' in outcome:
+        raise outcome['error']
+    return outcome['result']
 
 
 def summarize(watch, clock, warmup, batch_images):
@@ -212,9 +272,25 @@ def summarize(watch, clock, warmup, batch_images):
         'phases_s': {name: watch.total(name, begin, end) for name, _, _ in breakdown.PHASES},
         'data_wait_share': data_s / window, 'bind_share': watch.total('bind', begin, end)
         / window, 'custom_and_data_share': (custom_s + data_s) / window,
+        'barrier_share': watch.total('barrier', begin, end) / window,
         'cpu_percent': 100.0 * (clock.cpu[-1] - clock.cpu[warmup]) / window,
         'usable_cores': usable_cores(), 'engine': os.environ.get('MXNET_ENGINE_TYPE', ''),
     }
+
+
+@contextlib.contextmanager
+def worker_threads(workers):
+    """Inside the block MXNet operators of this thread use the OpenMP threads of one of
+    ``workers`` training processes (fcis.core.local_workers.threads_per_worker)."""
+    if workers <= 1:
+        yield
+        return
+    previous = omp_threads()
+    set_mxnet_omp_threads(threads_per_worker(workers))
+    try:
+        yield
+    finally:
+        set_mxnet_omp_threads(previous)
 
 
 @contextlib.contextmanager
@@ -228,24 +304,32 @@ def busy_loop():
         proc.wait()
 
 
-def run(config, runs, warmup, seed=0, num_images=12, overrides=(), busy=False, params=None):
+def run(config, runs, warmup, seed=0, num_images=12, overrides=(), busy=False, params=None,
+        workers=1):
     """Training figures of ``config`` ('coco' or 'shapes') with config ``overrides``
     (KEY=VALUE strings) as a dict; ``busy``: with a busy-loop process beside it; ``params``:
-    a .params file to start from instead of random weights."""
-    cfg = common.load_bench_config(config, overrides)
-    watch, clock = Stopwatch(), BatchClock()
+    a .params file to start from instead of random weights; ``workers``: training processes
+    (default.LOCAL_WORKERS, each on its own images: the figures are worker 0's, the images
+    per second and CPU all workers')."""
+    cfg = common.load_bench_config(config, ['default.LOCAL_WORKERS=%d' % workers] +
+                                   list(overrides))
     with BenchData(cfg, config, num_images, seed) as roidb:
         with busy_loop() if busy else contextlib.nullcontext():
-            shapes = train_iterations(cfg, roidb, warmup + runs, watch, clock, seed, params)
-    result = summarize(watch, clock, warmup, batch_images=len(contexts(cfg)))
+            if workers > 1:
+                watch, clock, shapes = train_in_group(cfg, roidb, warmup + runs, seed, params)
+            else:
+                watch, clock = Stopwatch(), BatchClock()
+                shapes = train_iterations(cfg, roidb, warmup + runs, watch, clock, seed, params)
+    result = summarize(watch, clock, warmup, batch_images=len(contexts(cfg)) * workers)
     symbol = common.train_symbol(cfg)
     fixed = fixed_param_names(symbol.list_arguments(), cfg.network.FIXED_PARAMS,
                               cfg.network.FIXED_PARAMS_MATCH_SUFFIX)
-    result['convs'] = breakdown.conv_summary(symbol, breakdown.most_common_shape(shapes[warmup:]),
-                                             set(fixed))
+    with worker_threads(workers):
+        result['convs'] = breakdown.conv_summary(
+            symbol, breakdown.most_common_shape(shapes[warmup:]), set(fixed))
     result.update({'config': config, 'ohem': bool(cfg.TRAIN.ENABLE_OHEM), 'runs': runs,
                    'warmup': warmup, 'overrides': list(overrides), 'busy': busy,
-                   'params': params})
+                   'params': params, 'workers': workers})
     return result
 
 
@@ -302,7 +386,8 @@ def table(results):
 
 def row_label(r):
     label = r['config'] + (' (OHEM)' if r['ohem'] else '')
-    extras = list(r.get('overrides') or []) + ([r['env']] if r.get('env') else [])
+    extras = ['%d workers' % r['workers']] if r.get('workers', 1) > 1 else []
+    extras += list(r.get('overrides') or []) + ([r['env']] if r.get('env') else [])
     extras += ['from ' + os.path.basename(r['params'])] if r.get('params') else []
     return ' '.join([label] + extras + (['+ busy loop'] if r.get('busy') else []))
 
@@ -330,6 +415,10 @@ def main(argv):
                              "work of a real run's later epochs")
     parser.add_argument('--busy-core', action='store_true',
                         help='also run each config with a busy-loop process beside it')
+    parser.add_argument('--local-workers', type=int, default=1, metavar='N',
+                        help='also run each config and --variant in N training processes '
+                             '(default.LOCAL_WORKERS, as the shapes config trains), each on its '
+                             'own images of every batch; images/s and CPU count all of them')
     parser.add_argument('--conv-layers', type=int, default=10, metavar='N',
                         help='list the N convolutions that take the most time (0: none)')
     parser.add_argument('--ops', type=int, default=10, metavar='N',
@@ -337,6 +426,8 @@ def main(argv):
                              "a second run of at most 20 (COCO: 5) iterations under MXNet's "
                              'profiler (0: no such run)')
     args = parser.parse_args(argv)
+    if args.local_workers < 1:
+        parser.error('--local-workers: %d; give 1 or more training processes' % args.local_workers)
     if args.params:
         try:
             load_params(args.params)
@@ -354,6 +445,9 @@ def main(argv):
                 results[-1]['op_profile'] = operator_profile(
                     config, min(counts[0], 5 * factor), counts[1], args.seed, overrides,
                     args.params)
+            if args.local_workers > 1:
+                results.append(run(config, *counts, overrides=overrides, params=args.params,
+                                   workers=args.local_workers))
         if args.busy_core:
             results.append(run(config, *counts, busy=True, params=args.params))
         for env_text in args.env:
@@ -378,12 +472,12 @@ def main(argv):
 
 
 def ratios(results):
-    """Mean-iteration ratio of every row to the first row of its config."""
+    """Time per image of every row against the first row of its config (with one image an
+    iteration, the mean-iteration ratio)."""
     lines, first = [], {}
     for r in results:
         base = first.setdefault(r['config'], r)
         if r is not base:
-            lines.append('%s / %s: %.2fx the time' % (row_label(r), row_label(base),
-                                                     r['iteration_mean_s'] /
-                                                     base['iteration_mean_s']))
+            lines.append('%s / %s: %.2fx the time per image' % (
+                row_label(r), row_label(base), base['images_per_s'] / r['images_per_s']))
     return '\n'.join(lines)
