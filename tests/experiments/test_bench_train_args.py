@@ -1,8 +1,11 @@
-"""benchmark.py train's --params: a bad file stops with one line; rows name the file."""
+"""benchmark.py train's options: a bad --params file or --local-workers count stops with one
+line; rows name the file and the workers; the group run's thread helpers."""
+import threading
+
 import mxnet as mx
 import pytest
 
-from experiments.fcis.tools.bench import train
+from experiments.fcis.tools.bench import train, train_loop
 
 
 def test_missing_or_unnamed_params_file_is_one_line(tmp_path, capsys):
@@ -42,20 +45,19 @@ def test_local_workers_below_one_is_one_line(capsys):
 
 
 def test_on_new_thread_returns_or_raises():
-    import threading
-    assert train.on_new_thread(lambda: threading.current_thread().name) == 'bench-worker-0'
+    assert train_loop.on_new_thread(lambda: threading.current_thread().name) == 'bench-worker-0'
     with pytest.raises(KeyError, match='lost'):
-        train.on_new_thread(lambda: {}['lost'])
+        train_loop.on_new_thread(lambda: {}['lost'])
 
 
 def test_worker_threads_sets_and_restores_the_omp_threads(monkeypatch):
     calls = []
-    monkeypatch.setattr(train, 'set_mxnet_omp_threads', calls.append)
-    monkeypatch.setattr(train, 'omp_threads', lambda: 2)
-    monkeypatch.setattr(train, 'threads_per_worker', lambda n: 2 // n)
-    with train.worker_threads(2):
+    monkeypatch.setattr(train_loop, 'set_mxnet_omp_threads', calls.append)
+    monkeypatch.setattr(train_loop, 'omp_threads', lambda: 2)
+    monkeypatch.setattr(train_loop, 'threads_per_worker', lambda n: 2 // n)
+    with train_loop.worker_threads(2):
         assert calls == [1]
     assert calls == [1, 2]
-    with train.worker_threads(1):
+    with train_loop.worker_threads(1):
         pass
     assert calls == [1, 2]

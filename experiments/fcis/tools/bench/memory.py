@@ -38,7 +38,7 @@ def inference_peak(config):
 
 def train_peak(config):
     """Two iterations of the training loop (the second one with optimizer states)."""
-    from experiments.fcis.tools.bench.train import BatchClock, Stopwatch, train_iterations
+    from experiments.fcis.tools.bench.train_loop import BatchClock, Stopwatch, train_iterations
     from experiments.fcis.tools.bench.data import BenchData
     cfg = common.load_bench_config(config)
     with BenchData(cfg, config, num_images=2) as roidb:
