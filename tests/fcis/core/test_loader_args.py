@@ -54,5 +54,5 @@ def test_train_loader_args_carries_every_key():
         fg_fraction=0.25, positive_overlap=0.6, negative_overlap=0.2, clobber_positives=True,
         match_zero_overlap=True)
     assert args.order == BatchOrderArgs(shuffle=False, aspect_grouping=False, seed=17,
-                                        shard=(1, 3))
+                                        shard=(1, 3), size_grouping=True)  # the config's
     assert (args.num_workers, args.prefetch) == (2, 4)

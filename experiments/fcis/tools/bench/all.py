@@ -1,7 +1,8 @@
 """``benchmark.py all``: the whole pipeline side by side in one run, against the goals.
 
-Order: conv peak, inference (COCO, shapes), training (COCO with OHEM, shapes), loaders,
-then peak memory (one subprocess each: COCO inference, COCO training), conv peak again.
+Order: conv peak, inference (COCO, shapes), training (COCO with OHEM, shapes in one process
+and in the config's default.LOCAL_WORKERS processes), loaders, then peak memory (one
+subprocess each: COCO inference, COCO training), conv peak again.
 The peak is the larger of the two peak measurements; the load average at the start and
 the end is printed so that a run on a busy machine shows as such. Prints the tables, the
 goals with their status, and last one JSON line with every figure.
@@ -58,6 +59,10 @@ def measure(runs, seed):
                             'shapes': inference.run('shapes', 4 * runs, seed)}
     figures['train'] = {'coco': train.run('coco', runs, 2, seed),
                         'shapes': train.run('shapes', 4 * runs, 8, seed)}
+    workers = int(common.load_bench_config('shapes').default.LOCAL_WORKERS)
+    if workers > 1:   # as the shapes config trains (default.LOCAL_WORKERS)
+        figures['train']['shapes_workers'] = train.run('shapes', 4 * runs, 8, seed,
+                                                       workers=workers)
     figures['loader'] = {c: loader.run(c, 20, seed) for c in ('coco', 'shapes')}
     figures['memory'] = {kind: common.peak_memory_subprocess(kind, 'coco')
                          for kind in ('inference', 'train')}
@@ -86,7 +91,8 @@ def report(figures):
                          100 * (1 - low / high)))
     for config in ('coco', 'shapes'):
         lines += ['', inference.table(figures['inference'][config], peak)]
-    trains = [figures['train'][c] for c in ('coco', 'shapes')]
+    trains = [figures['train'][c] for c in ('coco', 'shapes', 'shapes_workers')
+              if c in figures['train']]
     ips = {c: figures['train'][c]['images_per_s'] for c in ('coco', 'shapes')}
     lines += ['', train.table(trains), '',
               loader.table([figures['loader'][c] for c in ('coco', 'shapes')], ips)]
