@@ -61,3 +61,8 @@ def test_worker_threads_sets_and_restores_the_omp_threads(monkeypatch):
     with train_loop.worker_threads(1):
         pass
     assert calls == [1, 2]
+
+
+def test_worker_rows_default_to_the_configs_processes():
+    assert train.config_workers('shapes') == 2   # shapes_fcis_end2end.yaml: LOCAL_WORKERS 2
+    assert train.config_workers('coco') == 1     # the release's one process

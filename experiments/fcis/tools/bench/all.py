@@ -59,7 +59,7 @@ def measure(runs, seed):
                             'shapes': inference.run('shapes', 4 * runs, seed)}
     figures['train'] = {'coco': train.run('coco', runs, 2, seed),
                         'shapes': train.run('shapes', 4 * runs, 8, seed)}
-    workers = int(common.load_bench_config('shapes').default.LOCAL_WORKERS)
+    workers = train.config_workers('shapes')
     if workers > 1:   # as the shapes config trains (default.LOCAL_WORKERS)
         figures['train']['shapes_workers'] = train.run('shapes', 4 * runs, 8, seed,
                                                        workers=workers)

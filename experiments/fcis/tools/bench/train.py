@@ -28,10 +28,11 @@ under MXNet's profiler: experiments/fcis/tools/bench/op_profile.py; not for --en
 --busy-core or --local-workers rows).
 ``--busy-core`` repeats each run with a busy-loop process beside it; ``--env`` repeats it
 in a child process with other environment variables (e.g. the engine);
-``--local-workers N`` repeats each run (and --variant) in N training processes as
-default.LOCAL_WORKERS trains (experiments/fcis/tools/bench/train_loop.py train_in_group):
-an iteration is then one batch of N images, its breakdown worker 0's with its waits for
-the others, and the ratios compare the time per image. The loop itself (timed phases,
+``--local-workers N`` (default: the config's default.LOCAL_WORKERS, 2 for shapes) repeats
+each run (and --variant) in N training processes as default.LOCAL_WORKERS trains
+(experiments/fcis/tools/bench/train_loop.py train_in_group): an iteration is then one
+batch of N images, its breakdown worker 0's with its waits for the others, and the ratios
+compare the time per image. The loop itself (timed phases,
 custom ops and loader) is experiments/fcis/tools/bench/train_loop.py.
 """
 import argparse
@@ -147,7 +148,8 @@ def run_with_env(config, args, env_text):
     cmd = [sys.executable, os.path.join(common.ROOT, 'experiments', 'fcis', 'benchmark.py'),
            'train', '--config', config, '--runs', str(args.runs), '--warmup', str(args.warmup),
            '--shapes-factor', str(args.shapes_factor), '--seed', str(args.seed),
-           '--conv-layers', '0', '--ops', '0'] + (['--params', args.params] if args.params else [])
+           '--conv-layers', '0', '--ops', '0', '--local-workers', '1'] + (
+               ['--params', args.params] if args.params else [])
     proc = subprocess.run(cmd, cwd=common.ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
@@ -156,6 +158,11 @@ def run_with_env(config, args, env_text):
     for r in results:
         r['env'] = env_text
     return results
+
+
+def config_workers(config):
+    """default.LOCAL_WORKERS of benchmark config ``config``: the processes it trains in."""
+    return int(common.load_bench_config(config).default.LOCAL_WORKERS)
 
 
 def table(results):
@@ -204,10 +211,11 @@ def main(argv):
                              "work of a real run's later epochs")
     parser.add_argument('--busy-core', action='store_true',
                         help='also run each config with a busy-loop process beside it')
-    parser.add_argument('--local-workers', type=int, default=1, metavar='N',
+    parser.add_argument('--local-workers', type=int, metavar='N',
                         help='also run each config and --variant in N training processes '
-                             '(default.LOCAL_WORKERS, as the shapes config trains), each on its '
-                             'own images of every batch; images/s and CPU count all of them')
+                             '(default.LOCAL_WORKERS), each on its own images of every batch; '
+                             "images/s and CPU count all of them (default: the config's "
+                             'LOCAL_WORKERS, 2 for shapes; 1: one process only)')
     parser.add_argument('--conv-layers', type=int, default=10, metavar='N',
                         help='list the N convolutions that take the most time (0: none)')
     parser.add_argument('--ops', type=int, default=10, metavar='N',
@@ -215,7 +223,7 @@ def main(argv):
                              "a second run of at most 20 (COCO: 5) iterations under MXNet's "
                              'profiler (0: no such run)')
     args = parser.parse_args(argv)
-    if args.local_workers < 1:
+    if args.local_workers is not None and args.local_workers < 1:
         parser.error('--local-workers: %d; give 1 or more training processes' % args.local_workers)
     if args.params:
         try:
@@ -228,15 +236,16 @@ def main(argv):
     for config in args.config or ['coco', 'shapes']:
         factor = args.shapes_factor if config == 'shapes' else 1
         counts = (args.runs * factor, args.warmup * factor, args.seed)
+        workers = args.local_workers or config_workers(config)
         for overrides in [[]] + [v.split() for v in args.variant]:
             results.append(run(config, *counts, overrides=overrides, params=args.params))
             if args.ops > 0:
                 results[-1]['op_profile'] = operator_profile(
                     config, min(counts[0], 5 * factor), counts[1], args.seed, overrides,
                     args.params)
-            if args.local_workers > 1:
+            if workers > 1:
                 results.append(run(config, *counts, overrides=overrides, params=args.params,
-                                   workers=args.local_workers))
+                                   workers=workers))
         if args.busy_core:
             results.append(run(config, *counts, busy=True, params=args.params))
         for env_text in args.env:
