@@ -16,7 +16,7 @@ import mxnet as mx
 import numpy as np
 
 from lib.dataset.roidb import filter_roidb
-from lib.utils.image import compute_scale, normalize_scales, round_up, scaled_size
+from lib.utils.image import normalize_scales, resized_size, round_up
 from lib.utils.ndarray_copy import HostArray
 from lib.utils.prefetch import Prefetcher
 
@@ -79,8 +79,7 @@ def input_size_ranks(roidb, scale, image_stride):
     equal sizes share a rank)."""
     sizes = []
     for entry in roidb:
-        h, w = scaled_size(entry['height'], entry['width'],
-                           compute_scale(entry['height'], entry['width'], *scale))
+        (h, w), _ = resized_size(entry['height'], entry['width'], *scale)
         sizes.append((round_up(h, image_stride), round_up(w, image_stride)))
     sizes = np.array(sizes, dtype=np.int64).reshape(-1, 2)
     keys = np.stack([sizes[:, 0] * sizes[:, 1], sizes[:, 0], sizes[:, 1]], axis=1)

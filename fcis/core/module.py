@@ -6,8 +6,9 @@ batch); each other shape key gets a Module bound once and kept (``shape_cache.Sh
 that shares the base's parameter, gradient and auxiliary arrays, memory pool and optimizer,
 so parameters and momentum are shared by all shapes and no batch pays for a rebind.
 
-Optimizer: ``FCISSGD`` (fcis.core.optimizer, registered as 'fcissgd'). Gradients are summed over devices
-(``rescale_grad=1.0`` by default, as the original: each loss is normalized per image).
+Optimizer: ``FCISSGD`` (fcis.core.optimizer, registered as 'fcissgd'). Gradients are summed
+over devices (``rescale_grad=1.0`` by default, as the original: each loss is normalized per
+image).
 With a dist kvstore the sum runs over all devices of all workers and every worker applies
 the step itself (:func:`init_optimizer`; docs/training.md).
 

@@ -101,11 +101,16 @@ def scaled_size(height, width, scale):
     return max(1, int(np.round(height * scale))), max(1, int(np.round(width * scale)))
 
 
+def resized_size(height, width, target_size, max_size):
+    """((new_height, new_width), scale) of a ``height`` x ``width`` image that
+    ``resize_image`` resizes to ``target_size`` / ``max_size``."""
+    scale = compute_scale(height, width, target_size, max_size)
+    return scaled_size(height, width, scale), scale
+
+
 def resize_image(image, target_size, max_size):
     """Resize (H, W, C) ``image`` by ``compute_scale``; returns (resized image, scale)."""
-    height, width = image.shape[:2]
-    scale = compute_scale(height, width, target_size, max_size)
-    new_h, new_w = scaled_size(height, width, scale)
+    (new_h, new_w), scale = resized_size(image.shape[0], image.shape[1], target_size, max_size)
     resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     return resized, scale
 

@@ -32,8 +32,8 @@ in a child process with other environment variables (e.g. the engine);
 each run (and --variant) in N training processes as default.LOCAL_WORKERS trains
 (experiments/fcis/tools/bench/train_loop.py train_in_group): an iteration is then one
 batch of N images, its breakdown worker 0's with its waits for the others, and the ratios
-compare the time per image. The loop itself (timed phases,
-custom ops and loader) is experiments/fcis/tools/bench/train_loop.py.
+compare the time per image. The loop itself (timed phases, custom ops and loader) is
+experiments/fcis/tools/bench/train_loop.py.
 """
 import argparse
 import contextlib
