@@ -7,11 +7,11 @@
         print(det.class_name, det.score, det.box)
 
 An image becomes the network input exactly as in testing (fcis.core.minibatch.ImageInput:
-the first SCALES pair, network.PIXEL_MEANS, zero padding to network.IMAGE_STRIDE), and the
-outputs become detections with the tester's post-processing (fcis.core.tester.image_detections:
-TEST.MIN_DROP_SIZE/MIN_DROP_MODE, mask voting per TEST.USE_MASK_MERGE/MASK_VOTE_MODE or
-per-class NMS, TEST.max_per_image). The tester itself runs its batches through
-:meth:`Predictor.detect_batch`.
+the test scale (the first pair of TEST.SCALES, else of SCALES), network.PIXEL_MEANS, zero
+padding to network.IMAGE_STRIDE), and the outputs become detections with the tester's
+post-processing (fcis.core.tester.image_detections: TEST.MIN_DROP_SIZE/MIN_DROP_MODE, mask
+voting per TEST.USE_MASK_MERGE/MASK_VOTE_MODE or per-class NMS, TEST.max_per_image). The
+tester itself runs its batches through :meth:`Predictor.detect_batch`.
 """
 import dataclasses
 

@@ -17,6 +17,8 @@ import os
 import yaml
 from easydict import EasyDict as edict
 
+from lib.utils.image import normalize_scales
+
 from .defaults import default_config
 from .release_keys import (ReleaseKeyError, check_release_values, log_notes,
                            translate_release_keys)
@@ -179,6 +181,22 @@ def check_local_workers(config):
                           % workers)
 
 
+def check_scales(config):
+    """ConfigError naming SCALES or TEST.SCALES when it is not (shorter side, max longer
+    side) pairs; SCALES must also not be empty (TEST.SCALES may: then SCALES is used)."""
+    for name, scales, required in (('SCALES', config.SCALES, True),
+                                   ('TEST.SCALES', config.TEST.SCALES, False)):
+        if not scales and not required:
+            continue
+        try:
+            if not normalize_scales(scales):
+                raise ValueError('empty')
+        except (TypeError, ValueError):
+            raise ConfigError('%s must be a list of [shorter side, max longer side] pairs with '
+                              '0 < shorter <= longer, e.g. [[600, 1000]]; got %r'
+                              % (name, scales)) from None
+
+
 def warn_mxnet_version(config):
     """One warning line when MXNET_VERSION names another MXNet than the running one; the
     key is informational, the run uses the running MXNet."""
@@ -227,6 +245,7 @@ def finalize(config):
                               % (section, key, ', '.join(allowed), config[section][key]))
     check_default_only(config)
     check_local_workers(config)
+    check_scales(config)
     if config.TRAIN.RPN_MIN_SIZE == 0:
         config.TRAIN.RPN_MIN_SIZE = net.RPN_FEAT_STRIDE
     if config.TEST.RPN_MIN_SIZE == 0:

@@ -49,6 +49,8 @@ def default_config():
     config.network.TRUNK_UNITS = []      # small trunk only: bottleneck units per stage ([] = from depth)
     config.network.STRIDE_IN_1X1 = True  # Caffe-style stride on the first 1x1 conv (False: on the 3x3)
     config.network.STEM_KERNEL = 7       # side of conv1 (odd, stride 2, padding side // 2); 7 = ResNet's
+    config.network.STEM_POOL = True      # max pooling pool1 after conv1 (ResNet's); False: no pool1,
+                                         # feature stride 8 (set RPN_/RCNN_FEAT_STRIDE to 8)
     config.network.BN_USE_GLOBAL_STATS = True  # freeze BatchNorm statistics (pretrained trunk)
     config.network.FUSE_BN_RELU = True   # on CPU devices with oneDNN, each BatchNorm + ReLU pair
                                          # of the trunk is one contrib.BatchNormWithReLU (same
@@ -175,6 +177,8 @@ def default_config():
     # --- testing -------------------------------------------------------------------
     config.TEST = edict()
     config.TEST.BATCH_IMAGES = 1         # images per device at test time (only 1)
+    config.TEST.SCALES = []              # (shorter side, max longer side) of test images; [] = the
+                                         # first pair of SCALES (the release's rule)
     config.TEST.HAS_RPN = True           # only true: proposals come from the RPN
     config.TEST.RPN_NMS_THRESH = 0.7     # NMS of proposals
     config.TEST.RPN_PRE_NMS_TOP_N = 6000 # proposals kept before NMS

@@ -19,7 +19,7 @@ def trunk_args(cfg, is_train=True, on_cpu=None):
     net = cfg.network
     return TrunkArgs(depth=net.depth, units=tuple(net.TRUNK_UNITS),
                      filters=tuple(net.TRUNK_FILTERS), stride_in_1x1=bool(net.STRIDE_IN_1X1),
-                     stem_kernel=int(net.STEM_KERNEL),
+                     stem_kernel=int(net.STEM_KERNEL), stem_pool=bool(net.STEM_POOL),
                      bn_use_global_stats=bool(net.BN_USE_GLOBAL_STATS),
                      bn_image_stats=not is_train and bool(cfg.TEST.BN_IMAGE_STATS),
                      fuse_bn_relu=fuse_bn_relu(cfg, on_cpu))

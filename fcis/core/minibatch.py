@@ -89,6 +89,13 @@ def load_image(entry, target_size, max_size, pixel_means):
     return prepare_image(read_entry_image(entry), target_size, max_size, pixel_means)
 
 
+def test_scale(cfg):
+    """(shorter side, max longer side) of the test images: the first pair of TEST.SCALES,
+    or of SCALES when TEST.SCALES is empty (the release tests at its first training scale)."""
+    scales = cfg.TEST.get('SCALES') or cfg.SCALES
+    return normalize_scales(scales)[0]
+
+
 @dataclasses.dataclass(frozen=True)
 class ImageInput:
     """How a test image becomes the test symbol's input: resized by (target_size, max_size),
@@ -101,9 +108,9 @@ class ImageInput:
 
     @classmethod
     def from_cfg(cls, cfg):
-        """The test input of a config: the first pair of SCALES, network.PIXEL_MEANS and
+        """The test input of a config: test_scale(cfg), network.PIXEL_MEANS and
         network.IMAGE_STRIDE."""
-        target_size, max_size = normalize_scales(cfg.SCALES)[0]
+        target_size, max_size = test_scale(cfg)
         return cls(target_size, max_size, tuple(float(m) for m in cfg.network.PIXEL_MEANS),
                    int(cfg.network.IMAGE_STRIDE))
 

@@ -24,6 +24,10 @@ class TrunkArgs:
     stride_in_1x1: stride 2 of res3a/res4a on the first 1x1 conv (Caffe) or on the 3x3.
     stem_kernel: side of conv1 (odd; stride 2, padding stem_kernel // 2, so the output size
         is that of ResNet's 7x7 for any side); 7 is ResNet's.
+    stem_pool: True ends the stem with ResNet's max pooling pool1 (feature stride 16);
+        False leaves it out, so every map after conv1 has twice the side for the same input
+        and the trunk's feature stride is 8 (at half the input side, the maps of the
+        stride-16 trunk without pool1's work).
     bn_use_global_stats: True freezes BatchNorm statistics (pretrained trunk).
     bn_image_stats: True normalizes every image with its own per-channel mean and variance
         over (H, W) (resnet_v1.image_norm on the bn* gamma/beta; no moving averages), what
@@ -38,6 +42,7 @@ class TrunkArgs:
     filters: Tuple[int, ...] = ()
     stride_in_1x1: bool = True
     stem_kernel: int = 7
+    stem_pool: bool = True
     bn_use_global_stats: bool = True
     bn_image_stats: bool = False
     fuse_bn_relu: bool = False
@@ -61,6 +66,10 @@ class TrunkArgs:
             raise ValueError('network.STEM_KERNEL must be a positive odd int (the side of '
                              'conv1), got %r' % (self.stem_kernel,))
         return kernel
+
+    def feature_stride(self):
+        """Input pixels per cell of res4 and res5: 16, or 8 without the stem's pool1."""
+        return 16 if self.stem_pool else 8
 
     def stage_filters(self):
         """Output channels of conv1 and res2..res5 (5 ints)."""
@@ -152,9 +161,13 @@ class FCISArgs:
         if self.pooled_size % self.group_size:
             raise ValueError('pooled_size (%d) must be a multiple of group_size (%d)'
                              % (self.pooled_size, self.group_size))
-        if self.rpn_feat_stride != 16 or self.rcnn_feat_stride != 16:
-            raise ValueError('the ResNet-v1 trunk (res4, dilated res5) has feature stride 16; '
-                             'got RPN %d / RCNN %d' % (self.rpn_feat_stride, self.rcnn_feat_stride))
+        stride = self.trunk.feature_stride()
+        if self.rpn_feat_stride != stride or self.rcnn_feat_stride != stride:
+            raise ValueError("network.RPN_FEAT_STRIDE and RCNN_FEAT_STRIDE must be the trunk's "
+                             'feature stride (res4, dilated res5), %d %s network.STEM_POOL; got '
+                             'RPN %d / RCNN %d' % (stride, 'with' if self.trunk.stem_pool
+                                                   else 'without', self.rpn_feat_stride,
+                                                   self.rcnn_feat_stride))
         if self.num_anchors < 1:
             raise ValueError('anchor_scales and anchor_ratios must not be empty')
         if not self.cls_seg_lr_mult > 0:

@@ -126,11 +126,14 @@ def stage(data, stage_index, num_units, num_filter, stride, dilate, args):
 
 def stem(data, num_filter, args):
     """conv1 KxK/2 (K = args.conv1_kernel(), 7 in ResNet) + bn_conv1 + relu + pool1 3x3/2.
-    (N, 3, H, W) -> (N, F, ~H/4, ~W/4), the same size for every K."""
+    (N, 3, H, W) -> (N, F, ~H/4, ~W/4), the same size for every K; without
+    ``args.stem_pool`` no pool1: (N, F, ~H/2, ~W/2)."""
     k = args.conv1_kernel()
     x = mx.sym.Convolution(data=data, name='conv1', num_filter=num_filter, kernel=(k, k),
                            stride=(2, 2), pad=(k // 2, k // 2), no_bias=True)
     x = batch_norm_relu(x, 'bn_conv1', 'conv1_relu', num_filter, args)
+    if not args.stem_pool:
+        return x
     return mx.sym.Pooling(x, name='pool1', kernel=(3, 3), stride=(2, 2), pad=(0, 0),
                           pool_type='max', pooling_convention='full')
 
@@ -139,7 +142,8 @@ def resnet_v1_trunk(data, args):
     """Build the trunk on ``data`` (N, 3, H, W) for a TrunkArgs ``args``.
 
     Returns (conv4, conv5): res4 output (N, filters[3], H/16, W/16) for the RPN and res5
-    output (N, filters[4], H/16, W/16) (stride 1, dilation 2) for the FCIS head.
+    output (N, filters[4], H/16, W/16) (stride 1, dilation 2) for the FCIS head; H/8, W/8
+    without ``args.stem_pool`` (args.feature_stride()).
     """
     units = args.stage_units()
     filters = args.stage_filters()

@@ -61,8 +61,9 @@ def test_demo_input_shape_is_the_testers(tmp_path, shapes_params_file, monkeypat
     predictor = Predictor(CFG, shapes_params_file)
     entry = {'image': path, 'height': 170, 'width': 230, 'image_id': 1}
     run_test(predictor, ImageTestLoader([entry], image_input=predictor.image_input, num_workers=0))
-    # 170 x 230 -> 384 x 520 (scale 384/170), padded to 384 x 544 (IMAGE_STRIDE 32)
-    assert seen == [(1, 3, 384, 544), (1, 3, 384, 544)]
+    # 170 x 230 -> the test scale's 224 x 303 (scale 224/170), padded to 224 x 304
+    # (IMAGE_STRIDE 16)
+    assert seen == [(1, 3, 224, 304), (1, 3, 224, 304)]
 
 
 def write_video(path, count, fps, size):

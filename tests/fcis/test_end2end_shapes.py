@@ -26,13 +26,15 @@ EPOCHS = 12
 
 
 def tiny_config(tmp_path):
-    """The shapes config on 12 training images (24 with flips) at 128 pixels, tested on them."""
+    """The shapes config on 12 training images (24 with flips) at 64 pixels (8 cells of its
+    stride-8 trunk), tested on them at that scale."""
     data = str(tmp_path / 'data')
     return load_config(CFG, [
         'output_path=%s' % (tmp_path / 'out'), 'dataset.root_path=%s' % data,
         'dataset.dataset_path=%s' % os.path.join(data, 'shapes'),
         'dataset.num_train_images=12', 'dataset.num_val_images=2',
-        'dataset.test_image_set=train', 'SCALES=[[128, 160]]', 'network.ANCHOR_SCALES=[2,4,8]',
+        'dataset.test_image_set=train', 'SCALES=[[64, 80]]', 'TEST.SCALES=[]',
+        'network.ANCHOR_SCALES=[2,4,8]',
         'TRAIN.FLIP=true', 'default.frequent=50',
         'TRAIN.end_epoch=%d' % EPOCHS, 'TRAIN.lr_step=%d' % (EPOCHS - 2),
         'TRAIN.warmup_step=20', 'TEST.test_epoch=%d' % EPOCHS, 'TEST.VIS_NUM=2'])
@@ -41,7 +43,7 @@ def tiny_config(tmp_path):
 def untrained_params(cfg):
     """The initial parameters of a run (as train_net draws them), for the test symbol."""
     symbol = get_test_symbol(network_args(cfg, is_train=False))
-    return load_params(symbol, {'data': (1, 3, 128, 160)}, '', 0,
+    return load_params(symbol, {'data': (1, 3, 64, 80)}, '', 0,
                        initializer=FCISInitializer(cfg.network.MSRA_INIT_LAYERS))
 
 

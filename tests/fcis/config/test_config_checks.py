@@ -102,3 +102,27 @@ def test_local_workers_refuse_what_they_exclude(overrides, fragment):
 
 def test_local_workers_alone_load():
     assert load_config(None, ['default.LOCAL_WORKERS=3']).default.LOCAL_WORKERS == 3
+
+
+@pytest.mark.parametrize('override', ['SCALES=[]', 'SCALES=[[600]]', 'TEST.SCALES=[[300, 200]]',
+                                      'TEST.SCALES=[[0, 10]]', "TEST.SCALES=[['a', 'b']]"])
+def test_bad_scales_are_one_line_naming_the_key(override):
+    key = override.split('=')[0]
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    message = str(err.value)
+    assert message.startswith(key + ' must be a list of') and '\n' not in message, message
+
+
+@pytest.mark.parametrize('overrides, expected', [
+    ([], (600, 1000)),
+    (['SCALES=[[400, 700], [500, 800]]'], (400, 700)),
+    (['TEST.SCALES=[[224, 320]]'], (224, 320)),
+    (['SCALES=[[192, 274]]', 'TEST.SCALES=[[224, 320], [256, 360]]'], (224, 320)),
+])
+def test_images_are_tested_at_the_first_test_scale(overrides, expected):
+    """The first pair of TEST.SCALES, else of SCALES (the release's rule), is what the
+    tester and the predictor resize test images to."""
+    from fcis.core.minibatch import ImageInput
+    image_input = ImageInput.from_cfg(load_config(None, overrides))
+    assert (image_input.target_size, image_input.max_size) == expected

@@ -24,8 +24,8 @@ def res4(args):
 
 @pytest.fixture(scope='module', params=['shapes', 'resnet50', 'resnet101'])
 def trunk_res4(request):
-    if request.param == 'shapes':
-        return res4(trunk_args(load_config(SHAPES_CFG)))
+    if request.param == 'shapes':  # its small trunk with ResNet's pool1 (the config has none)
+        return res4(trunk_args(load_config(SHAPES_CFG, ['network.STEM_POOL=True'])))
     return res4(TrunkArgs(depth={'resnet50': 50, 'resnet101': 101}[request.param]))
 
 

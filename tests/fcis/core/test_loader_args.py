@@ -50,7 +50,7 @@ def test_train_loader_args_carries_every_key():
     args = train_loader_args(cfg, shard=(1, 3))
     assert args.images == TrainImageArgs(((64, 100), (56, 90)), (1.0, 2.0, 3.0), 16)
     assert args.anchors == AnchorTargetArgs(
-        feat_stride=16, scales=(2, 4), ratios=(1,), allowed_border=5, batch_size=64,
+        feat_stride=8, scales=(2, 4), ratios=(1,), allowed_border=5, batch_size=64,
         fg_fraction=0.25, positive_overlap=0.6, negative_overlap=0.2, clobber_positives=True,
         match_zero_overlap=True)
     assert args.order == BatchOrderArgs(shuffle=False, aspect_grouping=False, seed=17,

@@ -18,7 +18,7 @@ from fcis.symbols import (NEW_LAYERS, TEST_DATA_NAMES, TEST_OUTPUT_NAMES, TRAIN_
 SHAPES = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'experiments', 'fcis',
                       'cfgs', 'shapes_fcis_end2end.yaml')
 H, W = 224, 320
-FH, FW = 14, 20  # res4 map: 224 -> 112 -> 56 -> 28 -> 14; 320 -> 20
+FH, FW = 28, 40  # res4 map, stride 8 (no pool1): 224 -> 112 -> 56 -> 28; 320 -> 40
 FIXED = ['conv1', 'bn_conv1', 'res2', 'bn2', 'gamma', 'beta']
 
 

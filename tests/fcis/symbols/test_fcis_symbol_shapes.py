@@ -129,3 +129,18 @@ def test_more_than_one_image_per_device_is_refused_before_building(part):
                                                                  batch_images=2)})
     with pytest.raises(ValueError, match='TRAIN.BATCH_IMAGES and TEST.BATCH_IMAGES must be 1'):
         get_train_symbol(bad)
+
+
+@pytest.mark.parametrize('overrides,stride', [([], 16), (['network.STEM_POOL=False'], 8)])
+def test_feature_strides_must_be_the_trunks(overrides, stride):
+    """With pool1 the trunk's stride is 16, without it 8; strides that differ are named."""
+    other = 24 - stride
+    good = ['network.RPN_FEAT_STRIDE=%d' % stride, 'network.RCNN_FEAT_STRIDE=%d' % stride]
+    sym = get_train_symbol(network_args(load_config(VOC, overrides + good), is_train=True))
+    arg, _ = train_shapes(sym)
+    fh, fw = -(-IMAGE[2] // stride), -(-IMAGE[3] // stride)
+    assert arg['bbox_target'] == (1, 36, fh, fw)
+    bad = load_config(VOC, overrides + ['network.RPN_FEAT_STRIDE=%d' % other])
+    with pytest.raises(ValueError, match='RPN_FEAT_STRIDE and RCNN_FEAT_STRIDE must be the '
+                                         "trunk's feature stride .*%d" % stride):
+        get_train_symbol(network_args(bad, is_train=True))

@@ -107,6 +107,27 @@ def test_bad_stem_kernel_is_named(kernel):
                         stem_kernel=kernel))
 
 
+@pytest.mark.parametrize('height,width', [(192, 272), (193, 275)])
+def test_stem_without_pool_has_stride_8(height, width):
+    """Without pool1 the maps after conv1 keep conv1's size: res2 at (n - 1) // 2 + 1 and
+    res4/res5 at the size the stride-16 trunk gives for an input twice as large."""
+    args = TrunkArgs(depth=50, units=(1, 1, 1, 1), filters=(16, 32, 64, 128, 256),
+                     stem_kernel=3, stem_pool=False)
+    sym = trunk(args)
+    assert not any(n.startswith('pool1') for n in sym.get_internals().list_outputs())
+    conv1 = internal_shape(sym, 'conv1_output', (1, 3, height, width))
+    res2 = internal_shape(sym, 'res2a_relu_output', (1, 3, height, width))
+    side = ((height - 1) // 2 + 1, (width - 1) // 2 + 1)
+    assert (conv1, res2) == ((1, 16) + side, (1, 32) + side)
+    _, (c4, c5), _ = sym.infer_shape(data=(1, 3, height, width))
+    assert c4[2:] == c5[2:] == (-(-height // 8), -(-width // 8))
+    pooled = TrunkArgs(depth=50, units=(1, 1, 1, 1), filters=(16, 32, 64, 128, 256),
+                       stem_kernel=3)
+    _, (p4, _), _ = trunk(pooled).infer_shape(data=(1, 3, 2 * height, 2 * width))
+    assert (p4 == c4) == (height % 16 == 0 and width % 16 == 0)  # padded inputs: the same maps
+    assert (args.feature_stride(), pooled.feature_stride()) == (8, 16)
+
+
 def test_res5_is_dilated_with_stride_one():
     sym = trunk(TrunkArgs(depth=101))
     attrs = sym.attr_dict()

@@ -17,9 +17,9 @@ import numpy as np
 from experiments.fcis.tools.bench.timing import median_seconds
 from fcis.config import load_config
 from fcis.config.symbol_args import network_args
+from fcis.core.minibatch import test_scale
 from fcis.core.params import FCISInitializer, load_params
 from fcis.symbols import get_test_symbol, get_train_symbol, resnet_v1_trunk
-from lib.utils.image import normalize_scales
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))))
@@ -46,9 +46,10 @@ def load_bench_config(name, overrides=()):
 
 
 def test_size(cfg):
-    """Inference input (H, W) of a config: its first scale (shorter side, max longer side),
-    a landscape image at the largest input the config gives (COCO 600x1000, shapes 384x548)."""
-    return normalize_scales(cfg.SCALES)[0]
+    """Inference input (H, W) of a config: its test scale (shorter side, max longer side;
+    fcis.core.minibatch.test_scale), a landscape image at the largest input the config
+    gives (COCO 600x1000, shapes 224x320)."""
+    return test_scale(cfg)
 
 
 def test_symbol(cfg):

@@ -2,7 +2,7 @@
 
 Random weights (FCISInitializer; BatchNorm statistics and the last head layers calibrated
 like a trained net's: experiments/fcis/tools/bench/common.py random_params), one random image of
-the config's first scale (COCO 600x1000, shapes 384x548; common.test_size), scale 1. Parts
+the config's test scale (COCO 600x1000, shapes 224x320; common.test_size), scale 1. Parts
 are measured on separately bound graphs, timed in turn (one run of each per round, so that a
 change of the machine's load affects all alike), median of ``--runs`` rounds after a warm-up:
 
