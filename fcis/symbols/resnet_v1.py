@@ -8,7 +8,9 @@ Layout (feature stride 16):
     res2 (stride 1) -> res3 (stride 2) -> res4 (stride 2)   -> conv4 feature (RPN)
     res5 (stride 1, 3x3 convs dilated by 2)                 -> conv5 feature (FCIS head)
 
-For a 600x1000 image: conv1 300x500, pool1 150x250, res3 75x125, res4/res5 38x63.
+For a 600x1000 image: conv1 300x500, pool1 150x250, res3 75x125, res4/res5 38x63. Without
+pool1 (``TrunkArgs.stem_pool`` False) every map after conv1 keeps twice that side: feature
+stride 8.
 
 Names: unit ``res{stage}{u}`` with u = 'a', 'b', 'c', ... except in stages 3 and 4 of the
 101/152-layer nets, which are 'a', 'b1', 'b2', ... (res3b3, res4b22). Each unit has convs
