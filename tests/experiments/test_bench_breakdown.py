@@ -110,3 +110,25 @@ def test_parts_of_a_worker_show_the_barrier_wait():
     assert parts['waiting for the other workers'] == pytest.approx(0.025)
     assert parts['Python between them'] == pytest.approx(0.25 - 0.1 - 0.1 - 0.01 - 0.025)
     assert 'waiting for the other workers' not in dict(breakdown.parts(dict(result, workers=1)))
+
+
+def test_a_part_below_zero_gets_a_note():
+    """Convolutions timed alone slower than the backward pass in the graph: the remainder
+    is negative, and one note line says what that means."""
+    result = {
+        'iterations': 2, 'iteration_mean_s': 1.0, 'data_wait_share': 0.0,
+        'phases_s': {'forward': 0.8, 'backward': 1.0, 'metrics': 0.0,
+                     'optimizer update': 0.0, 'bind': 0.0},
+        'custom_ops_s': {}, 'custom_forward_s': {},
+        'convs': {'forward_s': 0.3, 'backward_s': 0.6, 'forward_gflop': 3.0,
+                  'backward_gflop': 6.0, 'data_shape': (1, 3, 8, 8)},
+        'cpu_percent': 190.0, 'usable_cores': 2, 'engine': 'NaiveEngine',
+    }
+    parts = dict(breakdown.parts(result))
+    assert parts['other backward operators'] == pytest.approx(-0.1)
+    text = breakdown.table(result, peak_gflop_per_s=20.0)
+    notes = [line for line in text.splitlines() if 'below 0' in line]
+    assert notes == ["'other backward operators' below 0: the convolutions timed alone took "
+                     "longer than in the training graph, so their rows are an upper bound there"]
+    fine = dict(result, iteration_mean_s=1.2, phases_s=dict(result['phases_s'], backward=1.4))
+    assert 'below 0' not in breakdown.table(fine, peak_gflop_per_s=20.0)

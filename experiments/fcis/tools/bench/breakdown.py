@@ -184,8 +184,10 @@ def table(result, peak_gflop_per_s):
     mean = result['iteration_mean_s']
     gflop = {'forward convolutions': convs['forward_gflop'],
              'backward convolutions': convs['backward_gflop']}
-    rows = []
+    rows, negative = [], []
     for name, seconds in parts(result):
+        if seconds < 0 and name.startswith('other '):
+            negative.append(name)
         row = [name, common.ms(seconds), '%.1f%%' % (100.0 * seconds / mean), '', '', '']
         if name in gflop and seconds > 0:
             rate = gflop[name] / seconds
@@ -198,6 +200,10 @@ def table(result, peak_gflop_per_s):
              '%d%% over the measured iterations' % (
                  'x'.join(map(str, convs['data_shape'])), peak_gflop_per_s,
                  result['cpu_percent'], 100 * result['usable_cores'])]
+    if negative:
+        notes.append('%s below 0: the convolutions timed alone took longer than in the '
+                     'training graph, so their rows are an upper bound there' % ' and '.join(
+                         "'%s'" % name for name in negative))
     if result.get('engine') != 'NaiveEngine':
         notes.append('engine %s runs operators asynchronously: the phases show where the '
                      'training thread waited, not where the work ran' % (
