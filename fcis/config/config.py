@@ -189,12 +189,13 @@ def check_scales(config):
         if not scales and not required:
             continue
         try:
-            if not normalize_scales(scales):
-                raise ValueError('empty')
+            pairs = normalize_scales(scales)
         except (TypeError, ValueError):
+            pairs = []
+        if not pairs:
             raise ConfigError('%s must be a list of [shorter side, max longer side] pairs with '
                               '0 < shorter <= longer, e.g. [[600, 1000]]; got %r'
-                              % (name, scales)) from None
+                              % (name, scales))
 
 
 def warn_mxnet_version(config):
