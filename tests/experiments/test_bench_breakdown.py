@@ -33,6 +33,23 @@ def test_conv_flops_and_backward_counts_by_hand():
     assert fixed['forward_s'] == pytest.approx(layers['a']['forward_s'] + layers['b']['forward_s'])
 
 
+def test_no_input_gradient_below_the_trained_layers():
+    """A frozen first conv (weight and bias) leaves nothing upstream of 'b' to train: 'b'
+    computes its weight gradient only; with the bias trained, its input gradient too."""
+    sym = _two_convs()
+    assert breakdown.gradient_inputs(sym, set()) == {'b'}
+    assert breakdown.gradient_inputs(sym, {'a_weight'}) == {'b'}   # a_bias still trains
+    assert breakdown.gradient_inputs(sym, {'a_weight', 'a_bias'}) == set()
+    flops_b = 2.0 * 2 * 4 * 4 * 4
+    gflop = breakdown.training_conv_gflop(sym, (1, 3, 8, 8), {'a_weight', 'a_bias'})
+    assert gflop['a'][1] == 0 and gflop['b'][1] == pytest.approx(flops_b / 1e9)
+    everything = {'a_weight', 'a_bias', 'b_weight'}
+    assert breakdown.training_conv_gflop(sym, (1, 3, 8, 8), everything)['b'][1] == 0
+    summary = breakdown.conv_summary(sym, (1, 3, 8, 8), {'a_weight', 'a_bias'}, runs=1)
+    layers = {c['name']: c for c in summary['layers']}
+    assert layers['a']['backward_s'] == 0 and layers['b']['backward_s'] > 0
+
+
 def _layer(name, forward_s, backward_s, gflop):
     return {'name': name, 'forward_s': forward_s, 'backward_s': backward_s,
             'forward_gflop': gflop, 'backward_gflop': 2 * gflop}

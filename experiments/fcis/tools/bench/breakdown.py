@@ -36,6 +36,7 @@ import mxnet as mx
 from experiments.fcis.tools.bench import common
 from experiments.fcis.tools.bench.timing import median_seconds
 from fcis.core import shape_cache
+from fcis.core.params import INPUT_NAMES
 from lib.utils.table import format_table
 
 # (part name, class, method) timed in the training thread
@@ -55,6 +56,35 @@ def conv_nodes(sym):
             for n in nodes if n['op'] == 'Convolution']
 
 
+def gradient_inputs(sym, fixed_params):
+    """Names of the Convolution nodes whose input carries a gradient: a trained parameter
+    (an argument neither in fcis.core.params.INPUT_NAMES nor in ``fixed_params``) lies
+    upstream of it. Below the trained layers (the image; a frozen conv1 and res2) there is
+    no input gradient to compute."""
+    trained = set(sym.list_arguments()) - set(INPUT_NAMES) - set(fixed_params)
+    nodes = json.loads(sym.tojson())['nodes']
+    carries = []
+    for node in nodes:
+        carries.append(node['name'] in trained if node['op'] == 'null'
+                       else any(carries[entry[0]] for entry in node['inputs']))
+    return {n['name'] for n in nodes if n['op'] == 'Convolution' and carries[n['inputs'][0][0]]}
+
+
+def training_conv_gflop(sym, data_shape, fixed_params):
+    """{name: (forward GFLOP, backward GFLOP)} of each Convolution of ``sym`` at
+    ``data_shape``: backward = the weight gradient (none for a layer in ``fixed_params``)
+    + the input gradient where it carries one (gradient_inputs), each as many FLOPs as the
+    forward."""
+    flops = common.conv_flops(sym, data_shape)
+    with_input = gradient_inputs(sym, fixed_params)
+    result = {}
+    for name, _, _ in conv_nodes(sym):
+        trained = name + '_weight' not in fixed_params
+        gradients = int(trained) + int(name in with_input)
+        result[name] = (flops[name] / 1e9, gradients * flops[name] / 1e9)
+    return result
+
+
 def _conv_attrs(attrs):
     """Convolution keyword arguments from a JSON node's string attributes."""
     keep = ('kernel', 'stride', 'pad', 'dilate', 'num_filter', 'num_group', 'no_bias')
@@ -65,9 +95,10 @@ def time_convolutions(sym, data_shape, fixed_params=(), runs=5):
     """{name: (forward s, backward s)} of each Convolution of ``sym`` bound alone at the
     input shapes that ``data_shape`` (N, 3, H, W) gives it, on random data.
 
-    Backward computes the weight gradient (none for a layer in ``fixed_params``, which
-    gets no backward at all: fixed layers sit at the bottom of the trunk) and the input
-    gradient except where the input is the image."""
+    Backward computes the weight gradient (none for a layer in ``fixed_params``) and the
+    input gradient where it carries one (gradient_inputs); a layer with neither gets no
+    backward."""
+    with_input = gradient_inputs(sym, fixed_params)
     internals = sym.get_internals()
     nodes = conv_nodes(sym)
     inputs = [internals[source + '_output'] if source != 'data' else internals['data']
@@ -77,8 +108,8 @@ def time_convolutions(sym, data_shape, fixed_params=(), runs=5):
     for (name, attrs, source), shape in zip(nodes, in_shapes):
         conv = mx.sym.Convolution(mx.sym.Variable('x'), name='c', **_conv_attrs(attrs))
         frozen = name + '_weight' in fixed_params
-        req = {a: 'write' for a in conv.list_arguments()}
-        req['x'] = 'null' if source == 'data' else 'write'
+        req = {a: 'null' if frozen else 'write' for a in conv.list_arguments()}
+        req['x'] = 'write' if name in with_input else 'null'
         exe = conv.simple_bind(mx.cpu(), x=tuple(shape), grad_req=req)
         for array in exe.arg_arrays:
             array[:] = mx.nd.random.normal(0, 0.1, array.shape)
@@ -93,27 +124,24 @@ def time_convolutions(sym, data_shape, fixed_params=(), runs=5):
             mx.nd.waitall()
 
         fwd = median_seconds(forward, runs, warmup=1)
-        bwd = 0.0 if frozen else median_seconds(backward, runs, warmup=1)
+        bwd = (0.0 if frozen and name not in with_input
+               else median_seconds(backward, runs, warmup=1))
         times[name] = (fwd, bwd)
     return times
 
 
 def conv_summary(sym, data_shape, fixed_params, runs=5):
     """Forward and backward convolution seconds and FLOPs at ``data_shape``: a dict with
-    'forward_s', 'backward_s', 'forward_gflop', 'backward_gflop' (backward = weight
-    gradient + input gradient, each as many FLOPs as the forward; no input gradient where
-    the input is the image, no backward for a fixed layer), 'data_shape', and 'layers':
+    'forward_s', 'backward_s', 'forward_gflop', 'backward_gflop' (training_conv_gflop),
+    'data_shape', and 'layers':
     the same four figures of each convolution, {'name', 'forward_s', ...}, in graph order."""
     times = time_convolutions(sym, data_shape, fixed_params, runs)
-    flops = common.conv_flops(sym, data_shape)
+    gflop = training_conv_gflop(sym, data_shape, fixed_params)
     layers = []
-    for name, _, source in conv_nodes(sym):
-        trained = name + '_weight' not in fixed_params
-        gradients = int(trained) * (1 + int(source != 'data'))  # weight (+ input) gradient
+    for name, _, _ in conv_nodes(sym):
         forward_s, backward_s = times[name]
         layers.append({'name': name, 'forward_s': forward_s, 'backward_s': backward_s,
-                       'forward_gflop': flops[name] / 1e9,
-                       'backward_gflop': gradients * flops[name] / 1e9})
+                       'forward_gflop': gflop[name][0], 'backward_gflop': gflop[name][1]})
     summary = {key: sum(layer[key] for layer in layers)
                for key in ('forward_s', 'backward_s', 'forward_gflop', 'backward_gflop')}
     summary.update(data_shape=list(data_shape), layers=layers)

@@ -5,7 +5,14 @@ Random weights (no download), 91 classes, inputs resized to 600 px shorter / 100
 longer side, score threshold 0 and 100 detections per image (so inference does the same
 amount of mask work whatever the weights), torch.set_num_threads(OMP_NUM_THREADS or 2).
 Training step: forward of the losses, backward and an SGD update on one 600x1000 image
-with 8 synthetic instances; inference: one 600x1000 image.
+with 8 synthetic instances; inference: one 600x1000 image. The step's FLOPs are counted
+once by torch's FlopCounterMode (convolutions and matrix products, forward and backward).
+
+Beside it, a floor for FCIS: the FLOPs of the convolutions of the COCO OHEM training
+iteration (the release's network at 600x1000, its fixed layers without gradients;
+breakdown.training_conv_gflop) at this machine's conv peak. No implementation of that
+network trains an iteration faster here, so torchvision's step over that floor is the
+largest ratio any can reach.
 """
 import argparse
 import json
@@ -13,7 +20,10 @@ import os
 
 import numpy as np
 
+from experiments.fcis.tools.bench import breakdown, common
 from experiments.fcis.tools.bench.timing import median_seconds
+from fcis.core.params import fixed_param_names
+from lib.utils.table import format_table
 
 SIZE = (600, 1000)
 
@@ -40,9 +50,37 @@ def _targets(torch, rng, count=8):
             'masks': torch.from_numpy(masks)}
 
 
+def step_gflop(train_step):
+    """GFLOP of one call of ``train_step`` by torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    with counter:
+        train_step()
+    return counter.get_total_flops() / 1e9
+
+
+def coco_training_conv_gflop():
+    """breakdown.training_conv_gflop of the COCO OHEM training symbol at 600x1000 with the
+    config's fixed parameters: {conv name: (forward GFLOP, backward GFLOP)}."""
+    cfg = common.load_bench_config('coco')
+    sym = common.train_symbol(cfg)
+    fixed = fixed_param_names(sym.list_arguments(), cfg.network.FIXED_PARAMS,
+                              cfg.network.FIXED_PARAMS_MATCH_SUFFIX)
+    return breakdown.training_conv_gflop(sym, (1, 3) + SIZE, set(fixed))
+
+
+def fcis_floor(peak_gflop_per_s):
+    """{'conv_gflop', 'floor_s'}: convolution GFLOP of the COCO OHEM training iteration
+    (coco_training_conv_gflop) and their time at ``peak_gflop_per_s``."""
+    layers = coco_training_conv_gflop()
+    gflop = sum(forward + backward for forward, backward in layers.values())
+    return {'conv_gflop': gflop, 'floor_s': gflop / peak_gflop_per_s}
+
+
 def measure(runs=3, warmup=1):
-    """{'train_step_s', 'inference_s', 'threads', 'torch', 'torchvision'}: medians over
-    ``runs`` after ``warmup``; raises ImportError without torch/torchvision."""
+    """{'train_step_s', 'train_step_gflop', 'inference_s', 'threads', 'torch',
+    'torchvision'}: medians over ``runs`` after ``warmup``; raises ImportError without
+    torch/torchvision."""
     import torch
     import torchvision
     threads = int(os.environ.get('OMP_NUM_THREADS') or 2)
@@ -67,8 +105,24 @@ def measure(runs=3, warmup=1):
             model_eval([image])
 
     return {'train_step_s': median_seconds(train_step, runs, warmup),
+            'train_step_gflop': step_gflop(train_step),
             'inference_s': median_seconds(infer, runs, warmup), 'threads': threads,
             'torch': torch.__version__, 'torchvision': torchvision.__version__}
+
+
+def floor_table(result, floor, peak):
+    """The torchvision step beside the FCIS floor, at conv peak ``peak`` GFLOP/s."""
+    rows = [['torchvision Mask R-CNN R50-FPN step', '%.2f' % result['train_step_s'],
+             '%.0f' % result['train_step_gflop'],
+             '%.0f' % (result['train_step_gflop'] / result['train_step_s']),
+             '%.0f%%' % (100 * result['train_step_gflop'] / result['train_step_s'] / peak)],
+            ['FCIS COCO OHEM convolutions at the peak', '%.2f' % floor['floor_s'],
+             '%.0f' % floor['conv_gflop'], '%.0f' % peak, '100%']]
+    return '\n'.join([
+        format_table(['training at 600x1000', 's', 'GFLOP', 'GFLOP/s', 'of peak'], rows),
+        "conv peak %.0f GFLOP/s: no FCIS iteration of the release's network trains faster "
+        'than %.2f s here, %.2fx the torchvision step at most' % (
+            peak, floor['floor_s'], result['train_step_s'] / floor['floor_s'])])
 
 
 def main(argv):
@@ -87,5 +141,10 @@ def main(argv):
           'inference %.2f s per image' % (result['torchvision'], result['threads'], SIZE[0],
                                           SIZE[1], result['train_step_s'],
                                           result['inference_s']))
-    print(json.dumps({'peer': result}, sort_keys=True))
+    peak = common.measure_conv_peak(args.runs)['gflop_per_s']
+    floor = fcis_floor(peak)
+    print(floor_table(result, floor, peak))
+    print(json.dumps({'peer': result, 'fcis_floor': floor, 'peak_gflop_per_s': peak},
+                     sort_keys=True))
     return 0
+
