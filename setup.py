@@ -37,10 +37,10 @@ cuda_paths = project_module('fcis_setup_cuda_paths', 'lib/utils/cuda_paths.py')
 threads = project_module('fcis_setup_threads', 'lib/utils/threads.py')
 
 # (module name, [sources]) -- every Cython extension of the project.
-CYTHON_MODULES = [
-    ('lib.boxes.bbox_cython', ['lib/boxes/bbox_cython.pyx']),
-    ('lib.nms.cpu_nms', ['lib/nms/cpu_nms.pyx']),
+CYTHON_MODULES = [  # the longest compile first: the parallel build ends with short ones
     ('lib.masks.mask_voting_cython', ['lib/masks/mask_voting_cython.pyx']),
+    ('lib.nms.cpu_nms', ['lib/nms/cpu_nms.pyx']),
+    ('lib.boxes.bbox_cython', ['lib/boxes/bbox_cython.pyx']),
 ]
 
 # (module name, [.pyx sources], [.cu sources]) -- Cython extensions that need CUDA.
@@ -150,8 +150,9 @@ def build_operator_library(force=False):
 
 
 class BuildExt(build_ext):
-    """build_ext that also builds the MXNet operator library; the Cython modules compile in
-    parallel (one job per usable core) unless ``-j`` says otherwise."""
+    """build_ext that also builds the MXNet operator library, beside the Cython modules
+    (their compilers share the cores); the Cython modules compile in parallel (one job per
+    usable core) unless ``-j`` says otherwise."""
 
     def finalize_options(self):
         build_ext.finalize_options(self)
@@ -159,13 +160,15 @@ class BuildExt(build_ext):
             self.parallel = threads.usable_cores()
 
     def run(self):
-        build_ext.run(self)
-        build_operator_library(force=self.force)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as side:
+            library = side.submit(build_operator_library, self.force)
+            build_ext.run(self)
+            library.result()
 
 
 def extensions():
     exts = [Extension(name, srcs, include_dirs=[numpy.get_include(), os.path.dirname(srcs[0])],
-                      extra_compile_args=['-O3'],
+                      extra_compile_args=['-O3', '-g0'],  # no debug info: a faster build
                       define_macros=[('NPY_NO_DEPRECATED_API', 'NPY_1_7_API_VERSION')])
             for name, srcs in CYTHON_MODULES]
     if cuda_enabled():
@@ -184,7 +187,7 @@ def extensions():
                                   library_dirs=cuda_library_dirs(),
                                   runtime_library_dirs=cuda_library_dirs()))
     from Cython.Build import cythonize
-    return cythonize(exts, language_level=3, quiet=True)
+    return cythonize(exts, language_level=3, quiet=True, nthreads=threads.usable_cores())
 
 
 if __name__ == '__main__':
