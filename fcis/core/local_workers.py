@@ -13,18 +13,17 @@ the others from the barrier and exits with status 1; worker 0 then raises
 by a watcher thread here within a second. The workers die with this process (Linux).
 """
 import contextlib
-import ctypes
 import logging
 import multiprocessing
 import os
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import traceback
 
 from fcis.cli import one_line
+from lib.utils.process import die_with_parent, scratch_folder
 from lib.utils.thread_governor import set_mxnet_omp_threads
 from lib.utils.threads import omp_threads
 
@@ -44,26 +43,18 @@ def threads_per_worker(num_workers):
 
 
 def _shared_folder():
-    """A new private folder for the exchange file, in memory (/dev/shm) where there is one."""
-    base = '/dev/shm' if os.access('/dev/shm', os.W_OK) else None
-    return tempfile.mkdtemp(prefix='fcis-workers-', dir=base)
+    """A new private folder for the exchange file, in memory (/dev/shm) where there is one;
+    the folders of killed runs are removed first (lib.utils.process.scratch_folder)."""
+    return scratch_folder('fcis-workers-')
 
 
 def _error_path(spec, rank):
     return os.path.join(spec.folder, 'worker%d.error' % rank)
 
 
-def _die_with_parent():
-    """SIGKILL this process when its parent dies (Linux prctl PR_SET_PDEATHSIG)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _worker_main(train_fn, cfg, spec, rank):
     """Entry of worker ``rank`` >= 1 (a spawned process): ``train_fn(cfg, group)``."""
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: worker 0 stops the group
     group = LocalGroup(spec, rank)
     try:

@@ -149,7 +149,10 @@ def node_command(node, args, env):
 
 
 def _die_with_parent():
-    """preexec_fn: SIGKILL this child when the launcher dies (Linux prctl PR_SET_PDEATHSIG)."""
+    """preexec_fn: SIGKILL this child when the launcher dies (Linux prctl PR_SET_PDEATHSIG).
+    lib.utils.process.die_with_parent does the same for the project's processes; the launcher
+    imports nothing of the project: importing ``lib`` sets MXNet's environment variables,
+    which the launcher would forward to every node."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
