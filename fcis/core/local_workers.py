@@ -31,6 +31,11 @@ from .local_group import GroupSpec, GroupStopped, LocalGroup
 
 # exit status of a worker released from the barrier because another one failed
 EXIT_STOPPED = 3
+# exit status of a worker whose import of the main script started training again
+EXIT_UNGUARDED = 4
+UNGUARDED = ('default.LOCAL_WORKERS > 1 starts worker processes that import the main script '
+             'again, and this script starts training when imported: put the training call '
+             "under `if __name__ == '__main__':` (or set default.LOCAL_WORKERS=1)")
 
 
 class WorkerFailed(RuntimeError):
@@ -130,6 +135,8 @@ def _failure(spec, processes, stopped):
             with open(path) as f:
                 return WorkerFailed(f.read().strip())
     for rank, process in enumerate(processes, start=1):
+        if process.exitcode == EXIT_UNGUARDED:
+            return WorkerFailed(UNGUARDED)
         if process.exitcode not in (0, EXIT_STOPPED):
             return WorkerFailed('training worker %d ended with exit status %s (see its log, '
                                 'train.worker%d.log)' % (rank, process.exitcode, rank))
@@ -151,15 +158,27 @@ def _stop(spec, processes):
     """Release and end every worker process still running."""
     spec.barrier.abort()
     for process in processes:
+        if process.pid is None:  # start() failed
+            continue
         if process.is_alive():
             process.terminate()
         process.join()
+
+
+def _refuse_inside_a_starting_worker():
+    """Exit with EXIT_UNGUARDED when called while a spawned worker imports the main script
+    (multiprocessing marks the process as inheriting until then): the script trains at
+    import, and every worker would start workers of its own."""
+    if getattr(multiprocessing.current_process(), '_inheriting', False):
+        sys.stderr.write('error: %s\n' % UNGUARDED)
+        sys.exit(EXIT_UNGUARDED)
 
 
 def run_local_workers(train_fn, cfg, num_workers, logger):
     """Run ``train_fn(cfg, group)`` in ``num_workers`` processes (this one is worker 0) and
     return worker 0's result. ``train_fn`` must be a module-level function (spawn pickles
     it by name). Raises WorkerFailed when another worker failed."""
+    _refuse_inside_a_starting_worker()
     threads = threads_per_worker(num_workers)
     context = multiprocessing.get_context('spawn')
     spec = GroupSpec(int(num_workers), _shared_folder(), context.Barrier(int(num_workers)),
