@@ -37,6 +37,19 @@ def test_worker_rows_are_named_and_compared_per_image():
         'shapes (OHEM) 2 workers / shapes (OHEM): 0.80x the time per image'
 
 
+def test_busy_rows_compare_with_the_same_workers_alone():
+    one = {'config': 'shapes', 'ohem': True, 'overrides': [], 'busy': False, 'params': None,
+           'workers': 1, 'images_per_s': 10.0, 'iteration_mean_s': 0.1}
+    two = dict(one, workers=2, images_per_s=20.0)
+    one_busy = dict(one, busy=True, images_per_s=8.0)
+    two_busy = dict(two, busy=True, images_per_s=12.5)
+    assert train.row_label(two_busy) == 'shapes (OHEM) 2 workers + busy loop'
+    assert train.ratios([one, two, one_busy, two_busy]).splitlines() == [
+        'shapes (OHEM) 2 workers / shapes (OHEM): 0.50x the time per image',
+        'shapes (OHEM) + busy loop / shapes (OHEM): 1.25x the time per image',
+        'shapes (OHEM) 2 workers + busy loop / shapes (OHEM) 2 workers: 1.60x the time per image']
+
+
 def test_local_workers_below_one_is_one_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
         train.main(['--config', 'shapes', '--local-workers', '0'])

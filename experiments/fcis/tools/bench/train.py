@@ -248,6 +248,9 @@ def main(argv):
                                    workers=workers))
         if args.busy_core:
             results.append(run(config, *counts, busy=True, params=args.params))
+            if workers > 1:
+                results.append(run(config, *counts, busy=True, params=args.params,
+                                   workers=workers))
         for env_text in args.env:
             results += run_with_env(config, args, env_text)
     print('OMP_NUM_THREADS=%s  engine %s  conv peak %.0f GFLOP/s (3x3 conv %s)' % (
@@ -271,11 +274,23 @@ def main(argv):
 
 def ratios(results):
     """Time per image of every row against the first row of its config (with one image an
-    iteration, the mean-iteration ratio)."""
+    iteration, the mean-iteration ratio); a row with the busy loop against the row of the
+    same config and workers without it."""
     lines, first = [], {}
     for r in results:
         base = first.setdefault(r['config'], r)
+        if r.get('busy'):
+            base = next((a for a in results if _alone_of(a, r)), base)
         if r is not base:
             lines.append('%s / %s: %.2fx the time per image' % (
                 row_label(r), row_label(base), base['images_per_s'] / r['images_per_s']))
     return '\n'.join(lines)
+
+
+def _alone_of(row, busy_row):
+    """True when ``row`` is ``busy_row``'s run without the busy loop (same config and
+    workers, no overrides, environment or starting weights of its own)."""
+    return (not row.get('busy') and row['config'] == busy_row['config']
+            and row.get('workers', 1) == busy_row.get('workers', 1)
+            and not row.get('overrides') and not row.get('env')
+            and row.get('params') == busy_row.get('params'))
