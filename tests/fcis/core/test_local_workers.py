@@ -11,7 +11,7 @@ from fcis.core import local_workers
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
-SCRIPT = '''
+SCRIPT = """
 import logging, sys
 sys.path.insert(0, {root!r})
 from easydict import EasyDict
@@ -26,7 +26,7 @@ def main():
         print('result:', run_local_workers(train, cfg, 2, logging.getLogger('t')))
     except WorkerFailed as err:
         print('failed:', err)
-'''
+"""
 
 
 def _run(tmp_path, tail):
