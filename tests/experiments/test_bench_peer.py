@@ -33,6 +33,9 @@ def test_floor_table_gives_the_largest_ratio():
     assert lines[2].split()[-4:] == ['6.00', '600', '100', '50%']
     assert lines[3].split()[-4:] == ['4.00', '800', '200', '100%']
     assert lines[4].endswith('faster than 4.00 s here, 1.50x the torchvision step at most')
+    uncounted = peer.floor_table(dict(result, train_step_gflop=None),
+                                 {'conv_gflop': 800.0, 'floor_s': 4.0}, 200.0).splitlines()
+    assert uncounted[2].split()[-4:] == ['6.00', '-', '-', '-']
 
 
 def test_without_torch_the_peer_is_skipped(monkeypatch, capsys):

@@ -51,8 +51,12 @@ def _targets(torch, rng, count=8):
 
 
 def step_gflop(train_step):
-    """GFLOP of one call of ``train_step`` by torch's FlopCounterMode."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """GFLOP of one call of ``train_step`` by torch's FlopCounterMode; None with a torch
+    that has none (before 2.1)."""
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        return None
     counter = FlopCounterMode(display=False)
     with counter:
         train_step()
@@ -112,10 +116,10 @@ def measure(runs=3, warmup=1):
 
 def floor_table(result, floor, peak):
     """The torchvision step beside the FCIS floor, at conv peak ``peak`` GFLOP/s."""
-    rows = [['torchvision Mask R-CNN R50-FPN step', '%.2f' % result['train_step_s'],
-             '%.0f' % result['train_step_gflop'],
-             '%.0f' % (result['train_step_gflop'] / result['train_step_s']),
-             '%.0f%%' % (100 * result['train_step_gflop'] / result['train_step_s'] / peak)],
+    gflop, seconds = result['train_step_gflop'], result['train_step_s']
+    counted = (['-', '-', '-'] if gflop is None else
+               ['%.0f' % gflop, '%.0f' % (gflop / seconds), '%.0f%%' % (100 * gflop / seconds / peak)])
+    rows = [['torchvision Mask R-CNN R50-FPN step', '%.2f' % seconds] + counted,
             ['FCIS COCO OHEM convolutions at the peak', '%.2f' % floor['floor_s'],
              '%.0f' % floor['conv_gflop'], '%.0f' % peak, '100%']]
     return '\n'.join([
