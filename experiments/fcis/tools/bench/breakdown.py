@@ -6,8 +6,8 @@ convolutions that take the most time (layer_table).
 A convolution bound alone reads and writes plain (N, C, H, W) arrays; in the training graph
 oneDNN hands its own blocked layouts from operator to operator. The two can differ: the
 strided 1x1 res4a_branch1 of the COCO config took 3.3x as long in backward alone (122 ms)
-as a stride-1 convolution over the same pixels (37 ms), yet turning every strided 1x1
-convolution into a slice and a stride-1 convolution left the whole COCO iteration the same.
+as a slice of every second pixel followed by a stride-1 convolution (37 ms), yet that
+rewrite of every strided 1x1 convolution left the whole COCO iteration the same.
 A layer's row is then an upper bound, and 'other ... operators' can fall below 0.
 
 With MXNet's NaiveEngine (the CPU default, lib/utils/mxnet_env.py) every operator runs in
