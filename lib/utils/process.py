@@ -36,23 +36,37 @@ def pid_alive(pid):
     return True
 
 
+def _pid_namespace():
+    """This process's pid namespace ('pid:[4026531836]' on Linux, '' elsewhere): pids of
+    another container that shares /dev/shm mean nothing here."""
+    try:
+        return os.readlink('/proc/self/ns/pid')
+    except OSError:
+        return ''
+
+
 def _owner(folder):
-    """The pid in ``folder``'s OWNER_FILE, or None (no file, unreadable, not a number)."""
+    """(pid, pid namespace) of ``folder``'s OWNER_FILE, or None (no file, unreadable,
+    malformed)."""
     try:
         with open(os.path.join(folder, OWNER_FILE)) as f:
-            return int(f.read().strip())
+            pid, _, namespace = f.read().strip().partition(' ')
+        return int(pid), namespace
     except (OSError, ValueError):
         return None
 
 
 def remove_orphans(base, prefix):
     """Remove the folders ``base``/``prefix``* whose owner process is gone; returns their
-    paths. Folders without an owner file, or owned by a live process, stay."""
+    paths. Folders without an owner file, owned by a live process or by a process of
+    another pid namespace stay."""
     removed = []
+    namespace = _pid_namespace()
     for folder in sorted(glob.glob(os.path.join(glob.escape(base), prefix + '*'))):
-        pid = _owner(folder)
-        if pid is None or pid_alive(pid):
+        owner = _owner(folder)
+        if owner is None or owner[1] != namespace or pid_alive(owner[0]):
             continue
+        pid = owner[0]
         shutil.rmtree(folder, ignore_errors=True)
         if not os.path.exists(folder):
             logging.getLogger('fcis').warning(
@@ -62,7 +76,8 @@ def remove_orphans(base, prefix):
 
 
 def scratch_folder(prefix, base=None):
-    """A new private folder ``prefix``* holding this process's pid in OWNER_FILE, under
+    """A new private folder ``prefix``* holding this process's pid and pid namespace in
+    OWNER_FILE, under
     ``base`` (default: /dev/shm where writable, in memory, else the temp folder). The
     orphaned folders of the same prefix there are removed first (remove_orphans)."""
     if base is None:
@@ -70,5 +85,5 @@ def scratch_folder(prefix, base=None):
     remove_orphans(base, prefix)
     folder = tempfile.mkdtemp(prefix=prefix, dir=base)
     with open(os.path.join(folder, OWNER_FILE), 'w') as f:
-        f.write('%d\n' % os.getpid())
+        f.write('%d %s\n' % (os.getpid(), _pid_namespace()))
     return folder

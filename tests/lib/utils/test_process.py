@@ -8,6 +8,13 @@ import sys
 from lib.utils import process
 
 
+def _write_owner(folder, pid, namespace=None):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, process.OWNER_FILE), 'w') as f:
+        f.write('%d %s\n' % (pid, os.readlink('/proc/self/ns/pid') if namespace is None
+                                 else namespace))
+
+
 def _dead_pid():
     """The pid of a process that was SIGKILLed and reaped."""
     child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
@@ -21,7 +28,9 @@ def test_scratch_folder_records_its_owner(tmp_path):
     assert os.path.dirname(folder) == str(tmp_path)
     assert os.path.basename(folder).startswith('run-')
     with open(os.path.join(folder, process.OWNER_FILE)) as f:
-        assert int(f.read()) == os.getpid()
+        pid, namespace = f.read().split()
+    assert int(pid) == os.getpid()
+    assert namespace == os.readlink('/proc/self/ns/pid')
 
 
 def test_orphans_go_the_live_and_the_unknown_stay(tmp_path):
@@ -29,17 +38,16 @@ def test_orphans_go_the_live_and_the_unknown_stay(tmp_path):
     live = process.scratch_folder('run-', base=base)
     orphan = os.path.join(base, 'run-killed')
     os.makedirs(os.path.join(orphan, 'sub'))
-    with open(os.path.join(orphan, process.OWNER_FILE), 'w') as f:
-        f.write('%d\n' % _dead_pid())
+    _write_owner(orphan, _dead_pid())
     unknown = os.path.join(base, 'run-older')   # no owner file: cannot tell, stays
     os.makedirs(unknown)
     other = os.path.join(base, 'other-killed')  # another prefix: stays
-    os.makedirs(other)
-    with open(os.path.join(other, process.OWNER_FILE), 'w') as f:
-        f.write('%d\n' % _dead_pid())
+    _write_owner(other, _dead_pid())
+    elsewhere = os.path.join(base, 'run-in-another-container')   # its pids are not ours
+    _write_owner(elsewhere, _dead_pid(), namespace='pid:[1]')
     fresh = process.scratch_folder('run-', base=base)   # removes the orphan first
     assert not os.path.exists(orphan)
-    assert all(os.path.isdir(p) for p in (live, unknown, other, fresh))
+    assert all(os.path.isdir(p) for p in (live, unknown, other, elsewhere, fresh))
 
 
 def test_pid_alive():

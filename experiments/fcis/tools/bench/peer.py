@@ -151,4 +151,3 @@ def main(argv):
     print(json.dumps({'peer': result, 'fcis_floor': floor, 'peak_gflop_per_s': peak},
                      sort_keys=True))
     return 0
-
