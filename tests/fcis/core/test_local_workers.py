@@ -12,8 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
 SCRIPT = """
-import logging, sys
-sys.path.insert(0, {root!r})
+import logging
 from easydict import EasyDict
 from fcis.core.local_workers import WorkerFailed, run_local_workers
 
@@ -21,7 +20,7 @@ def train(cfg, group):
     return 'trained'
 
 def main():
-    cfg = EasyDict({{'default': {{'LOCAL_UPDATE': 'sum'}}}})
+    cfg = EasyDict({'default': {'LOCAL_UPDATE': 'sum'}})
     try:
         print('result:', run_local_workers(train, cfg, 2, logging.getLogger('t')))
     except WorkerFailed as err:
@@ -30,10 +29,14 @@ def main():
 
 
 def _run(tmp_path, tail):
+    """Run the user script from its own folder, the project importable through PYTHONPATH
+    (which the spawned workers inherit)."""
     path = tmp_path / 'user_script.py'
-    path.write_text(SCRIPT.format(root=ROOT) + textwrap.dedent(tail))
+    path.write_text(SCRIPT + textwrap.dedent(tail))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (ROOT, os.environ.get('PYTHONPATH')) if p))
     done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True,
-                          timeout=120, cwd=str(tmp_path))
+                          timeout=120, cwd=str(tmp_path), env=env)
     return done.stdout, done.stderr
 
 
